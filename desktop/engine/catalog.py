@@ -1,0 +1,152 @@
+"""The model catalog: which models exist, what they are, and the sha256 each file must have.
+
+Two layers: the catalog shipped with the app (`models/catalog.toml`) and the administrator's own
+(`<data dir>/models/catalog.toml`, written by `enclave models add`). Ids are unique across both.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from desktop.engine import paths
+from desktop.engine.errors import CatalogError, UnknownModel
+
+Role = Literal["chat", "embedding", "guard"]
+ROLES: tuple[Role, ...] = ("chat", "embedding", "guard")
+ADMIN_CATALOG_NAME = "catalog.toml"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    role: Role
+    file: str
+    sha256: str
+    size: int
+    license: str
+    context_length: int
+    description: str = ""
+    default: bool = False
+    dimension: int | None = None
+    source: dict[str, str] = field(default_factory=dict)
+    origin: str = "bundled"
+
+    @property
+    def path(self) -> Path:
+        return paths.models_dir() / self.file
+
+    def to_toml(self) -> str:
+        lines = ["[[model]]"]
+        for key in ("id", "role", "file", "sha256", "license", "description"):
+            lines.append(f"{key} = {_toml_str(getattr(self, key))}")
+        lines.append(f"size = {self.size}")
+        lines.append(f"context_length = {self.context_length}")
+        if self.dimension is not None:
+            lines.append(f"dimension = {self.dimension}")
+        lines.append("")
+        lines.append("[model.source]")
+        for key, value in self.source.items():
+            lines.append(f"{key} = {_toml_str(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _parse(raw: dict[str, Any], origin: str, where: Path) -> ModelEntry:
+    try:
+        role = raw["role"]
+        if role not in ROLES:
+            raise CatalogError(f"{where}: model '{raw.get('id')}' has unknown role '{role}'.")
+        return ModelEntry(
+            id=str(raw["id"]),
+            role=role,
+            file=str(raw["file"]),
+            sha256=str(raw["sha256"]).lower(),
+            size=int(raw.get("size", 0)),
+            license=str(raw["license"]),
+            context_length=int(raw["context_length"]),
+            description=str(raw.get("description", "")),
+            default=bool(raw.get("default", False)),
+            dimension=int(raw["dimension"]) if "dimension" in raw else None,
+            source={str(k): str(v) for k, v in raw.get("source", {}).items()},
+            origin=origin,
+        )
+    except KeyError as missing:
+        raise CatalogError(
+            f"{where}: a model entry lacks the field {missing}.",
+            "Every entry needs id, role, file, sha256, license and context_length.",
+        ) from None
+
+
+def _load_file(path: Path, origin: str) -> list[ModelEntry]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"The model catalog {path} is not valid TOML: {exc}.") from None
+    entries = [_parse(raw, origin, path) for raw in data.get("model", [])]
+    for entry in entries:
+        if "/" in entry.file or "\\" in entry.file or entry.file.startswith("."):
+            raise CatalogError(f"{path}: model '{entry.id}' file name must be a plain file name.")
+    return entries
+
+
+class Catalog:
+    """All known models, bundled first, then the administrator's."""
+
+    def __init__(self, entries: Iterable[ModelEntry]) -> None:
+        self._entries: dict[str, ModelEntry] = {}
+        for entry in entries:
+            if entry.id in self._entries:
+                raise CatalogError(f"Model id '{entry.id}' appears twice in the catalogs.")
+            self._entries[entry.id] = entry
+
+    @classmethod
+    def load(cls, bundled: Path | None = None, admin: Path | None = None) -> Catalog:
+        from models import CATALOG_PATH
+
+        bundled = bundled or CATALOG_PATH
+        admin = admin or admin_catalog_path()
+        entries = _load_file(bundled, "bundled")
+        if admin.exists():
+            entries += _load_file(admin, "admin")
+        return cls(entries)
+
+    def __iter__(self) -> Any:
+        return iter(self._entries.values())
+
+    def get(self, model_id: str) -> ModelEntry:
+        try:
+            return self._entries[model_id]
+        except KeyError:
+            raise UnknownModel(model_id, sorted(self._entries)) from None
+
+    def default(self, role: Role) -> ModelEntry:
+        candidates = [e for e in self._entries.values() if e.role == role]
+        for entry in candidates:
+            if entry.default:
+                return entry
+        if candidates:
+            return candidates[0]
+        raise CatalogError(
+            f"The catalog has no {role} model.", "Add one with `enclave models add`."
+        )
+
+
+def admin_catalog_path() -> Path:
+    return paths.models_dir() / ADMIN_CATALOG_NAME
+
+
+def append_admin_entry(entry: ModelEntry) -> None:
+    """Add an administrator's model to the local catalog (ids must stay unique)."""
+    Catalog([*Catalog.load(), entry])  # raises on duplicates
+    path = admin_catalog_path()
+    paths.ensure_dir(path.parent)
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    path.write_text(existing + ("\n" if existing else "") + entry.to_toml(), encoding="utf-8")

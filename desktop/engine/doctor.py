@@ -1,0 +1,106 @@
+"""A plain report of what this installation has and can do, for `enclave doctor` and About."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from desktop import __version__
+from desktop.engine import hardware, modelfiles, paths
+from desktop.engine.catalog import Catalog
+from desktop.engine.errors import EngineError
+
+
+def _llama_info() -> dict[str, Any]:
+    import llama_cpp
+
+    return {
+        "llama_cpp_python": llama_cpp.__version__,
+        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+        "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
+    }
+
+
+def _keyring_info() -> dict[str, Any]:
+    from desktop.engine import secrets
+
+    return secrets.describe_backend()
+
+
+def _packs(data: Path) -> list[str]:
+    packs = data / "packs"
+    return sorted(p.name for p in packs.iterdir() if p.is_dir()) if packs.is_dir() else []
+
+
+def report() -> dict[str, Any]:
+    threads = hardware.plan_threads()
+    out: dict[str, Any] = {
+        "enclave": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "llama_cpp": _llama_info(),
+        "cpu": {
+            "features": hardware.cpu_features(),
+            "physical_cores": threads.physical_cores,
+            "logical_cpus": threads.logical_cpus,
+            "threads": threads.n_threads,
+            "threads_batch": threads.n_threads_batch,
+        },
+        "gpu_layers": hardware.default_gpu_layers(),
+        "data_dir": str(paths.data_dir()),
+        "config_dir": str(paths.system_config_dir()),
+        "packs": _packs(paths.data_dir()),
+    }
+    try:
+        catalog = Catalog.load()
+        out["models"] = [
+            {
+                "id": s.entry.id,
+                "role": s.entry.role,
+                "license": s.entry.license,
+                "present": s.present,
+                "verified": s.verified,
+                "problem": s.problem,
+                "path": str(s.entry.path),
+            }
+            for s in (modelfiles.status(e) for e in catalog)
+        ]
+    except EngineError as exc:
+        out["models"] = [{"error": str(exc)}]
+    out["keyring"] = _keyring_info()
+    return out
+
+
+def healthy(rep: dict[str, Any]) -> bool:
+    """True when the default models are usable; keyring problems are reported, not fatal here."""
+    models = rep.get("models", [])
+    return bool(models) and all(m.get("verified") for m in models if "error" not in m)
+
+
+def format_text(rep: dict[str, Any]) -> str:
+    lines = [
+        f"Enclave {rep['enclave']}  (Python {rep['python']}, {rep['platform']})",
+        f"llama.cpp:   llama-cpp-python {rep['llama_cpp']['llama_cpp_python']}, "
+        f"GPU offload {'supported' if rep['llama_cpp']['gpu_offload'] else 'not in this build'}",
+        f"             {rep['llama_cpp']['system_info']}",
+        f"CPU:         {rep['cpu']['physical_cores']} physical cores, "
+        f"{rep['cpu']['logical_cpus']} logical; features {', '.join(rep['cpu']['features']) or '-'}",
+        f"Threads:     {rep['cpu']['threads']} for generation, "
+        f"{rep['cpu']['threads_batch']} for prompt evaluation",
+        f"GPU layers:  {rep['gpu_layers']} (-1 = all)",
+        f"Data dir:    {rep['data_dir']}",
+        f"Config dir:  {rep['config_dir']} (trusted admin keys and policy)",
+        f"Keyring:     {rep['keyring']['backend']} -> "
+        f"{'usable' if rep['keyring']['secure'] else 'NOT usable: ' + rep['keyring']['reason']}",
+        "Models:",
+    ]
+    for model in rep["models"]:
+        if "error" in model:
+            lines.append(f"  ! {model['error']}")
+            continue
+        state = "verified" if model["verified"] else model["problem"]
+        lines.append(f"  {model['id']:<26} {model['role']:<9} {model['license']:<11} {state}")
+    lines.append(f"Packs:       {', '.join(rep['packs']) or 'none installed'}")
+    return "\n".join(lines)

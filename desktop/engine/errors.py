@@ -1,0 +1,111 @@
+"""Errors the user can act on.
+
+Every known environment problem is an `EngineError` subclass carrying a message for the user and what
+to do about it. The UI and CLI show them inline; anything else is a bug and is re-raised.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EngineError(Exception):
+    """A problem the user can understand and fix; `hint` says how."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  -> {self.hint}" if self.hint else self.message
+
+
+class ModelMissing(EngineError):
+    """A catalog model is not on disk yet."""
+
+    exit_code = 3
+
+    def __init__(self, model_id: str, path: Path) -> None:
+        super().__init__(
+            f"Model '{model_id}' is not installed (expected at {path}).",
+            "Run the setup again (bash installer/setup.sh app) or `enclave models fetch`.",
+        )
+        self.model_id = model_id
+        self.path = path
+
+
+class ModelInvalid(EngineError):
+    """A model file exists but is not what the catalog promises (truncated, wrong hash, not GGUF)."""
+
+    exit_code = 4
+
+    def __init__(self, model_id: str, path: Path, reason: str) -> None:
+        super().__init__(
+            f"Model '{model_id}' at {path} is unusable: {reason}.",
+            "Delete the file and run `enclave models fetch`, or re-add it with `enclave models add`.",
+        )
+        self.model_id = model_id
+        self.path = path
+        self.reason = reason
+
+
+class UnknownModel(EngineError):
+    exit_code = 2
+
+    def __init__(self, model_id: str, known: list[str]) -> None:
+        super().__init__(
+            f"No model '{model_id}' in the catalog.",
+            f"Known models: {', '.join(known) or 'none'}. See `enclave models list`.",
+        )
+
+
+class CatalogError(EngineError):
+    exit_code = 2
+
+
+class InvalidInput(EngineError):
+    """The user's message cannot be sent as it is (empty, too long for the window...)."""
+
+    exit_code = 2
+
+
+class ContextTooLong(InvalidInput):
+    def __init__(self, needed: int, available: int) -> None:
+        super().__init__(
+            f"The message needs {needed} tokens but only {available} fit in the model's window.",
+            "Shorten the message, or choose a model with a larger context in settings.",
+        )
+        self.needed = needed
+        self.available = available
+
+
+class ModelLoadFailed(EngineError):
+    exit_code = 4
+
+
+class Cancelled(EngineError):
+    """A generation was stopped by the user or superseded by a newer request."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("Generation stopped.")
+
+
+class KeyringUnavailable(EngineError):
+    exit_code = 5
+
+
+class StorageError(EngineError):
+    exit_code = 6
+
+
+class DiskFull(StorageError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"The disk holding {path} is full; nothing was written.",
+            "Free some space and try again: your earlier messages are safe.",
+        )

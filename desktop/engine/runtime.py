@@ -1,0 +1,337 @@
+"""The local model runtime: one llama.cpp model at a time, one generation at a time.
+
+`ModelManager` owns the single `Llama` behind a lock (`Llama` is not thread-safe). A new request
+cancels the running stream first; loading another model closes the old one. Streaming is a plain
+generator (`Generation`), iterated by whoever wants tokens (CLI, a Qt worker, a test); its `stats`
+fill in as it runs. Cancellation is checked between tokens, and llama.cpp's abort callback stops a
+long prompt evaluation as well.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop.engine import hardware, modelfiles
+from desktop.engine.catalog import ModelEntry
+from desktop.engine.chat_format import ChatFormat, Message, from_metadata
+from desktop.engine.errors import Cancelled, ContextTooLong, InvalidInput, ModelLoadFailed
+
+_ABORT_CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """How to run a model; zero or None means "choose for this machine"."""
+
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    n_threads_batch: int | None = None
+    n_gpu_layers: int | None = None
+    n_batch: int = 512
+    seed: int = 0
+    chat_format: str | None = None
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    index: int
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reused_prefix_tokens: int = 0
+    time_to_first_token_s: float | None = None
+    total_s: float = 0.0
+    finish_reason: str = ""
+
+    @property
+    def tokens_per_second(self) -> float:
+        if self.time_to_first_token_s is None or self.completion_tokens < 2:
+            return 0.0
+        decode_time = self.total_s - self.time_to_first_token_s
+        return (self.completion_tokens - 1) / decode_time if decode_time > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "reused_prefix_tokens": self.reused_prefix_tokens,
+            "time_to_first_token_s": self.time_to_first_token_s,
+            "tokens_per_second": round(self.tokens_per_second, 2),
+            "total_s": round(self.total_s, 4),
+            "finish_reason": self.finish_reason,
+        }
+
+
+@dataclass
+class Generation:
+    """One streamed answer. Iterate it for `Token`s; `stats` is complete once iteration ends."""
+
+    _tokens: Iterator[Token]
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    _cancel: threading.Event = field(default_factory=threading.Event)
+
+    def __iter__(self) -> Iterator[Token]:
+        return self._tokens
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def text(self) -> str:
+        return "".join(token.text for token in self)
+
+
+@dataclass(frozen=True)
+class LoadedInfo:
+    entry: ModelEntry
+    path: Path
+    n_ctx: int
+    threads: hardware.ThreadPlan
+    n_gpu_layers: int
+    chat_format: str
+    load_s: float
+
+
+class ModelManager:
+    """Owns the one loaded chat model. Thread-safe: every llama.cpp call happens under `_lock`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._llama: Any = None
+        self._format: ChatFormat | None = None
+        self._info: LoadedInfo | None = None
+        self._current: Generation | None = None
+        self._abort_flag = threading.Event()
+        self._abort_cb = _ABORT_CALLBACK_TYPE(lambda _data: self._abort_flag.is_set())
+
+    @property
+    def info(self) -> LoadedInfo | None:
+        return self._info
+
+    @property
+    def chat_format(self) -> ChatFormat:
+        if self._format is None:
+            raise ModelLoadFailed("No chat model is loaded.", "Load a model first.")
+        return self._format
+
+    def load(self, entry: ModelEntry, settings: ModelSettings = ModelSettings()) -> LoadedInfo:
+        """Verify and load `entry`, closing whatever was loaded before."""
+        path = modelfiles.verify(entry)
+        self.cancel_current()
+        with self._lock:
+            self._close_locked()
+            threads = hardware.plan_threads(settings.n_threads, settings.n_threads_batch)
+            gpu_layers = hardware.default_gpu_layers(settings.n_gpu_layers)
+            n_ctx = (
+                min(settings.n_ctx, entry.context_length)
+                if entry.context_length
+                else settings.n_ctx
+            )
+            started = time.perf_counter()
+            self._llama = _open_llama(
+                path,
+                n_ctx=n_ctx,
+                n_threads=threads.n_threads,
+                n_threads_batch=threads.n_threads_batch,
+                n_gpu_layers=gpu_layers,
+                n_batch=settings.n_batch,
+                seed=settings.seed,
+            )
+            _install_abort_callback(self._llama, self._abort_cb)
+            self._format = from_metadata(
+                self._llama.metadata, _special_tokens(self._llama), settings.chat_format
+            )
+            self._info = LoadedInfo(
+                entry=entry,
+                path=path,
+                n_ctx=n_ctx,
+                threads=threads,
+                n_gpu_layers=gpu_layers,
+                chat_format=self._format.name,
+                load_s=time.perf_counter() - started,
+            )
+            return self._info
+
+    def close(self) -> None:
+        self.cancel_current()
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        if self._llama is not None:
+            self._llama.close()
+        self._llama = None
+        self._format = None
+        self._info = None
+
+    def cancel_current(self) -> None:
+        current = self._current
+        if current is not None:
+            current.cancel()
+            self._abort_flag.set()
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        with self._lock:
+            llama = self._require_llama()
+            return list(llama.tokenize(text.encode("utf-8"), add_bos=False, special=special))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def render(self, messages: Sequence[Message]) -> str:
+        fmt = self.chat_format
+        if fmt.merges_system_role():
+            messages = _fold_system_prompt(messages)
+        return fmt.render(messages)
+
+    def stream_chat(
+        self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0
+    ) -> Generation:
+        """Start answering `messages`; the returned `Generation` runs as it is iterated."""
+        prompt = self.render(messages)
+        return self.stream_prompt(prompt, max_tokens=max_tokens, temperature=temperature)
+
+    def stream_prompt(
+        self, prompt: str, *, max_tokens: int = 512, temperature: float = 0.0
+    ) -> Generation:
+        _check_text(prompt)
+        self.cancel_current()
+        generation = Generation(iter(()))
+        generation._tokens = self._run(generation, prompt, max_tokens, temperature)
+        self._current = generation
+        return generation
+
+    def _run(
+        self, generation: Generation, prompt: str, max_tokens: int, temperature: float
+    ) -> Iterator[Token]:
+        stats = generation.stats
+        with self._lock:
+            self._abort_flag.clear()
+            if generation.cancelled:
+                raise Cancelled()
+            llama = self._require_llama()
+            tokens = list(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+            n_ctx = llama.n_ctx()
+            if len(tokens) + 1 > n_ctx:
+                raise ContextTooLong(len(tokens) + 1, n_ctx)
+            budget = max(1, min(max_tokens, n_ctx - len(tokens)))
+            stats.prompt_tokens = len(tokens)
+            stats.reused_prefix_tokens = _common_prefix(llama, tokens)
+            started = time.perf_counter()
+            chunks = llama.create_completion(
+                tokens,
+                max_tokens=budget,
+                temperature=temperature,
+                stream=True,
+                top_k=1 if temperature == 0 else 40,
+            )
+            index = 0
+            try:
+                for chunk in chunks:
+                    if generation.cancelled:
+                        stats.finish_reason = "cancelled"
+                        break
+                    choice = chunk["choices"][0]
+                    text = choice["text"]
+                    if text:
+                        if stats.time_to_first_token_s is None:
+                            stats.time_to_first_token_s = time.perf_counter() - started
+                        yield Token(text, index)
+                        index += 1
+                    if choice.get("finish_reason"):
+                        stats.finish_reason = choice["finish_reason"]
+            except RuntimeError:
+                if not generation.cancelled:
+                    raise
+                _forget_kv_state(llama)
+                stats.finish_reason = "cancelled"
+            finally:
+                chunks.close()
+                stats.total_s = time.perf_counter() - started
+                stats.completion_tokens = max(0, llama.n_tokens - len(tokens))
+                if self._current is generation:
+                    self._current = None
+                self._abort_flag.clear()
+
+    def _require_llama(self) -> Any:
+        if self._llama is None:
+            raise ModelLoadFailed("No chat model is loaded.", "Load a model first.")
+        return self._llama
+
+
+def _open_llama(path: Path, **kwargs: Any) -> Any:
+    """Translate llama.cpp's load failures into `ModelLoadFailed`."""
+    import llama_cpp
+
+    try:
+        return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelLoadFailed(
+            f"llama.cpp could not load {path.name}: {exc}.",
+            "Check the file with `enclave models verify`; it may be for a newer llama.cpp.",
+        ) from None
+
+
+def _install_abort_callback(llama: Any, callback: Any) -> None:
+    import llama_cpp
+
+    setter = getattr(llama_cpp, "llama_set_abort_callback", None)
+    ctx = getattr(getattr(llama, "_ctx", None), "ctx", None)
+    if setter is not None and ctx is not None:
+        setter(ctx, callback, None)
+
+
+def _special_tokens(llama: Any) -> dict[str, str]:
+    def piece(token_id: int) -> str:
+        if token_id < 0:
+            return ""
+        return bytes(llama.detokenize([token_id], special=True)).decode("utf-8", "replace")
+
+    return {"bos_token": piece(llama.token_bos()), "eos_token": piece(llama.token_eos())}
+
+
+def _common_prefix(llama: Any, tokens: list[int]) -> int:
+    cached = llama.input_ids[: llama.n_tokens].tolist()
+    n = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
+def _forget_kv_state(llama: Any) -> None:
+    """After an aborted decode the KV cache is partial: start the next prompt cold."""
+    llama.reset()
+    llama._ctx.kv_cache_clear()
+
+
+def _fold_system_prompt(messages: Sequence[Message]) -> list[dict[str, str]]:
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    return rest
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            "The message contains characters that are not valid text (lone surrogates).",
+            "Paste the text again from its source, or remove the damaged characters.",
+        ) from None

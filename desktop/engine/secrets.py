@@ -1,0 +1,136 @@
+"""Keys that protect local data, kept in the OS keyring, and only in a keyring we trust.
+
+We never take `keyring`'s chained default as it is: `keyrings.cryptfile` registers a *plaintext*
+backend, and on a headless machine the chain ends in `fail`. Instead the backend is chosen from an
+allow-list of OS keyrings (Secret Service, macOS Keychain, Windows Credential Locker, KWallet), or,
+when the user asks for it explicitly with `ENCLAVE_KEYRING=cryptfile`, a passphrase-encrypted file
+keyring (passphrase from `ENCLAVE_KEYRING_PASSPHRASE` or a prompt). Anything else is refused with
+what to do: we never fall back to storing keys or data in plain text.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets as pysecrets
+import sys
+from typing import Any
+
+import keyring
+import keyring.backend
+import keyring.errors
+
+from desktop.engine import paths
+from desktop.engine.errors import KeyringUnavailable
+
+SERVICE = "enclave"
+CRYPTFILE_NAME = "keyring.cfg"
+
+TRUSTED_BACKENDS = frozenset(
+    {
+        "keyring.backends.SecretService.Keyring",
+        "keyring.backends.macOS.Keyring",
+        "keyring.backends.Windows.WinVaultKeyring",
+        "keyring.backends.kwallet.DBusKeyring",
+        "keyring.backends.libsecret.Keyring",
+        "keyrings.cryptfile.cryptfile.CryptFileKeyring",
+    }
+)
+
+_HOW_TO_FIX = (
+    "Start a desktop session with a keyring (GNOME Keyring / KWallet / Keychain), or choose the "
+    "encrypted file keyring explicitly: export ENCLAVE_KEYRING=cryptfile and "
+    "ENCLAVE_KEYRING_PASSPHRASE='<a strong passphrase>' (keep the passphrase safe)."
+)
+
+
+def _qualified(backend: Any) -> str:
+    cls = type(backend)
+    return f"{cls.__module__}.{cls.__name__}"
+
+
+def _cryptfile_backend() -> Any:
+    from keyrings.cryptfile.cryptfile import CryptFileKeyring
+
+    passphrase = os.environ.get("ENCLAVE_KEYRING_PASSPHRASE")
+    if not passphrase and sys.stdin is not None and sys.stdin.isatty():
+        import getpass
+
+        passphrase = getpass.getpass("Passphrase for Enclave's encrypted keyring file: ")
+    if not passphrase:
+        raise KeyringUnavailable(
+            "ENCLAVE_KEYRING=cryptfile is set but no passphrase was given.",
+            "Set ENCLAVE_KEYRING_PASSPHRASE or run in a terminal to be asked for it.",
+        )
+    backend = CryptFileKeyring()
+    backend.file_path = str(paths.ensure_dir(paths.data_dir()) / CRYPTFILE_NAME)
+    backend.keyring_key = passphrase
+    return backend
+
+
+def _os_backend() -> Any:
+    current = keyring.get_keyring()
+    candidates = [current, *getattr(current, "backends", [])]
+    candidates += sorted(
+        keyring.backend.get_all_keyring(), key=lambda b: getattr(b, "priority", 0), reverse=True
+    )
+    for backend in candidates:
+        name = _qualified(backend)
+        if name in TRUSTED_BACKENDS and not name.endswith("CryptFileKeyring"):
+            return backend
+    raise KeyringUnavailable(
+        f"No secure OS keyring is available (found {_qualified(current)}).", _HOW_TO_FIX
+    )
+
+
+def backend() -> Any:
+    """The trusted keyring backend to use, or `KeyringUnavailable` saying what to do."""
+    if os.environ.get("ENCLAVE_KEYRING", "").lower() == "cryptfile":
+        return _cryptfile_backend()
+    return _os_backend()
+
+
+def describe_backend() -> dict[str, Any]:
+    try:
+        chosen = backend()
+    except KeyringUnavailable as exc:
+        return {"backend": "none", "secure": False, "reason": exc.message, "hint": exc.hint}
+    return {"backend": _qualified(chosen), "secure": True, "reason": "", "hint": ""}
+
+
+def get_secret(name: str) -> bytes | None:
+    chosen = backend()
+    try:
+        value = chosen.get_password(SERVICE, name)
+    except keyring.errors.KeyringError as exc:
+        raise KeyringUnavailable(
+            f"The keyring refused to read '{name}': {exc}.", _HOW_TO_FIX
+        ) from None
+    except ValueError as exc:  # cryptfile: wrong passphrase
+        raise KeyringUnavailable(
+            f"The encrypted keyring file could not be opened: {exc}.",
+            "Check ENCLAVE_KEYRING_PASSPHRASE is the passphrase you chose.",
+        ) from None
+    return base64.b64decode(value) if value else None
+
+
+def set_secret(name: str, value: bytes) -> None:
+    chosen = backend()
+    try:
+        chosen.set_password(SERVICE, name, base64.b64encode(value).decode("ascii"))
+    except keyring.errors.KeyringError as exc:
+        raise KeyringUnavailable(
+            f"The keyring refused to store '{name}': {exc}.", _HOW_TO_FIX
+        ) from None
+    if get_secret(name) != value:
+        raise KeyringUnavailable(f"The keyring did not keep '{name}'.", _HOW_TO_FIX)
+
+
+def get_or_create_key(name: str, nbytes: int = 32) -> tuple[bytes, bool]:
+    """A random key stored under `name`; returns (key, created_now)."""
+    existing = get_secret(name)
+    if existing is not None:
+        return existing, False
+    key = pysecrets.token_bytes(nbytes)
+    set_secret(name, key)
+    return key, True

@@ -1,0 +1,1 @@
+"""The Qt layer: widgets and workers. All logic lives in `desktop.engine`."""

