@@ -90,3 +90,55 @@ def chat_manager(chat_entry: ModelEntry) -> Iterator[object]:
     manager.load(chat_entry)
     yield manager
     manager.close()
+
+
+class MemoryKeyring:
+    """An in-memory keyring backend for tests (the real `keyring` API, no OS service)."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> MemoryKeyring:
+    """Install an in-memory keyring as if it were a trusted OS keyring."""
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    from desktop.engine import secrets
+
+    class _Backend(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self, inner: MemoryKeyring) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.inner.get_password(service, username)
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.inner.set_password(service, username, password)
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.inner.delete_password(service, username)
+
+    inner = MemoryKeyring()
+    backend = _Backend(inner)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    monkeypatch.setattr(secrets, "TRUSTED_BACKENDS", secrets.TRUSTED_BACKENDS | {name})
+    yield inner
+    keyring.set_keyring(previous)

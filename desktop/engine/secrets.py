@@ -64,7 +64,13 @@ def _cryptfile_backend() -> Any:
         )
     backend = CryptFileKeyring()
     backend.file_path = str(paths.ensure_dir(paths.data_dir()) / CRYPTFILE_NAME)
-    backend.keyring_key = passphrase
+    try:
+        backend.keyring_key = passphrase
+    except ValueError:
+        raise KeyringUnavailable(
+            f"The encrypted keyring file {backend.file_path} did not open with this passphrase.",
+            "Check ENCLAVE_KEYRING_PASSPHRASE is the passphrase you chose when it was created.",
+        ) from None
     return backend
 
 
