@@ -191,6 +191,14 @@ class ModelManager:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens the rendered chat prompt takes, as the model's own tokenizer counts them."""
+        return len(self.tokenize(self.render(messages)))
+
+    def n_ctx(self) -> int:
+        with self._lock:
+            return int(self._require_llama().n_ctx())
+
     def render(self, messages: Sequence[Message]) -> str:
         fmt = self.chat_format
         if fmt.merges_system_role():
