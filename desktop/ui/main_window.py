@@ -209,6 +209,13 @@ class MainWindow(QMainWindow):
         hint = f"<br><i>{_escape(error.hint)}</i>" if error.hint else ""
         self._append_html(f"<p style='color:#b00020'>{_escape(error.message)}{hint}</p>")
 
+    def show_notice(self, error: EngineError, consequence: str) -> None:
+        """A known problem the app can run with (e.g. no keyring: history off), shown inline."""
+        hint = f"<br><i>{_escape(error.hint)}</i>" if error.hint else ""
+        self._append_html(
+            f"<p style='color:#8a5a00'><b>{_escape(consequence)}</b> {_escape(error.message)}{hint}</p>"
+        )
+
     def _launch(self, worker: GeneratorWorker) -> None:
         self._workers.add(worker)
         worker.signals.finished.connect(lambda: self._workers.discard(worker))
