@@ -1,0 +1,165 @@
+"""Enrolment and grants: how audience keys reach exactly the users entitled to them.
+
+The app makes the user's X25519 key pair (private half in the trusted keyring) and exports an
+enrolment request. The administrator answers with a grant, signed with the admin key, holding the
+audience keys of one pack version sealed to that user's public key, with an expiry. A new pack
+version has fresh audience keys, so removing someone from an audience is: rebuild, re-grant.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import hashlib
+import json
+import platform
+import secrets as pysecrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from desktop.engine import sealing, secrets
+from desktop.engine.packs.errors import GrantRejected
+from desktop.engine.packs.manifest import format_time, parse_time
+from desktop.engine.packs.signing import sign, verify_bytes
+from desktop.engine.sealing import SealError
+
+USER_KEY_NAME = "user-x25519-private-key"
+GRANT_TYPE = "enclave-grant"
+REQUEST_TYPE = "enclave-enrolment-request"
+AUDIENCE_KEY_LABEL = "enclave-audience-key"
+
+
+def fingerprint(public_raw: bytes) -> str:
+    digest = hashlib.sha256(public_raw).hexdigest()[:32]
+    return ":".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+def user_private_key() -> X25519PrivateKey:
+    """This user's enrolment key, created once and kept in the trusted keyring."""
+    raw, _ = secrets.get_or_create_key(USER_KEY_NAME, 32)
+    return X25519PrivateKey.from_private_bytes(raw)
+
+
+def enrolment_request(user: str | None = None, machine: str | None = None) -> dict[str, Any]:
+    public = sealing.public_bytes(user_private_key().public_key())
+    return {
+        "type": REQUEST_TYPE,
+        "user": user or getpass.getuser(),
+        "machine": machine or platform.node(),
+        "public_key": base64.b64encode(public).decode(),
+        "fingerprint": fingerprint(public),
+        "created": format_time(datetime.now(UTC)),
+    }
+
+
+def check_request(request: dict[str, Any]) -> None:
+    try:
+        if request["type"] != REQUEST_TYPE:
+            raise ValueError("not an enrolment request")
+        public = base64.b64decode(request["public_key"], validate=True)
+        if len(public) != 32 or fingerprint(public) != request["fingerprint"]:
+            raise ValueError("the fingerprint does not match the public key")
+    except (KeyError, ValueError, TypeError) as exc:
+        raise GrantRejected(f"the enrolment request is invalid ({exc})") from None
+
+
+def issue_grant(
+    request: dict[str, Any],
+    *,
+    pack_id: str,
+    pack_version: int,
+    roles: list[str],
+    audience_keys: dict[str, bytes],
+    expires: datetime,
+    admin_key: Ed25519PrivateKey,
+) -> dict[str, Any]:
+    """A signed grant sealing `audience_keys` to the requesting user's public key."""
+    check_request(request)
+    recipient = sealing.load_public_key(request["public_key"])
+    signed = {
+        "type": GRANT_TYPE,
+        "spec_version": 1,
+        "grant_id": pysecrets.token_hex(8),
+        "user": request["user"],
+        "machine": request["machine"],
+        "fingerprint": request["fingerprint"],
+        "pack_id": pack_id,
+        "pack_version": pack_version,
+        "roles": sorted(roles),
+        "audiences": {
+            name: sealing.seal(
+                key, recipient, f"{AUDIENCE_KEY_LABEL}:{pack_id}:{pack_version}:{name}"
+            )
+            for name, key in sorted(audience_keys.items())
+        },
+        "issued": format_time(datetime.now(UTC)),
+        "expires": format_time(expires),
+    }
+    return sign(signed, admin_key)
+
+
+@dataclass(frozen=True)
+class Grant:
+    grant_id: str
+    user: str
+    pack_id: str
+    pack_version: int
+    roles: tuple[str, ...]
+    audience_keys: dict[str, bytes]
+    expires: datetime
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return (now or datetime.now(UTC)) >= self.expires
+
+
+def open_grant(
+    raw: bytes, trusted: dict[str, Ed25519PublicKey], private: X25519PrivateKey | None = None
+) -> Grant:
+    """Verify a grant and unseal its audience keys with this user's private key."""
+    from desktop.engine.packs.errors import PackRejected
+
+    try:
+        signed = verify_bytes(raw, trusted, what="grant")
+    except PackRejected as exc:
+        raise GrantRejected(exc.reason) from None
+    private = private or user_private_key()
+    own = fingerprint(sealing.public_bytes(private.public_key()))
+    try:
+        if signed["type"] != GRANT_TYPE:
+            raise GrantRejected("this file is not a grant")
+        if signed["fingerprint"] != own:
+            raise GrantRejected(
+                f"it was issued for another key ({signed['fingerprint']}, yours is {own})",
+                "Send your own enrolment request (Settings > Enrolment, or `enclave enrol`).",
+            )
+        pack_id, version = str(signed["pack_id"]), int(signed["pack_version"])
+        keys = {
+            name: sealing.unseal(
+                envelope, private, f"{AUDIENCE_KEY_LABEL}:{pack_id}:{version}:{name}"
+            )
+            for name, envelope in signed["audiences"].items()
+        }
+        grant = Grant(
+            grant_id=str(signed["grant_id"]),
+            user=str(signed["user"]),
+            pack_id=pack_id,
+            pack_version=version,
+            roles=tuple(signed["roles"]),
+            audience_keys=keys,
+            expires=parse_time(signed["expires"]),
+        )
+    except SealError as exc:
+        raise GrantRejected(f"an audience key in it cannot be unsealed ({exc.message})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GrantRejected(f"the grant is malformed ({exc})") from None
+    if grant.expired():
+        raise GrantRejected(f"it expired on {format_time(grant.expires)}")
+    return grant
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
