@@ -1,80 +1,51 @@
-"""The window starts off-screen, appears before the model loads, and streams answers."""
+"""The window with the real engine: starts before the model, streams, stops, switches conversations.
+
+Widget tests on a fake backend live in tests/ui/.
+"""
 
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6")
 
+from ui.fakes import FakeBackend
+
 from desktop.app import ChatSession, build_window, display_available
 from desktop.engine.errors import ModelMissing
-from desktop.engine.runtime import Token
 from desktop.ui.main_window import MainWindow
 
-
-class FakeEngine:
-    """Queued tokens instead of a model: for fast widget tests beside the real end-to-end one."""
-
-    def __init__(self, tokens: list[str]) -> None:
-        self.tokens = tokens
-        self.release = threading.Event()
-        self.release.set()
-        self.cancelled = False
-
-    def load(self) -> str:
-        self.release.wait(5)
-        return "fake-model · CPU"
-
-    def answer(self, question: str) -> Iterator[Token]:
-        for index, text in enumerate(self.tokens):
-            if self.cancelled:
-                return
-            yield Token(text, index)
-
-    def cancel(self) -> None:
-        self.cancelled = True
+PARIS = "What is the capital of France? Answer in one word."
+LONG = "Write a very long story about a dragon who learns to bake bread, with many chapters."
 
 
 @pytest.fixture
-def fake_window(qtbot):
-    engine = FakeEngine(["Hello", ", ", "world", "."])
-    window = MainWindow(engine.load, engine.answer, engine.cancel)
+def real_window(qtbot):
+    session = ChatSession()
+    window = build_window(session)
     qtbot.addWidget(window)
-    yield window, engine
-    window.shutdown()
-
-
-def test_window_shows_before_model_loads_and_queues_input(qtbot, fake_window) -> None:
-    window, engine = fake_window
-    engine.release.clear()
     window.show()
     window.start_loading()
-    assert window.isVisible() and not window.model_ready
-    window.input.setPlainText("first question")
-    window.send()
-    assert "Waiting for the model" in window.chat.toPlainText()
-    engine.release.set()
-    qtbot.waitUntil(lambda: "Hello, world." in window.chat.toPlainText(), timeout=5000)
-    assert "fake-model" in window.status_model.text()
+    yield window, session
+    window.shutdown()
+    assert not window._workers
+    session.close()
 
 
 def test_model_error_is_shown_inline(qtbot) -> None:
-    from pathlib import Path
-
-    def broken() -> str:
-        raise ModelMissing("smollm2", Path("/nowhere/model.gguf"))
-
-    window = MainWindow(broken, lambda q: iter(()), lambda: None)
+    backend = FakeBackend()
+    backend.load_error = ModelMissing("smollm2", Path("/nowhere/model.gguf"))
+    window = MainWindow(backend)
     qtbot.addWidget(window)
     window.show()
     window.start_loading()
     qtbot.waitUntil(lambda: "not installed" in window.chat.toPlainText(), timeout=5000)
     assert "models fetch" in window.chat.toPlainText()
+    assert window.status_model.text() == "Model not loaded"
     window.shutdown()
 
 
@@ -85,19 +56,57 @@ def test_no_display_message(monkeypatch) -> None:
     assert display_available() is False
 
 
-def test_real_engine_streams_into_the_window(qtbot) -> None:
+def test_real_engine_streams_into_the_window(qtbot, real_window) -> None:
+    window, _session = real_window
+    assert window.isVisible()
+    qtbot.waitUntil(lambda: window.model_ready, timeout=60000)
+    assert "smollm2" in window.status_model.text()
+    assert "History is off" in window.chat.toPlainText()  # no trusted keyring in tests
+    window.input.setPlainText(PARIS)
+    window.send()
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    assert "Paris" in window.chat.toPlainText()
+    assert "tokens/s" in window.status_speed.text()
+
+
+def test_real_engine_stop_a_generation(qtbot, real_window) -> None:
+    window, _session = real_window
+    qtbot.waitUntil(lambda: window.model_ready, timeout=60000)
+    window.ask(LONG)
+    qtbot.waitUntil(lambda: len(window._turns[-1].answer) > 20, timeout=60000)
+    window.stop()
+    qtbot.waitUntil(lambda: not window.busy, timeout=30000)
+    turn = window._turns[-1]
+    assert turn.stopped and "Stopped before the end." in window.chat.toPlainText()
+    window.ask(PARIS)  # the model is usable again right away
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    assert "Paris" in window._turns[-1].answer
+
+
+def test_real_engine_switch_conversations_while_streaming(qtbot, memory_keyring) -> None:
     session = ChatSession()
+    assert session.history_enabled
     window = build_window(session)
     qtbot.addWidget(window)
     window.show()
     window.start_loading()
     qtbot.waitUntil(lambda: window.model_ready, timeout=60000)
-    assert "smollm2" in window.status_model.text()
-    window.input.setPlainText("What is the capital of France? Answer in one word.")
-    window.send()
-    qtbot.waitUntil(
-        lambda: window._answer_worker is None and "Paris" in window.chat.toPlainText(),
-        timeout=60000,
-    )
+    window.ask(PARIS)
+    qtbot.waitUntil(lambda: not window.busy, timeout=60000)
+    first = window._conversation_id
+    window.new_chat()
+    window.ask(LONG)
+    second = window._conversation_id
+    qtbot.waitUntil(lambda: len(window._turns[-1].answer) > 10, timeout=60000)
+    window.open_conversation(first)
+    assert "Paris" in window.chat.toPlainText() and "dragon" not in window.chat.toPlainText()
+    window.stop()
+    qtbot.waitUntil(lambda: not window.busy, timeout=30000)
+    assert "dragon" not in window.chat.toPlainText()
+    window.open_conversation(second)
+    assert "dragon" in window.chat.toPlainText()
+    stored = session.messages(second)
+    assert [m.role for m in stored] == ["user", "assistant"]  # the stopped answer is kept
+    assert stored[1].metrics["finish_reason"] == "cancelled"
     window.shutdown()
     session.close()

@@ -1,6 +1,12 @@
 """Sentence embeddings through llama.cpp with the catalog's embedding GGUF.
 
 The GGUF carries mean pooling; vectors come back L2-normalised so inner product is cosine.
+
+By default each text is one llama.cpp call. `batch_tokens` above the model window packs many texts
+into one ubatch with flash attention (without it packing was 4.6x slower, BENCHMARKS.md); measured
+here it ranged from 1.27x faster to slower under CPU contention, so it stays opt-in until
+bench/bench_retrieval.py shows a stable win. Each text is cut to the model's own window first,
+because llama-cpp-python only truncates to the batch size.
 """
 
 from __future__ import annotations
@@ -18,22 +24,29 @@ from desktop.engine.runtime import _open_llama
 
 Vectors = npt.NDArray[np.float32]
 
+BATCH_TOKENS = 0  # 0: one text per call
+
 
 class Embedder:
     """Owns one embedding model; `embed` is safe to call from any thread (one call at a time)."""
 
-    def __init__(self, entry: ModelEntry, *, n_threads: int | None = None) -> None:
+    def __init__(
+        self, entry: ModelEntry, *, n_threads: int | None = None, batch_tokens: int = BATCH_TOKENS
+    ) -> None:
         path = modelfiles.verify(entry)
         plan = hardware.plan_threads(n_threads)
         self.entry = entry
         self.n_ctx = entry.context_length or 512
+        self.batch_tokens = max(batch_tokens, self.n_ctx)
+        self._packed = batch_tokens > self.n_ctx
         self._lock = threading.Lock()
         self._llama: Any = _open_llama(
             path,
             embedding=True,
-            n_ctx=self.n_ctx,
-            n_batch=self.n_ctx,
-            n_ubatch=self.n_ctx,
+            n_ctx=self.batch_tokens,
+            n_batch=self.batch_tokens,
+            n_ubatch=self.batch_tokens,
+            flash_attn=self._packed,
             n_threads=plan.n_threads,
             n_threads_batch=plan.n_threads_batch,
             n_gpu_layers=0,
@@ -44,12 +57,24 @@ class Embedder:
         with self._lock:
             return len(self._llama.tokenize(text.encode("utf-8"), add_bos=True))
 
+    def _fit_window(self, text: str) -> str:
+        tokens = self._llama.tokenize(text.encode("utf-8"), add_bos=True)
+        if len(tokens) <= self.n_ctx:
+            return text
+        # Keep room for [CLS]/[SEP]; detokenising a prefix of real tokens is always valid text.
+        kept = tokens[1 : self.n_ctx - 1]
+        return bytes(self._llama.detokenize(kept)).decode("utf-8", errors="ignore")
+
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Normalised float32 vectors, one row per text (texts longer than the window are cut)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            rows = [self._llama.embed(text, normalize=True, truncate=True) for text in texts]
+            fitted = [self._fit_window(text) for text in texts]
+            if self._packed:
+                rows = self._llama.embed(fitted, normalize=True, truncate=True)
+            else:
+                rows = [self._llama.embed(t, normalize=True, truncate=True) for t in fitted]
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dimension)
 
     def close(self) -> None:

@@ -1,0 +1,274 @@
+"""UI speed: B11 (per-token cost vs history length), B12 (event-loop lag while streaming), B14 (start).
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_ui.py [--real] [--only B11,B12,B14]
+
+Each figure is ours / raw, measured alternately (ABAB, median of >= 3 repetitions) in this run:
+- B11: appending a streamed token (plus the event processing it causes) with 100k characters of
+  history, over the same with 2k characters. Target <= 1.5x. The naive path (`setHtml` of the
+  whole conversation per token) is printed beside it for scale.
+- B12: p99 lag of a 16 ms heartbeat timer while an answer streams into a window holding 100k
+  characters of history, over the same heartbeat idle. Target <= 3x idle and <= 50 ms. `--real`
+  streams from the real default model (llama.cpp on a worker thread) instead of the fake backend.
+- B14: time from process start to a visible window, and to a loaded model, in a fresh process
+  with the real engine; raw = loading the model alone in a fresh process. Target: window < 1.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+REPS = 3
+TOKEN = "word "
+
+
+def _app() -> Any:
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication(sys.argv)
+
+
+def _filled_view(chars: int) -> Any:
+    from desktop.ui.chat_view import ChatView, TurnRecord
+
+    view = ChatView()
+    view.resize(900, 700)
+    view.show()
+    i = 0
+    paragraph = "The travel policy says staff book through the approved agency. " * 6
+    while len(view.toPlainText()) < chars:
+        view.add_question(f"Question {i} about travel?")
+        view.add_answer(TurnRecord(i, "q", f"**Answer {i}**: {paragraph} [1]", finished=True))
+        i += 1
+    _app().processEvents()
+    bar = view.verticalScrollBar()
+    bar.setValue(bar.maximum())  # following the answer, as a user reading it would
+    _app().processEvents()
+    return view
+
+
+def _per_token_ms(view: Any, tokens: int = 300) -> float:
+    app = _app()
+    view.begin_answer(10**6)
+    started = time.perf_counter()
+    for _ in range(tokens):
+        view.append_tokens(TOKEN)
+        app.processEvents()
+    return (time.perf_counter() - started) * 1000 / tokens
+
+
+def _naive_per_token_ms(view: Any, tokens: int = 20) -> float:
+    app = _app()
+    html = view.toHtml()
+    started = time.perf_counter()
+    for _ in range(tokens):
+        html = html.replace("</body>", TOKEN + "</body>")
+        view.setHtml(html)
+        app.processEvents()
+    return (time.perf_counter() - started) * 1000 / tokens
+
+
+def bench_b11() -> None:
+    _app()
+    ours, raw = [], []
+    for _ in range(REPS):
+        big, small = _filled_view(100_000), _filled_view(2_000)
+        ours.append(_per_token_ms(big))
+        raw.append(_per_token_ms(small))
+        big.close()
+        small.close()
+    naive = _naive_per_token_ms(_filled_view(100_000))
+    o, r = statistics.median(ours), statistics.median(raw)
+    print(
+        f"B11 per-token UI cost: 100k history {o:.3f} ms, 2k history {r:.3f} ms, "
+        f"ratio {o / r:.2f}x (target <= 1.5x); naive setHtml at 100k: {naive:.1f} ms/token"
+    )
+
+
+def _heartbeat_lags(duration_s: float, during: Any = None) -> list[float]:
+    """Lag (ms) of each 16 ms tick beyond its due time, while `during()` runs (if given)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    app = _app()
+    lags: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        lags.append(max(0.0, (now - last[0]) * 1000 - 16))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(16)
+    timer.timeout.connect(tick)
+    if during is not None:
+        during()
+    loop = QEventLoop()
+    QTimer.singleShot(int(duration_s * 1000), loop.quit)
+    last[0] = time.perf_counter()
+    timer.start()
+    loop.exec()
+    timer.stop()
+    app.processEvents()
+    return lags[1:]
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def bench_b12(real: bool) -> None:
+    from desktop.ui.chat_view import TurnRecord
+    from desktop.ui.main_window import MainWindow
+
+    _app()
+    if real:
+        from desktop.app import ChatSession
+
+        backend: Any = ChatSession()
+    else:
+        from ui.fakes import FakeBackend
+
+        backend = FakeBackend(["tok "] * 4000)
+        gate = threading.Event()
+        backend.gate = gate
+
+        def pace() -> None:  # ~250 tokens/s, like the small model on this machine
+            while not stop_pace.is_set():
+                gate.set()
+                time.sleep(0.004)
+                gate.clear()
+
+        stop_pace = threading.Event()
+        threading.Thread(target=pace, daemon=True).start()
+    window = MainWindow(backend)
+    window.resize(1200, 800)
+    window.show()
+    window.start_loading()
+    while not window.model_ready:
+        _app().processEvents()
+        time.sleep(0.01)
+    paragraph = "The travel policy says staff book through the approved agency. " * 6
+    i = 0
+    while len(window.chat.toPlainText()) < 100_000:
+        turn = TurnRecord(10**6 + i, f"Q{i}", f"**A{i}** {paragraph}", finished=True)
+        window._turns.append(turn)
+        window.chat.add_question(turn.question)
+        window.chat.add_answer(turn)
+        i += 1
+    question = "Write a very long story about a dragon who bakes bread, in many chapters."
+    idle_p99, busy_p99 = [], []
+    for _ in range(REPS):
+        idle_p99.append(_p99(_heartbeat_lags(2.0)))
+        busy_p99.append(_p99(_heartbeat_lags(2.0, lambda: window.ask(question))))
+        window.stop()
+        while window.busy:
+            _app().processEvents()
+            time.sleep(0.005)
+    window.shutdown()
+    if not real:
+        stop_pace.set()
+    else:
+        backend.close()
+    o, r = statistics.median(busy_p99), statistics.median(idle_p99)
+    print(
+        f"B12 event-loop lag p99 ({'real model' if real else 'fake stream, 250 tok/s'}): "
+        f"streaming {o:.1f} ms, idle {r:.1f} ms, ratio {o / max(r, 0.5):.2f}x "
+        f"(target <= 3x idle and <= 50 ms; idle floored at 0.5 ms for the ratio)"
+    )
+
+
+START_SCRIPT = r"""
+import time, sys
+t0 = time.perf_counter()
+from PySide6.QtWidgets import QApplication
+from desktop.app import ChatSession, build_window
+app = QApplication(sys.argv)
+session = ChatSession()
+window = build_window(session)
+window.show()
+window.start_loading()
+while not window.windowHandle() or not window.windowHandle().isExposed():
+    app.processEvents()
+app.processEvents()
+visible = time.perf_counter() - t0
+while not window.model_ready and window.model_problem is None:
+    app.processEvents()
+    time.sleep(0.002)
+loaded = time.perf_counter() - t0
+window.shutdown()
+session.close()
+print(f"{visible:.4f} {loaded:.4f}")
+"""
+
+RAW_LOAD_SCRIPT = r"""
+import time
+t0 = time.perf_counter()
+from desktop.engine.catalog import Catalog
+from desktop.engine.runtime import ModelManager
+manager = ModelManager()
+manager.load(Catalog.load().default("chat"))
+print(f"{time.perf_counter() - t0:.4f}")
+manager.close()
+"""
+
+
+def bench_b14() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    starts, raws = [], []
+    for _ in range(REPS):
+        out = subprocess.run(
+            [sys.executable, "-c", START_SCRIPT],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout.split()
+        starts.append((float(out[-2]), float(out[-1])))
+        raw = subprocess.run(
+            [sys.executable, "-c", RAW_LOAD_SCRIPT],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout.split()
+        raws.append(float(raw[-1]))
+    visible = statistics.median(s[0] for s in starts)
+    loaded = statistics.median(s[1] for s in starts)
+    raw_load = statistics.median(raws)
+    print(
+        f"B14 start: window visible {visible:.2f} s (target < 1.5 s), model ready {loaded:.2f} s; "
+        f"raw model load (fresh process) {raw_load:.2f} s; visible/raw {visible / raw_load:.2f}x, "
+        f"ready/raw {loaded / raw_load:.2f}x"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", action="store_true", help="B12 with the real default model")
+    parser.add_argument("--only", default="B11,B12,B14")
+    args = parser.parse_args()
+    chosen = {name.strip().upper() for name in args.only.split(",")}
+    if "B11" in chosen:
+        bench_b11()
+    if "B12" in chosen:
+        bench_b12(args.real)
+    if "B14" in chosen:
+        bench_b14()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,243 @@
+"""Build or update a knowledge base from a source folder, as a generator of `Progress` items.
+
+Every file ends with a status: indexed, skipped or failed, with a reason; one bad file never stops
+the build. Each parsed and embedded document is its own SQLite transaction (pending), so a build
+killed at any moment resumes where it stopped; the vector index for the next generation is written
+(temp, fsync, rename) before the single SQLite transaction that makes it current. Until then, the
+previous generation keeps serving. Unchanged files (same SHA-256) are not parsed again, and chunks
+whose text was embedded before are not embedded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from desktop.engine.knowledge import parsers, vector_index
+from desktop.engine.knowledge.chunker import Chunk, ChunkParams, chunk_document, join_blocks
+from desktop.engine.knowledge.errors import EmbeddingModelMismatch, FileRejected
+from desktop.engine.knowledge.store import FileStatus, KnowledgeStore
+
+DB_NAME = "knowledge.sqlite"
+VECTORS_DIR = "vectors"
+
+
+class EmbedderLike(Protocol):
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a build: a file's outcome, then the commit."""
+
+    kind: str  # "file" | "commit"
+    path: str = ""
+    status: str = ""  # indexed | unchanged | skipped | failed
+    reason: str = ""
+    done: int = 0
+    total: int = 0
+    chunks: int = 0
+
+
+def _no_partition(_path: str) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    chunking: ChunkParams = field(default_factory=ChunkParams)
+    max_file_bytes: int = parsers.MAX_FILE_BYTES
+    embed_batch_chunks: int = 64
+    ivf_threshold: int = vector_index.IVF_THRESHOLD
+    partition_of: Callable[[str], str] = _no_partition
+
+
+def model_identity(embedder: Any) -> dict[str, Any]:
+    entry = getattr(embedder, "entry", None)
+    return {
+        "id": getattr(entry, "id", type(embedder).__name__),
+        "sha256": getattr(entry, "sha256", ""),
+        "dimension": int(embedder.dimension),
+    }
+
+
+@dataclass
+class _Parsed:
+    rel: str
+    sha256: str
+    size: int
+    title: str
+    keywords: list[str]
+    text: str
+    notes: str
+    chunks: list[Chunk]
+
+
+def build(
+    source: Path,
+    folder: Path,
+    embedder: EmbedderLike,
+    options: BuildOptions | None = None,
+    *,
+    store: KnowledgeStore | None = None,
+) -> Iterator[Progress]:
+    """Index `source` into `folder` (knowledge.sqlite + vectors/), yielding progress as it goes."""
+    options = options or BuildOptions()
+    own_store = store is None
+    store = store or KnowledgeStore.open(folder / DB_NAME)
+    try:
+        yield from _build(source, folder, embedder, options, store)
+    finally:
+        if own_store:
+            store.close()
+
+
+def _build(
+    source: Path,
+    folder: Path,
+    embedder: EmbedderLike,
+    options: BuildOptions,
+    store: KnowledgeStore,
+) -> Iterator[Progress]:
+    identity = model_identity(embedder)
+    recorded = store.meta("embedding_model")
+    if recorded is not None and recorded != identity["id"]:
+        raise EmbeddingModelMismatch(identity["id"], recorded)
+    with store.transaction():
+        store.set_meta("embedding_model", str(identity["id"]))
+        store.set_meta("chunking", str(asdict(options.chunking)))
+
+    files = list(parsers.iter_source_files(source))
+    total = len(files)
+    seen: set[str] = set()
+    queue: list[_Parsed] = []
+    done = 0
+
+    def flush() -> Iterator[Progress]:
+        nonlocal done
+        texts_by_hash: dict[str, str] = {}
+        for item in queue:
+            for chunk in item.chunks:
+                texts_by_hash[_hash(chunk.embed_text)] = chunk.embed_text
+        vectors = store.cached_vectors(texts_by_hash)
+        missing = [h for h in texts_by_hash if h not in vectors]
+        for i in range(0, len(missing), 256):
+            part = missing[i : i + 256]
+            embedded = embedder.embed([texts_by_hash[h] for h in part])
+            vectors.update(zip(part, embedded, strict=True))
+        for item in queue:
+            hashes = [_hash(c.embed_text) for c in item.chunks]
+            store.add_pending_document(
+                path=item.rel,
+                partition=options.partition_of(item.rel),
+                sha256=item.sha256,
+                title=item.title,
+                keywords=item.keywords,
+                text=item.text,
+                chunks=item.chunks,
+                hashes=hashes,
+                vectors=vectors,
+            )
+            store.set_file_status(
+                FileStatus(item.rel, item.sha256, item.size, "indexed", "", item.notes, len(hashes))
+            )
+            done += 1
+            yield Progress("file", item.rel, "indexed", item.notes, done, total, len(hashes))
+        queue.clear()
+
+    for path in files:
+        rel = path.relative_to(source).as_posix()
+        seen.add(rel)
+        outcome = _prepare(path, rel, store, embedder, options)
+        if isinstance(outcome, _Parsed):
+            queue.append(outcome)
+            if sum(len(q.chunks) for q in queue) >= options.embed_batch_chunks:
+                yield from flush()
+            continue
+        done += 1
+        yield Progress("file", rel, outcome.status, outcome.reason, done, total, outcome.n_chunks)
+    yield from flush()
+
+    removed = sorted(store.known_paths() - seen)
+    generation = store.generation() + 1
+    ids, vectors = store.next_live_vectors(removed)
+    if len(ids) == 0:
+        vectors = np.zeros((0, identity["dimension"]), np.float32)
+    index = vector_index.build_index(ids, vectors, ivf_threshold=options.ivf_threshold)
+    manifest = {
+        "embedding_model": identity,
+        "chunking": asdict(options.chunking),
+        "counts": {
+            "files": total,
+            "documents": len({s.path for s in store.file_report() if s.status == "indexed"}),
+            "chunks": len(ids),
+        },
+        "index_kind": "flat+ivf" if len(ids) >= options.ivf_threshold else "flat",
+    }
+    vectors_dir = folder / VECTORS_DIR
+    vector_index.save_generation(vectors_dir, generation, index, manifest)
+    store.commit_generation(generation, removed)  # the commit point
+    vector_index.publish_generation(vectors_dir, generation)
+    yield Progress("commit", "", "committed", f"generation {generation}", done, total, len(ids))
+
+
+def _prepare(
+    path: Path, rel: str, store: KnowledgeStore, embedder: EmbedderLike, options: BuildOptions
+) -> _Parsed | FileStatus:
+    """Parse and chunk one file, or say why not (or that it is unchanged)."""
+    try:
+        size = path.stat().st_size
+        if size > options.max_file_bytes:  # don't even hash a huge file
+            raise FileRejected(
+                "skipped", f"too large ({size:,} bytes > limit {options.max_file_bytes:,})"
+            )
+        sha = _file_hash(path)
+    except FileRejected as rejected:
+        status = FileStatus(rel, None, None, rejected.status, rejected.reason, "", 0)
+        store.set_file_status(status)
+        return status
+    except OSError as exc:
+        status = FileStatus(rel, None, None, "failed", f"cannot read: {exc.strerror}", "", 0)
+        store.set_file_status(status)
+        return status
+    previous = store.file_status(rel)
+    if sha in (store.document_sha(rel, "pending"), store.document_sha(rel, "live")):
+        n = previous.n_chunks if previous else 0
+        return FileStatus(rel, sha, size, "unchanged", "", "", n)
+    if previous is not None and previous.sha256 == sha and previous.status in ("skipped", "failed"):
+        return previous
+    try:
+        doc = parsers.parse_file(path, max_bytes=options.max_file_bytes)
+        chunks = chunk_document(doc.title, doc.blocks, embedder.count_tokens, options.chunking)
+    except FileRejected as rejected:
+        status = FileStatus(rel, sha, size, rejected.status, rejected.reason, "", 0)
+        store.set_file_status(status)
+        return status
+    if not chunks:
+        status = FileStatus(rel, sha, size, "skipped", "no text found", "", 0)
+        store.set_file_status(status)
+        return status
+    text, _ = join_blocks(doc.blocks)
+    return _Parsed(rel, sha, size, doc.title, doc.keywords, text, "; ".join(doc.notes), chunks)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

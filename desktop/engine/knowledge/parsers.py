@@ -1,0 +1,385 @@
+"""Turn one source file into plain-text blocks that keep where they came from.
+
+A block is a paragraph-sized run of text with its heading path, page (PDF, slides) and first source
+line, so a citation can open the exact place. Parsing refuses, with a reason, anything that is too
+large, is not what its extension claims, is a zip bomb, or does not decode to text.
+"""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from desktop.engine.knowledge.errors import FileRejected
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+MAX_ZIP_RATIO = 100.0
+MAX_ZIP_MEMBERS = 10_000
+
+
+@dataclass(frozen=True)
+class Block:
+    text: str
+    heading_path: tuple[str, ...] = ()
+    page: int | None = None
+    line: int | None = None
+
+
+@dataclass
+class ParsedDocument:
+    title: str
+    blocks: list[Block]
+    keywords: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+Parser = Callable[[Path, bytes], ParsedDocument]
+
+
+def supported_suffixes() -> frozenset[str]:
+    return frozenset(_PARSERS)
+
+
+def parse_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> ParsedDocument:
+    """Parse `path` or raise `FileRejected` with status skipped/failed and a reason."""
+    suffix = path.suffix.lower()
+    parser = _PARSERS.get(suffix)
+    if parser is None:
+        raise FileRejected("skipped", f"unsupported file type '{suffix or path.name}'")
+    size = path.stat().st_size
+    if size == 0:
+        raise FileRejected("skipped", "empty file (0 bytes)")
+    if size > max_bytes:
+        raise FileRejected("skipped", f"too large ({size:,} bytes > limit {max_bytes:,})")
+    data = path.read_bytes()
+    try:
+        doc = parser(path, data)
+    except FileRejected:
+        raise
+    except Exception as exc:  # a parser library's own error: this file only, never the build
+        raise FileRejected("failed", f"cannot parse {suffix}: {type(exc).__name__}: {exc}") from exc
+    doc.blocks = [b for b in doc.blocks if b.text.strip()]
+    if not doc.blocks:
+        raise FileRejected("skipped", "no text found")
+    return doc
+
+
+# -- text decoding -----------------------------------------------------------------------------
+
+
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """Decode bytes as UTF-8 (BOMs honoured), else cp1252; refuse binary. Returns (text, note)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace"), None
+    if b"\x00" in data[:8192]:
+        raise FileRejected("failed", "binary content (NUL bytes) in a text file")
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("cp1252", errors="replace")
+    bad = sum(1 for ch in text if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\t\r\n\f"))
+    if bad > max(8, len(text) // 50):
+        raise FileRejected("failed", "undecodable text (not UTF-8 or Windows-1252)")
+    return text, "not UTF-8: decoded as Windows-1252"
+
+
+def _check_zip(data: bytes) -> zipfile.ZipFile:
+    """Open an Office file's zip only after checking it cannot expand into a bomb."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise FileRejected("failed", "not a valid Office file (bad zip container)") from exc
+    infos = archive.infolist()
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise FileRejected("failed", f"suspicious archive: {len(infos)} members")
+    total = sum(i.file_size for i in infos)
+    if total > MAX_UNZIPPED_BYTES:
+        raise FileRejected("failed", f"zip bomb guard: expands to {total:,} bytes")
+    for info in infos:
+        if info.compress_size and info.file_size / info.compress_size > MAX_ZIP_RATIO:
+            raise FileRejected(
+                "failed", f"zip bomb guard: {info.filename} compresses {MAX_ZIP_RATIO:.0f}x+"
+            )
+    return archive
+
+
+# -- Markdown and plain text ---------------------------------------------------------------------
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+_LIQUID = re.compile(r"\{%-?.*?-?%\}|\{\{-?.*?-?\}\}", re.S)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+def _blank_out(pattern: re.Pattern[str], text: str) -> str:
+    """Remove matches but keep their newlines, so line numbers still point into the source."""
+    return pattern.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
+def _parse_markdown(path: Path, data: bytes) -> ParsedDocument:
+    text, note = decode_text(data)
+    text = text.replace("\r\n", "\n")
+    meta: dict[str, Any] = {}
+    match = _FRONT_MATTER.match(text)
+    if match:
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(match.group(1))
+        except yaml.YAMLError:
+            loaded = None
+        meta = loaded if isinstance(loaded, dict) else {}
+        text = "\n" * match.group(0).count("\n") + text[match.end() :]
+    for pattern in (_LIQUID, _HTML_COMMENT, _HTML_TAG):
+        text = _blank_out(pattern, text)
+    title = str(meta.get("title") or "").strip()
+    keywords = meta.get("keywords") or []
+    if isinstance(keywords, str):
+        keywords = [k.strip() for k in keywords.split(",")]
+    blocks: list[Block] = []
+    headings: list[tuple[int, str]] = []
+    para: list[str] = []
+    para_line = 0
+    in_fence = False
+
+    def flush() -> None:
+        if para:
+            body = _MD_LINK.sub(r"\1", "\n".join(para))
+            blocks.append(Block(body, tuple(h for _, h in headings), None, para_line))
+            para.clear()
+
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        heading = None if in_fence else _HEADING.match(line)
+        if heading:
+            flush()
+            level = len(heading.group(1))
+            headings = [(lv, h) for lv, h in headings if lv < level]
+            headings.append((level, _MD_LINK.sub(r"\1", heading.group(2))))
+            if not title and level == 1:
+                title = headings[-1][1]
+        elif not line.strip():
+            flush()
+        else:
+            if not para:
+                para_line = lineno
+            para.append(line)
+    flush()
+    return ParsedDocument(
+        title or _title_from(path),
+        blocks,
+        [str(k) for k in keywords if k],
+        [note] if note else [],
+    )
+
+
+def _parse_text(path: Path, data: bytes) -> ParsedDocument:
+    text, note = decode_text(data)
+    text = text.replace("\r\n", "\n")
+    blocks: list[Block] = []
+    para: list[str] = []
+    start = 0
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            if not para:
+                start = lineno
+            para.append(line)
+        elif para:
+            blocks.append(Block("\n".join(para), (), None, start))
+            para = []
+    if para:
+        blocks.append(Block("\n".join(para), (), None, start))
+    return ParsedDocument(_title_from(path), blocks, [], [note] if note else [])
+
+
+def _title_from(path: Path) -> str:
+    return path.stem.replace("-", " ").replace("_", " ").strip() or path.name
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+_HTML_HEADINGS = {f"h{i}": i for i in range(1, 7)}
+_HTML_BLOCKS = ("p", "li", "pre", "td", "th", "blockquote", "dd", "dt", "figcaption")
+
+
+def _parse_html(path: Path, data: bytes) -> ParsedDocument:
+    from bs4 import BeautifulSoup
+
+    if b"\x00" in data[:8192]:
+        raise FileRejected("failed", "binary content (NUL bytes) in an HTML file")
+    soup = BeautifulSoup(data, "html.parser")
+    for junk in soup(["script", "style", "noscript", "template", "nav"]):
+        junk.decompose()
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    blocks: list[Block] = []
+    headings: list[tuple[int, str]] = []
+    for el in soup.find_all([*_HTML_HEADINGS, *_HTML_BLOCKS]):
+        text = el.get_text(" ", strip=True)
+        if not text:
+            continue
+        if el.name in _HTML_HEADINGS:
+            level = _HTML_HEADINGS[el.name]
+            headings = [(lv, h) for lv, h in headings if lv < level]
+            headings.append((level, text))
+            title = title or text
+        elif not el.find_parent(_HTML_BLOCKS):
+            blocks.append(Block(text, tuple(h for _, h in headings), None, el.sourceline))
+    if not blocks:
+        body = soup.get_text("\n", strip=True)
+        blocks = [Block(p, (), None, None) for p in body.split("\n") if p.strip()]
+    return ParsedDocument(title or _title_from(path), blocks)
+
+
+# -- PDF, Office, mail, tables --------------------------------------------------------------------
+
+
+def _parse_pdf(path: Path, data: bytes) -> ParsedDocument:
+    if not data.lstrip()[:5].startswith(b"%PDF-"):
+        raise FileRejected("failed", "not a PDF (no %PDF- header)")
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    if reader.is_encrypted:
+        raise FileRejected("skipped", "encrypted PDF")
+    blocks: list[Block] = []
+    for number, page in enumerate(reader.pages, start=1):
+        text = page.extract_text() or ""
+        for para in re.split(r"\n\s*\n", text):
+            if para.strip():
+                blocks.append(Block(para.strip(), (), number, None))
+    meta_title = ""
+    if reader.metadata is not None and reader.metadata.title:
+        meta_title = str(reader.metadata.title)
+    return ParsedDocument(meta_title or _title_from(path), blocks)
+
+
+def _parse_docx(path: Path, data: bytes) -> ParsedDocument:
+    _check_zip(data)
+    import docx
+
+    document = docx.Document(io.BytesIO(data))
+    blocks: list[Block] = []
+    headings: list[tuple[int, str]] = []
+    title = (document.core_properties.title or "").strip()
+    for para in document.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        style = (para.style.name if para.style is not None else "") or ""
+        if style == "Title":
+            title = title or text
+        elif style.startswith("Heading"):
+            level = int(style.split()[-1]) if style.split()[-1].isdigit() else 1
+            headings = [(lv, h) for lv, h in headings if lv < level]
+            headings.append((level, text))
+        else:
+            blocks.append(Block(text, tuple(h for _, h in headings)))
+    for table in document.tables:
+        for row in table.rows:
+            cells = " | ".join(c.text.strip() for c in row.cells if c.text.strip())
+            if cells:
+                blocks.append(Block(cells, tuple(h for _, h in headings)))
+    return ParsedDocument(title or _title_from(path), blocks)
+
+
+def _parse_pptx(path: Path, data: bytes) -> ParsedDocument:
+    _check_zip(data)
+    from pptx import Presentation
+
+    deck = Presentation(io.BytesIO(data))
+    blocks: list[Block] = []
+    for number, slide in enumerate(deck.slides, start=1):
+        slide_title = ""
+        if slide.shapes.title is not None and slide.shapes.title.has_text_frame:
+            slide_title = slide.shapes.title.text_frame.text.strip()
+        for shape in slide.shapes:
+            if shape.has_text_frame and shape is not slide.shapes.title:
+                text = shape.text_frame.text.strip()
+                if text:
+                    heading = (slide_title,) if slide_title else ()
+                    blocks.append(Block(text, heading, number))
+    return ParsedDocument(_title_from(path), blocks)
+
+
+def _parse_xlsx(path: Path, data: bytes) -> ParsedDocument:
+    _check_zip(data)
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    blocks: list[Block] = []
+    try:
+        for sheet in book.worksheets:
+            for rownum, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = [str(c) for c in row if c is not None and str(c).strip()]
+                if cells:
+                    blocks.append(Block(" | ".join(cells), (sheet.title,), None, rownum))
+    finally:
+        book.close()
+    return ParsedDocument(_title_from(path), blocks)
+
+
+def _parse_csv(path: Path, data: bytes) -> ParsedDocument:
+    text, note = decode_text(data)
+    blocks = [
+        Block(" | ".join(c.strip() for c in row if c.strip()), (), None, n)
+        for n, row in enumerate(csv.reader(io.StringIO(text)), start=1)
+        if any(c.strip() for c in row)
+    ]
+    return ParsedDocument(_title_from(path), blocks, [], [note] if note else [])
+
+
+def _parse_eml(path: Path, data: bytes) -> ParsedDocument:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    subject = str(message.get("subject") or "").strip()
+    body_part = message.get_body(preferencelist=("plain", "html"))
+    if body_part is None:
+        raise FileRejected("skipped", "e-mail without a text body")
+    body = body_part.get_content()
+    if body_part.get_content_type() == "text/html":
+        return _parse_html(path, body.encode("utf-8"))
+    header = " | ".join(f"{k}: {message.get(k)}" for k in ("From", "To", "Date") if message.get(k))
+    blocks = [Block(header, (), None, None)] if header else []
+    blocks += [Block(p.strip()) for p in re.split(r"\n\s*\n", body) if p.strip()]
+    return ParsedDocument(subject or _title_from(path), blocks)
+
+
+def iter_source_files(root: Path) -> Iterator[Path]:
+    """Every regular file under `root` in a stable order, hidden folders and links skipped."""
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or path.is_symlink():
+            continue
+        if path.is_file():
+            yield path
+
+
+_PARSERS: dict[str, Parser] = {
+    ".md": _parse_markdown,
+    ".markdown": _parse_markdown,
+    ".txt": _parse_text,
+    ".text": _parse_text,
+    ".rst": _parse_text,
+    ".html": _parse_html,
+    ".htm": _parse_html,
+    ".pdf": _parse_pdf,
+    ".docx": _parse_docx,
+    ".pptx": _parse_pptx,
+    ".xlsx": _parse_xlsx,
+    ".csv": _parse_csv,
+    ".eml": _parse_eml,
+}

@@ -1,0 +1,239 @@
+"""Vector indexes behind one small protocol, FAISS underneath; ids are SQLite chunk row ids.
+
+Up to `ivf_threshold` vectors the index is exact inner product (flat) on normalised vectors; above
+it an IVF index answers unfiltered queries (nprobe chosen so recall@10 vs exact stays >= 0.95) while
+the flat vectors stay for exact filtered search. A filter is answered exactly over the allowed
+subset (correct by construction: no filter-after-kNN starvation). Saved as a folder of
+`index-<generation>.faiss` files beside a manifest JSON, or as bytes for a shard inside a database;
+no pickles anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from desktop.engine.knowledge.errors import IndexUnusable
+
+Ids = npt.NDArray[np.int64]
+Matrix = npt.NDArray[np.float32]
+
+IVF_THRESHOLD = 200_000
+FORMAT_VERSION = 1
+
+
+class VectorIndex(Protocol):
+    dimension: int
+
+    @property
+    def ntotal(self) -> int: ...
+
+    def ids(self) -> Ids: ...
+
+    def search(self, queries: Matrix, k: int, allowed: Ids | None = None) -> tuple[Matrix, Ids]: ...
+
+    def to_bytes(self) -> bytes: ...
+
+
+@dataclass
+class FlatIvfIndex:
+    """Flat exact index plus an optional IVF for unfiltered queries at scale."""
+
+    dimension: int
+    _flat: Any
+    _row_ids: Ids
+    _ivf: Any = None
+    nprobe: int = 32
+
+    @classmethod
+    def build(
+        cls, ids: Ids, vectors: Matrix, *, ivf_threshold: int = IVF_THRESHOLD, nprobe: int = 32
+    ) -> FlatIvfIndex:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(ids) != len(vectors):
+            raise ValueError("ids and vectors must have the same length")
+        dim = vectors.shape[1]
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(vectors)
+        order = np.asarray(ids, dtype=np.int64)
+        index = cls(dim, flat, order, None, nprobe)
+        if len(ids) >= ivf_threshold:
+            index._ivf = _train_ivf(vectors, nprobe)
+        return index
+
+    @property
+    def ntotal(self) -> int:
+        return int(self._flat.ntotal)
+
+    def ids(self) -> Ids:
+        return self._row_ids.copy()
+
+    def vectors(self) -> Matrix:
+        """A read-only view of the stored vectors (row i has id `ids()[i]`)."""
+        view: Matrix = faiss.rev_swig_ptr(self._flat.get_xb(), self.ntotal * self.dimension)
+        return view.reshape(self.ntotal, self.dimension)
+
+    def search(self, queries: Matrix, k: int, allowed: Ids | None = None) -> tuple[Matrix, Ids]:
+        """Top-k (scores, ids) per query; with `allowed`, exact among those ids only."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dimension)
+        if self.ntotal == 0 or k <= 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        if allowed is None:
+            index = self._ivf if self._ivf is not None else self._flat
+            scores, rows = index.search(queries, min(k, self.ntotal))
+            return scores, np.where(rows >= 0, self._row_ids[np.maximum(rows, 0)], -1)
+        rows = self._rows_of(allowed)
+        if len(rows) == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        kk = min(k, len(rows))
+        if len(rows) * 2 > self.ntotal:
+            selector = faiss.IDSelectorBatch(rows)
+            params = faiss.SearchParameters()
+            params.sel = selector
+            scores, found = self._flat.search(queries, kk, params=params)
+            return scores, self._row_ids[found]
+        subset = self.vectors()[rows]
+        sims = queries @ subset.T
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        top_scores = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        best = np.take_along_axis(top, order, axis=1)
+        return np.take_along_axis(top_scores, order, axis=1), self._row_ids[rows[best]]
+
+    def _rows_of(self, allowed: Ids) -> Ids:
+        allowed = np.unique(np.asarray(allowed, dtype=np.int64))
+        sorter = np.argsort(self._row_ids, kind="stable")
+        sorted_ids = self._row_ids[sorter]
+        pos = np.searchsorted(sorted_ids, allowed)
+        pos = np.minimum(pos, max(len(sorted_ids) - 1, 0))
+        hit = sorted_ids[pos] == allowed if len(sorted_ids) else np.zeros(0, bool)
+        rows: Ids = np.sort(sorter[pos[hit]])
+        return rows
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """One self-contained blob: a small JSON header, the flat index, ids, the IVF if any."""
+        parts = [
+            faiss.serialize_index(self._flat).tobytes(),
+            self._row_ids.astype("<i8").tobytes(),
+            faiss.serialize_index(self._ivf).tobytes() if self._ivf is not None else b"",
+        ]
+        header = json.dumps(
+            {"format": FORMAT_VERSION, "dim": self.dimension, "nprobe": self.nprobe,
+             "sizes": [len(p) for p in parts]}
+        ).encode()  # fmt: skip
+        return len(header).to_bytes(4, "little") + header + b"".join(parts)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> FlatIvfIndex:
+        try:
+            size = int.from_bytes(blob[:4], "little")
+            header = json.loads(blob[4 : 4 + size])
+            if header.get("format") != FORMAT_VERSION:
+                raise IndexUnusable(f"unknown index format {header.get('format')!r}")
+            pos = 4 + size
+            parts = []
+            for n in header["sizes"]:
+                parts.append(blob[pos : pos + n])
+                pos += n
+            flat = faiss.deserialize_index(np.frombuffer(parts[0], dtype=np.uint8))
+            ids = np.frombuffer(parts[1], dtype="<i8").astype(np.int64)
+            ivf: Any = None
+            if parts[2]:
+                ivf = faiss.deserialize_index(np.frombuffer(parts[2], np.uint8))
+        except IndexUnusable:
+            raise
+        except Exception as exc:
+            raise IndexUnusable(f"damaged vector index ({type(exc).__name__})") from exc
+        if flat.ntotal != len(ids):
+            raise IndexUnusable("vector count and id count differ")
+        if ivf is not None:
+            ivf.nprobe = int(header["nprobe"])
+        return cls(int(header["dim"]), flat, ids, ivf, int(header["nprobe"]))
+
+
+def _train_ivf(vectors: Matrix, nprobe: int) -> Any:
+    n, dim = vectors.shape
+    nlist = int(4 * np.sqrt(n))
+    quantizer = faiss.IndexFlatIP(dim)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    rng = np.random.default_rng(0)
+    sample = vectors[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
+    ivf.train(sample)
+    ivf.add(vectors)
+    ivf.nprobe = nprobe
+    return ivf
+
+
+def build_index(ids: Ids, vectors: Matrix, **options: Any) -> FlatIvfIndex:
+    """The factory: the right index kind for this many vectors."""
+    return FlatIvfIndex.build(ids, vectors, **options)
+
+
+# -- folder layout ---------------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_generation(
+    folder: Path, generation: int, index: FlatIvfIndex, manifest: dict[str, Any]
+) -> None:
+    """Write index + manifest for `generation`; the SQLite commit decides which one is current."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / f"index-{generation}.faiss", index.to_bytes())
+    body = {
+        **manifest,
+        "generation": generation,
+        "ntotal": index.ntotal,
+        "dimension": index.dimension,
+    }
+    _write_atomic(folder / f"manifest-{generation}.json", json.dumps(body, indent=2).encode())
+
+
+def publish_generation(folder: Path, generation: int) -> None:
+    """After the SQLite commit: point manifest.json at it and drop older generations."""
+    current = folder / f"manifest-{generation}.json"
+    _write_atomic(folder / "manifest.json", current.read_bytes())
+    for old in folder.glob("*-*.*"):
+        stem = old.stem.rsplit("-", 1)[-1]
+        if old.suffix in (".faiss", ".json") and stem.isdigit() and int(stem) != generation:
+            old.unlink(missing_ok=True)
+
+
+def load_generation(folder: Path, generation: int) -> tuple[FlatIvfIndex, dict[str, Any]]:
+    index_path = folder / f"index-{generation}.faiss"
+    manifest_path = folder / f"manifest-{generation}.json"
+    if not index_path.exists() or not manifest_path.exists():
+        raise IndexUnusable(f"vector index for generation {generation} is missing in {folder}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise IndexUnusable(f"unreadable manifest ({exc})") from exc
+    return FlatIvfIndex.from_bytes(index_path.read_bytes()), manifest

@@ -1,0 +1,131 @@
+"""What the window needs from the engine, as small protocols (the seam between `ui` and `engine`).
+
+`desktop.app.ChatSession` implements `ChatBackend` with the real engine; tests use fakes. Pack
+management is `PackManagerModel`, implemented by the pack engine once it lands. Everything here is
+plain values (dicts, dataclasses from the engine), so widgets stay testable without a model.
+
+Threading: `load_model` and iterating an `AnswerStream` run on the engine worker thread; every other
+method is called on the GUI thread and must be quick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from desktop.engine.conversations import Conversation, Message
+from desktop.engine.runtime import GenerationStats, Token
+from desktop.engine.settings import AppSettings
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What the status bar shows about the loaded model."""
+
+    model_id: str
+    device: str  # "CPU" or "GPU"
+    threads: int
+    n_ctx: int
+
+    def describe(self) -> str:
+        return f"{self.model_id} · {self.device} · {self.threads} threads"
+
+
+@dataclass
+class Verdict:
+    """Room for the trust layer: an abstention, and sentences the sources do not support."""
+
+    abstained: bool = False
+    unsupported_sentences: list[str] = field(default_factory=list)
+
+
+class HasStats(Protocol):
+    @property
+    def stats(self) -> GenerationStats: ...
+
+
+class AnswerStream(Protocol):
+    """One answer being produced (the engine's `Turn` fits): iterate for tokens on a worker."""
+
+    @property
+    def citations(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def message_id(self) -> int | None: ...
+
+    @property
+    def generation(self) -> HasStats: ...
+
+    def __iter__(self) -> Iterator[Token]: ...
+
+    def cancel(self) -> None: ...
+
+
+class ChatBackend(Protocol):
+    @property
+    def history_enabled(self) -> bool: ...
+
+    def load_model(self) -> ModelStatus: ...
+
+    def ask(self, conversation_id: int | None, question: str) -> AnswerStream: ...
+
+    def cancel(self) -> None: ...
+
+    def conversations(self) -> list[Conversation]: ...
+
+    def create_conversation(self, title: str) -> int | None: ...
+
+    def messages(self, conversation_id: int) -> list[Message]: ...
+
+    def rename(self, conversation_id: int, title: str) -> None: ...
+
+    def delete(self, conversation_id: int) -> None: ...
+
+    def search(self, query: str) -> list[Message]: ...
+
+    def set_feedback(self, message_id: int, vote: int, comment: str) -> None: ...
+
+    def knowledge_as_of(self) -> str | None:
+        """Oldest "as of" date among the packs the user can read; None with no packs."""
+        ...
+
+    def original_of(self, citation: dict[str, Any]) -> Path | None:
+        """The original document for a citation, when its pack ships it (None otherwise)."""
+        ...
+
+    def models(self) -> list[dict[str, Any]]:
+        """Catalog models as plain dicts: id, role, license, description, provisioned (bool)."""
+        ...
+
+    def settings(self) -> AppSettings: ...
+
+    def save_settings(self, settings: AppSettings) -> None:
+        """Validate and persist; the next model load uses them. Raises `SettingsInvalid`."""
+        ...
+
+
+class PackManagerModel(Protocol):
+    """The pack engine as the pack manager and enrolment screens see it.
+
+    `list_packs` returns plain dicts: {"name", "version", "as_of", "signature" ("valid" |
+    "invalid" | "unsigned"), "signer", "audiences" (list[str] the user can read), "expires"
+    ("YYYY-MM-DD" or ""), "license", "documents" (int)}. `install_from_file` returns a dict
+    {"ok": bool, "name", "version", "checks": [(label, passed, detail), ...]} and raises
+    `EngineError` (e.g. pack rejected) with what to do. `import_grant` returns a summary line.
+    """
+
+    def list_packs(self) -> list[dict[str, Any]]: ...
+
+    def install_from_file(self, path: Path) -> dict[str, Any]: ...
+
+    def remove(self, name: str) -> None: ...
+
+    def enrolment_request(self) -> str: ...
+
+    def import_grant(self, path: Path) -> str: ...
+
+    def enrolled(self) -> dict[str, Any] | None:
+        """{"user", "roles": [...], "granted_by", "expires"} once a grant is imported, else None."""
+        ...

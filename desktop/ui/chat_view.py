@@ -1,0 +1,341 @@
+"""The conversation as one read-only document: streamed answers appended, finished ones rendered safely.
+
+Streaming appends plain text at the end with a `QTextCursor` inside an edit block; nothing before the
+live answer is touched, so a token costs the same at 2k or 100k characters of history (B11). When an
+answer ends, only its own range is replaced by the rendered Markdown.
+
+Safety: Markdown is parsed without HTML, images become plain links, `loadResource` loads nothing (no
+remote, `file:` or `data:` resources, ever), and every link is inert: a click only emits a signal, and
+the window asks before opening anything outside the app.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QUrl, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QPalette,
+    QTextBlock,
+    QTextBlockFormat,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+)
+from PySide6.QtWidgets import QTextBrowser, QWidget
+
+from desktop.ui.backend import Verdict
+
+MARKDOWN_FEATURES = QTextDocument.MarkdownFeature(
+    QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value
+    | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
+)
+_CHIP = re.compile(r"\[(\d{1,3})\](?!\()")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
+
+
+@dataclass
+class TurnRecord:
+    """One question and its answer as the view shows them (from history or from a live stream)."""
+
+    key: int
+    question: str
+    answer: str = ""
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    message_id: int | None = None
+    vote: int = 0
+    verdict: Verdict | None = None
+    stopped: bool = False
+    error: str = ""
+    finished: bool = False
+
+
+def link_citations(markdown: str, key: int, count: int) -> str:
+    """Turn `[n]` into a chip link `cite:KEY:n` when source n exists; neuter images."""
+
+    def chip(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if 1 <= n <= count:
+            return f"[\\[{n}\\]](cite:{key}:{n})"
+        return match.group(0)
+
+    return _CHIP.sub(chip, _IMAGE.sub(r"[image: \1](\2)", markdown))
+
+
+class InertBrowser(QTextBrowser):
+    """A text browser that loads nothing and navigates nowhere: links only emit `anchorClicked`."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.document().setUndoRedoEnabled(False)
+
+    def loadResource(self, type: int, name: QUrl | str) -> Any:
+        """Never load anything: no remote images, no local files, no data: URLs.
+
+        Returns an empty byte array, not None: PySide on Python 3.11 mis-counts a returned None.
+        """
+        return QByteArray()
+
+    def setSource(self, name: QUrl | str, type: Any = None) -> None:
+        """Navigation is disabled."""
+
+
+class ChatView(InertBrowser):
+    """Signals carry the turn key: `citationClicked(key, n)`, `actionRequested(action, key)`."""
+
+    citationClicked = Signal(int, int)
+    actionRequested = Signal(str, int)
+    externalLinkRequested = Signal(QUrl)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Conversation")
+        self.setAccessibleDescription("Your questions and Enclave's answers, newest at the bottom.")
+        self.document().setDocumentMargin(12)
+        self.anchorClicked.connect(self._on_anchor)
+        self._live_start: QTextBlock | None = None
+        self._live_key: int | None = None
+        self._action_rows: dict[int, QTextCursor] = {}
+
+    def _on_anchor(self, url: QUrl) -> None:
+        text = url.toString()
+        parts = text.split(":")
+        if parts[0] == "cite" and len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            self.citationClicked.emit(int(parts[1]), int(parts[2]))
+        elif parts[0] == "act" and len(parts) == 3 and parts[2].isdigit():
+            self.actionRequested.emit(parts[1], int(parts[2]))
+        else:
+            self.externalLinkRequested.emit(url)
+
+    # -- building blocks -----------------------------------------------------------------------
+    def _end(self) -> QTextCursor:
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        return cursor
+
+    def _new_block(self, cursor: QTextCursor, top: float = 0.0) -> None:
+        fmt = QTextBlockFormat()
+        fmt.setTopMargin(top)
+        if self.document().isEmpty():
+            cursor.setBlockFormat(fmt)
+        else:
+            cursor.insertBlock(fmt, QTextCharFormat())
+
+    def _plain(self) -> QTextCharFormat:
+        fmt = QTextCharFormat()
+        fmt.setForeground(self.palette().color(QPalette.ColorRole.Text))
+        return fmt
+
+    def _muted(self) -> QColor:
+        return self.palette().color(QPalette.ColorRole.PlaceholderText)
+
+    def _header(self, cursor: QTextCursor, who: str, accent: QColor) -> None:
+        self._new_block(cursor, top=14.0)
+        fmt = QTextCharFormat()
+        fmt.setFontWeight(QFont.Weight.Bold)
+        fmt.setForeground(accent)
+        cursor.insertText(who, fmt)
+
+    def _scroll_follow(self) -> bool:
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum() - 8
+
+    def _scroll_to_end(self, follow: bool) -> None:
+        if follow:
+            bar = self.verticalScrollBar()
+            bar.setValue(bar.maximum())
+
+    # -- public API ---------------------------------------------------------------------------
+    def clear_view(self) -> None:
+        self.clear()
+        self._live_start = None
+        self._live_key = None
+        self._action_rows.clear()
+
+    def add_question(self, text: str) -> None:
+        follow = self._scroll_follow()
+        cursor = self._end()
+        cursor.beginEditBlock()
+        self._header(cursor, "You", self.palette().color(QPalette.ColorRole.Link))
+        self._new_block(cursor)
+        cursor.insertText(text, self._plain())
+        cursor.endEditBlock()
+        self._scroll_to_end(follow)
+
+    def add_notice(self, text: str, hint: str = "", *, kind: str = "error") -> None:
+        """An inline message: `kind` is "error" (red), "warning" (amber) or "info" (muted)."""
+        colors = {"error": QColor("#d32f2f"), "warning": QColor("#b26a00"), "info": self._muted()}
+        if self.palette().color(QPalette.ColorRole.Base).lightness() < 128:
+            colors.update(error=QColor("#ff8a80"), warning=QColor("#ffcc80"))
+        follow = self._scroll_follow()
+        cursor = self._end()
+        cursor.beginEditBlock()
+        self._new_block(cursor, top=10.0)
+        fmt = QTextCharFormat()
+        fmt.setForeground(colors.get(kind, colors["info"]))
+        fmt.setFontWeight(QFont.Weight.DemiBold)
+        cursor.insertText(text, fmt)
+        if hint:
+            fmt.setFontWeight(QFont.Weight.Normal)
+            fmt.setFontItalic(True)
+            cursor.insertText("\n" + hint, fmt)
+        cursor.endEditBlock()
+        self._scroll_to_end(follow)
+
+    def begin_answer(self, key: int, text_so_far: str = "") -> None:
+        cursor = self._end()
+        cursor.beginEditBlock()
+        self._header(cursor, "Enclave", self.palette().color(QPalette.ColorRole.Highlight))
+        self._new_block(cursor)
+        cursor.endEditBlock()
+        self._live_start = cursor.block()  # a block stays put; a cursor would move with the text
+        self._live_key = key
+        if text_so_far:
+            self.append_tokens(text_so_far)
+
+    def append_tokens(self, text: str) -> None:
+        """Append streamed text at the end (never re-rendering what came before)."""
+        if self._live_start is None or not text:
+            return
+        follow = self._scroll_follow()
+        cursor = self._end()
+        cursor.beginEditBlock()
+        cursor.insertText(text, self._plain())
+        cursor.endEditBlock()
+        self._scroll_to_end(follow)
+
+    def finish_answer(self, turn: TurnRecord) -> None:
+        """Replace the live answer's plain text with its rendered Markdown, then add its actions."""
+        if self._live_start is None or self._live_key != turn.key:
+            return
+        follow = self._scroll_follow()
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._live_start.position())
+        cursor.beginEditBlock()
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        self._render_answer(cursor, turn)
+        cursor.endEditBlock()
+        self._live_start = None
+        self._live_key = None
+        self._scroll_to_end(follow)
+
+    def add_answer(self, turn: TurnRecord) -> None:
+        """A finished answer (e.g. from history), rendered at once."""
+        cursor = self._end()
+        cursor.beginEditBlock()
+        self._header(cursor, "Enclave", self.palette().color(QPalette.ColorRole.Highlight))
+        self._new_block(cursor)
+        self._render_answer(cursor, turn)
+        cursor.endEditBlock()
+
+    def update_actions(self, turn: TurnRecord) -> None:
+        row = self._action_rows.get(turn.key)
+        if row is None:
+            return
+        cursor = QTextCursor(row)
+        cursor.beginEditBlock()
+        cursor.movePosition(QTextCursor.MoveOperation.StartOfBlock)
+        cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        self._write_actions(cursor, turn)
+        cursor.endEditBlock()
+
+    @property
+    def streaming(self) -> bool:
+        return self._live_start is not None
+
+    # -- rendering ----------------------------------------------------------------------------
+    def _render_answer(self, cursor: QTextCursor, turn: TurnRecord) -> None:
+        body_start = cursor.position()
+        markdown = link_citations(turn.answer or "", turn.key, len(turn.citations))
+        if markdown.strip():
+            cursor.insertMarkdown(markdown, MARKDOWN_FEATURES)
+        elif not turn.error:
+            cursor.insertText("(no answer)", self._muted_format())
+        self._style_links(body_start, cursor.position())
+        if turn.verdict is not None and turn.verdict.unsupported_sentences:
+            self._mark_unsupported(body_start, cursor.position(), turn.verdict)
+        if turn.stopped:
+            self._new_block(cursor)
+            cursor.insertText("Stopped before the end.", self._muted_format(italic=True))
+        self._new_block(cursor, top=4.0)
+        row = QTextCursor(cursor)
+        row.movePosition(QTextCursor.MoveOperation.StartOfBlock)
+        self._action_rows[turn.key] = row
+        self._write_actions(cursor, turn)
+
+    def _muted_format(self, italic: bool = False) -> QTextCharFormat:
+        fmt = QTextCharFormat()
+        fmt.setForeground(self._muted())
+        fmt.setFontItalic(italic)
+        return fmt
+
+    def _write_actions(self, cursor: QTextCursor, turn: TurnRecord) -> None:
+        small = self.font().pointSizeF() * 0.9
+        plain = self._muted_format()
+        plain.setFontPointSize(small)
+        actions = [("copy", "Copy"), ("regenerate", "Regenerate"), ("edit", "Edit question")]
+        if turn.citations:
+            actions.insert(0, ("sources", f"Sources ({len(turn.citations)})"))
+        if turn.message_id is not None:
+            actions += [
+                ("up", "▲ Helpful" if turn.vote != 1 else "▲ Marked helpful"),
+                ("down", "▼ Not helpful" if turn.vote != -1 else "▼ Marked not helpful"),
+            ]
+        for index, (action, label) in enumerate(actions):
+            if index:
+                cursor.insertText("   ·   ", plain)
+            link = QTextCharFormat(plain)
+            link.setAnchor(True)
+            link.setAnchorHref(f"act:{action}:{turn.key}")
+            link.setForeground(self.palette().color(QPalette.ColorRole.Link))
+            active = (action == "up" and turn.vote == 1) or (action == "down" and turn.vote == -1)
+            if active:
+                link.setFontWeight(QFont.Weight.Bold)
+            cursor.insertText(label, link)
+
+    def _style_links(self, start: int, end: int) -> None:
+        """Citation chips get a tinted, bold look; other links keep an underline (clearly links)."""
+        chip = QTextCharFormat()
+        chip.setFontWeight(QFont.Weight.Bold)
+        chip.setFontUnderline(False)
+        highlight = self.palette().color(QPalette.ColorRole.Highlight)
+        tint = QColor(highlight)
+        tint.setAlpha(60)
+        chip.setBackground(tint)
+        chip.setForeground(self.palette().color(QPalette.ColorRole.Link))
+        block = self.document().findBlock(start)
+        while block.isValid() and block.position() <= end:
+            iterator = block.begin()
+            while not iterator.atEnd():
+                fragment = iterator.fragment()
+                fmt = fragment.charFormat()
+                if fmt.isAnchor() and fmt.anchorHref().startswith("cite:"):
+                    cursor = QTextCursor(self.document())
+                    cursor.setPosition(fragment.position())
+                    cursor.setPosition(
+                        fragment.position() + fragment.length(), QTextCursor.MoveMode.KeepAnchor
+                    )
+                    cursor.mergeCharFormat(chip)
+                elif fmt.isAnchor():
+                    fmt.setToolTip(f"{fmt.anchorHref()} (asks before opening)")
+                iterator += 1
+            block = block.next()
+
+    def _mark_unsupported(self, start: int, end: int, verdict: Verdict) -> None:
+        """Underline sentences the trust layer found unsupported by the sources."""
+        mark = QTextCharFormat()
+        mark.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+        mark.setUnderlineColor(QColor("#e57373"))
+        mark.setToolTip("Not supported by the sources: check before relying on it.")
+        for sentence in verdict.unsupported_sentences:
+            found = self.document().find(sentence.strip(), start)
+            if not found.isNull() and found.selectionEnd() <= end + len(sentence):
+                found.mergeCharFormat(mark)

@@ -1,0 +1,142 @@
+"""Settings: the model among those provisioned, threads, GPU layers, context, temperature, sources.
+
+The dialog edits an `AppSettings` (desktop.engine.settings), validates it before saving and shows
+each problem beside its field; nothing invalid is ever written.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engine.settings import (
+    MAX_CONTEXT,
+    MAX_GPU_LAYERS,
+    MAX_SOURCES,
+    MAX_THREADS,
+    MIN_CONTEXT,
+    AppSettings,
+    SettingsInvalid,
+)
+from desktop.ui.backend import ChatBackend
+
+MODEL_FIELDS = ("chat_model", "n_threads", "n_gpu_layers", "n_ctx")
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, backend: ChatBackend, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setAccessibleName("Settings")
+        self.backend = backend
+        self.original = backend.settings()
+        self.model_changed = False
+
+        self.model = QComboBox()
+        self.model.setAccessibleName("Chat model")
+        self.model.addItem("Default chat model", "")
+        for entry in backend.models():
+            if entry.get("role") == "chat":
+                label = f"{entry['id']} ({entry.get('license', '?')})"
+                if not entry.get("provisioned"):
+                    label += ": not installed"
+                self.model.addItem(label, entry["id"])
+                if not entry.get("provisioned"):
+                    index = self.model.count() - 1
+                    item = self.model.model().item(index)  # type: ignore[attr-defined]
+                    item.setEnabled(False)
+        self.model.setCurrentIndex(max(0, self.model.findData(self.original.chat_model)))
+        self.threads = QSpinBox()
+        self.threads.setRange(0, MAX_THREADS)
+        self.threads.setSpecialValueText("Automatic (physical cores)")
+        self.threads.setAccessibleName("Threads")
+        self.gpu_layers = QSpinBox()
+        self.gpu_layers.setRange(-1, MAX_GPU_LAYERS)
+        self.gpu_layers.setSpecialValueText("Automatic")
+        self.gpu_layers.setToolTip("0 runs on the CPU only; -1 offloads all layers when supported")
+        self.gpu_layers.setAccessibleName("GPU layers")
+        self.context = QSpinBox()
+        self.context.setRange(MIN_CONTEXT, MAX_CONTEXT)
+        self.context.setSingleStep(512)
+        self.context.setSuffix(" tokens")
+        self.context.setAccessibleName("Context size")
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.0, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setDecimals(2)
+        self.temperature.setToolTip("0 gives the same answer each time; higher is more varied")
+        self.temperature.setAccessibleName("Temperature")
+        self.sources_count = QSpinBox()
+        self.sources_count.setRange(1, MAX_SOURCES)
+        self.sources_count.setAccessibleName("Sources per answer")
+        self._load(self.original)
+
+        self.problems = QLabel()
+        self.problems.setObjectName("errorText")
+        self.problems.setWordWrap(True)
+        self.problems.setAccessibleName("Problems")
+        self.problems.hide()
+        form = QFormLayout()
+        form.addRow("Chat &model", self.model)
+        form.addRow("&Threads", self.threads)
+        form.addRow("&GPU layers", self.gpu_layers)
+        form.addRow("&Context size", self.context)
+        form.addRow("T&emperature", self.temperature)
+        form.addRow("&Sources per answer", self.sources_count)
+        note = QLabel("Model changes apply when the model reloads, right after saving.")
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        restore = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        restore.clicked.connect(lambda: self._load(AppSettings()))
+        layout = QVBoxLayout(self)
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 36)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(self.problems)
+        layout.addWidget(buttons)
+
+    def _load(self, settings: AppSettings) -> None:
+        self.model.setCurrentIndex(max(0, self.model.findData(settings.chat_model)))
+        self.threads.setValue(settings.n_threads)
+        self.gpu_layers.setValue(settings.n_gpu_layers)
+        self.context.setValue(settings.n_ctx)
+        self.temperature.setValue(settings.temperature)
+        self.sources_count.setValue(settings.sources_per_answer)
+
+    def current(self) -> AppSettings:
+        return AppSettings(
+            chat_model=str(self.model.currentData() or ""),
+            n_threads=self.threads.value(),
+            n_gpu_layers=self.gpu_layers.value(),
+            n_ctx=self.context.value(),
+            temperature=round(self.temperature.value(), 2),
+            sources_per_answer=self.sources_count.value(),
+        )
+
+    def save(self) -> None:
+        settings = self.current()
+        try:
+            self.backend.save_settings(settings)
+        except SettingsInvalid as exc:
+            self.problems.setText("\n".join(exc.problems.values()))
+            self.problems.show()
+            return
+        self.model_changed = any(
+            getattr(settings, name) != getattr(self.original, name) for name in MODEL_FIELDS
+        )
+        self.accept()

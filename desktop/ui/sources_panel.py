@@ -1,0 +1,243 @@
+"""The sources of one answer, so it can be checked: title, pack, audience, "as of", the passage.
+
+Each source is a card; the words of the passage that also appear in the answer are highlighted (the
+supporting words). Clicking a chip [n] in the answer selects card n. The trust layer's verdicts have
+their place at the top: an abstention ("the documents don't say", with the closest passages below)
+or the count of sentences marked unsupported. Everything shown is escaped: a passage is text, never
+markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from desktop.ui.backend import Verdict
+from desktop.ui.chat_view import InertBrowser
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_STOP = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "are",
+        "but",
+        "not",
+        "you",
+        "all",
+        "any",
+        "can",
+        "had",
+        "her",
+        "was",
+        "one",
+        "our",
+        "out",
+        "has",
+        "have",
+        "this",
+        "that",
+        "with",
+        "from",
+        "they",
+        "will",
+        "would",
+        "there",
+        "their",
+        "what",
+        "when",
+        "which",
+        "who",
+        "how",
+        "about",
+        "into",
+        "than",
+        "then",
+        "them",
+        "these",
+        "those",
+        "been",
+        "were",
+        "also",
+        "your",
+        "more",
+        "some",
+        "such",
+        "only",
+        "other",
+        "just",
+        "very",
+        "may",
+        "must",
+        "should",
+        "could",
+        "does",
+        "did",
+        "its",
+    ]
+)
+
+
+def supporting_words(answer: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(answer) if len(w) > 2 and w.lower() not in _STOP}
+
+
+def highlight_passage(passage: str, words: set[str], background: str, foreground: str) -> str:
+    """Escaped passage HTML with `words` highlighted."""
+    out: list[str] = []
+    last = 0
+    for match in _WORD.finditer(passage):
+        out.append(html.escape(passage[last : match.start()]))
+        word = match.group(0)
+        if word.lower() in words:
+            out.append(
+                f'<span style="background-color:{background}; color:{foreground}">'
+                f"{html.escape(word)}</span>"
+            )
+        else:
+            out.append(html.escape(word))
+        last = match.end()
+    out.append(html.escape(passage[last:]))
+    return "".join(out).replace("\n", "<br>")
+
+
+class SourcesPanel(QWidget):
+    """`openOriginalRequested(citation)` asks the window to open a source's original document."""
+
+    openOriginalRequested = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Sources")
+        self.title = QLabel("Sources")
+        self.title.setObjectName("panelTitle")
+        font = self.title.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.1)
+        self.title.setFont(font)
+        self.verdict = QLabel()
+        self.verdict.setObjectName("verdictBanner")
+        self.verdict.setWordWrap(True)
+        self.verdict.setAccessibleName("Answer check")
+        self.verdict.hide()
+        self.view = InertBrowser()
+        self.view.setAccessibleName("Source passages")
+        self.view.anchorClicked.connect(self._on_anchor)
+        self.view.setPlaceholderText(
+            "When an answer cites your documents, its sources appear here. "
+            "Click a [n] in the answer to jump to that source."
+        )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.title)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.view, 1)
+        self._citations: list[dict[str, Any]] = []
+        self._answer = ""
+        self._verdict: Verdict | None = None
+        self.selected: int | None = None
+
+    def _on_anchor(self, url: QUrl) -> None:
+        text = url.toString()
+        if text.startswith("open:") and text[5:].isdigit():
+            n = int(text[5:])
+            for citation in self._citations:
+                if int(citation.get("n", 0)) == n:
+                    self.openOriginalRequested.emit(citation)
+
+    @property
+    def citations(self) -> list[dict[str, Any]]:
+        return list(self._citations)
+
+    def clear_sources(self) -> None:
+        self.show_sources([])
+
+    def show_sources(
+        self,
+        citations: list[dict[str, Any]],
+        answer: str = "",
+        verdict: Verdict | None = None,
+        selected: int | None = None,
+    ) -> None:
+        self._citations = [dict(c, n=c.get("n", i)) for i, c in enumerate(citations, 1)]
+        self._answer = answer
+        self._verdict = verdict
+        self.selected = selected
+        self._render()
+
+    def select(self, n: int) -> None:
+        self.selected = n
+        self._render()
+        self.view.scrollToAnchor(f"source-{n}")
+
+    def _render(self) -> None:
+        verdict = self._verdict
+        if verdict is not None and verdict.abstained:
+            self.title.setText("Closest passages")
+            self.verdict.setText(
+                "The documents you can read don't answer this. These are the closest passages; "
+                "they may not be relevant."
+            )
+            self.verdict.show()
+        elif verdict is not None and verdict.unsupported_sentences:
+            count = len(verdict.unsupported_sentences)
+            self.title.setText(f"Sources ({len(self._citations)})")
+            self.verdict.setText(
+                f"{count} sentence{'s' if count > 1 else ''} of this answer "
+                f"{'are' if count > 1 else 'is'} not supported by these sources (wavy underline)."
+            )
+            self.verdict.show()
+        else:
+            self.title.setText(
+                f"Sources ({len(self._citations)})" if self._citations else "Sources"
+            )
+            self.verdict.hide()
+        if not self._citations:
+            self.view.clear()
+            return
+        palette = self.palette()
+        mark_bg = QColor(palette.color(QPalette.ColorRole.Highlight))
+        mark_bg.setAlpha(90)
+        text = palette.color(QPalette.ColorRole.Text).name()
+        muted = palette.color(QPalette.ColorRole.PlaceholderText).name()
+        link = palette.color(QPalette.ColorRole.Link).name()
+        selected_bg = palette.color(QPalette.ColorRole.AlternateBase).name()
+        words = supporting_words(self._answer)
+        mark = f"rgba({mark_bg.red()},{mark_bg.green()},{mark_bg.blue()},{mark_bg.alpha()})"
+        cards = []
+        for citation in self._citations:
+            n = int(citation["n"])
+            meta = " · ".join(
+                html.escape(str(part))
+                for part in (
+                    citation.get("pack"),
+                    f"for {citation['audience']}" if citation.get("audience") else None,
+                    f"as of {citation['as_of']}" if citation.get("as_of") else None,
+                )
+                if part
+            )
+            heading, location = (
+                str(citation.get("heading") or ""),
+                str(citation.get("location") or ""),
+            )
+            parts = [location] if heading and heading in location else [heading, location]
+            where = " › ".join(html.escape(p) for p in parts if p)
+            passage = highlight_passage(str(citation.get("text", "")), words, mark, text)
+            background = f' bgcolor="{selected_bg}"' if n == self.selected else ""
+            cards.append(
+                f'<a name="source-{n}"></a>'
+                f'<table width="100%" cellpadding="8" cellspacing="0"{background}><tr><td>'
+                f'<b style="color:{link}">[{n}]</b> <b>{html.escape(str(citation.get("title", "Untitled")))}</b>'
+                f'<br><span style="color:{muted}">{meta}</span>'
+                + (f'<br><span style="color:{muted}">{where}</span>' if where else "")
+                + f'<p style="color:{text}">{passage}</p>'
+                f'<a href="open:{n}" style="color:{link}">Open original</a>'
+                "</td></tr></table>"
+            )
+        self.view.setHtml("<br>".join(cards))
