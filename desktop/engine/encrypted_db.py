@@ -21,19 +21,27 @@ from desktop.engine.errors import DiskFull, StorageError
 KEY_BYTES = 32
 
 
-def _connect(path: Path, key: bytes) -> Any:
+def _connect(path: Path, key: bytes, read_only: bool = False) -> Any:
     if len(key) != KEY_BYTES:
         raise StorageError("Internal error: a database key must be 32 bytes.")
-    conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None)
+    target = f"file:{path}?mode=ro&immutable=1" if read_only else str(path)
+    conn = sqlcipher3.connect(target, check_same_thread=False, isolation_level=None, uri=read_only)
     conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     return conn
 
 
-def open_database(path: Path, key: bytes, *, durable: bool = True) -> sqlite_utils.Database:
-    """An encrypted database at `path` (created if absent); `StorageError` if the key is wrong."""
+def open_database(
+    path: Path, key: bytes, *, durable: bool = True, read_only: bool = False
+) -> sqlite_utils.Database:
+    """An encrypted database at `path` (created if absent); `StorageError` if the key is wrong.
+
+    `read_only` opens an immutable file (an installed pack shard) without creating journal files.
+    """
+    if read_only and not path.is_file():
+        raise StorageError(f"{path} is missing.")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with translate_errors(path):
-        conn = _connect(path, key)
+        conn = _connect(path, key, read_only)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlcipher3.DatabaseError:
@@ -43,6 +51,8 @@ def open_database(path: Path, key: bytes, *, durable: bool = True) -> sqlite_uti
                 "an Enclave database).",
                 "If you lost your keyring entry, ask your administrator to recover the history key.",
             ) from None
+        if read_only:
+            return sqlite_utils.Database(conn)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         conn.execute("PRAGMA secure_delete = ON")

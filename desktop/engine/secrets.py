@@ -104,10 +104,16 @@ def describe_backend() -> dict[str, Any]:
     return {"backend": _qualified(chosen), "secure": True, "reason": "", "hint": ""}
 
 
+def _service() -> str:
+    """Keyring service name; each local profile has its own entries."""
+    name = paths.profile()
+    return f"{SERVICE}:{name}" if name else SERVICE
+
+
 def get_secret(name: str) -> bytes | None:
     chosen = backend()
     try:
-        value = chosen.get_password(SERVICE, name)
+        value = chosen.get_password(_service(), name)
     except keyring.errors.KeyringError as exc:
         raise KeyringUnavailable(
             f"The keyring refused to read '{name}': {exc}.", _HOW_TO_FIX
@@ -123,7 +129,7 @@ def get_secret(name: str) -> bytes | None:
 def set_secret(name: str, value: bytes) -> None:
     chosen = backend()
     try:
-        chosen.set_password(SERVICE, name, base64.b64encode(value).decode("ascii"))
+        chosen.set_password(_service(), name, base64.b64encode(value).decode("ascii"))
     except keyring.errors.KeyringError as exc:
         raise KeyringUnavailable(
             f"The keyring refused to store '{name}': {exc}.", _HOW_TO_FIX

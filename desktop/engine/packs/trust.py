@@ -1,7 +1,7 @@
 """The administrator keys this machine trusts: `*.pub` files in `<config dir>/trusted-keys/`.
 
-That folder is written by the installer or MDM, not by the app; nothing inside a pack or a grant can
-add a key to it.
+Config dirs are the OS site configuration folder and the installation prefix (see `paths`), written
+by the installer or MDM, not by the app; nothing inside a pack or a grant can add a key to them.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ from desktop.engine.packs.signing import key_id, load_public_key
 TRUSTED_DIR_NAME = "trusted-keys"
 
 
-def trusted_keys_dir() -> Path:
-    return paths.system_config_dir() / TRUSTED_DIR_NAME
+def trusted_keys_dirs() -> list[Path]:
+    return [folder / TRUSTED_DIR_NAME for folder in paths.system_config_dirs()]
 
 
 def trusted_keys() -> dict[str, Ed25519PublicKey]:
-    folder = trusted_keys_dir()
     keys: dict[str, Ed25519PublicKey] = {}
-    if not folder.is_dir():
-        return keys
-    for file in sorted(folder.glob("*.pub")):
+    files = [f for d in trusted_keys_dirs() if d.is_dir() for f in sorted(d.glob("*.pub"))]
+    for file in files:
         try:
             key = load_public_key(file.read_text(encoding="ascii"))
         except (ValueError, UnicodeDecodeError):
