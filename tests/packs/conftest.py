@@ -65,7 +65,7 @@ def admin_workspace(tmp_path_factory, embedder) -> Workspace:
     workspace.init(AUDIENCES)
     source = write_source(root / "source")
     for version in (1, 2):
-        for item in build_pack(
+        for _item in build_pack(
             source,
             workspace.packs_dir,
             pack_id="handbook",

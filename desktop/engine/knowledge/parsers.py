@@ -304,11 +304,12 @@ def _parse_pptx(path: Path, data: bytes) -> ParsedDocument:
     deck = Presentation(io.BytesIO(data))
     blocks: list[Block] = []
     for number, slide in enumerate(deck.slides, start=1):
-        slide_title = ""
-        if slide.shapes.title is not None and slide.shapes.title.has_text_frame:
-            slide_title = slide.shapes.title.text_frame.text.strip()
+        slide_title, title_id = "", None
+        title_shape = slide.shapes.title  # a fresh proxy on every access: compare by shape_id
+        if title_shape is not None and title_shape.has_text_frame:
+            slide_title, title_id = title_shape.text_frame.text.strip(), title_shape.shape_id
         for shape in slide.shapes:
-            if shape.has_text_frame and shape is not slide.shapes.title:
+            if shape.has_text_frame and shape.shape_id != title_id:
                 text = shape.text_frame.text.strip()
                 if text:
                     heading = (slide_title,) if slide_title else ()
