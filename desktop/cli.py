@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from desktop import __version__
+from desktop import __version__, cli_admin
 from desktop.engine.errors import EngineError
 
 EPILOG = """\
@@ -26,11 +26,17 @@ commands:
   models add PATH      add an administrator's own GGUF model to the local catalog
   history list|show|search|export|delete|recover|recovery-keygen
                        your encrypted conversation history (and administrator recovery)
+  packs list|install   document packs on this computer (verified before use)
+  grants list|import   your access grants from the administrator
+  enrol                print your enrolment request for the administrator
+  admin ...            administrator tools: init, build, verify, inspect, enrol, users, revoke, grant
+  demo SOURCE          set up the demo pack and profiles (run by setup)
   doctor               what this machine and installation have (llama.cpp, CPU, GPU, keyring...)
 
 environment:
   ENCLAVE_DATA_DIR     where models, packs and history live (default: the OS user data folder)
   ENCLAVE_CONFIG_DIR   system configuration folder with trusted admin keys (default: OS site config)
+  ENCLAVE_PROFILE      a separate local identity (same as --profile)
   ENCLAVE_KEYRING=cryptfile with ENCLAVE_KEYRING_PASSPHRASE
                        use a passphrase-encrypted keyring file where no OS keyring exists
 """
@@ -45,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"enclave {__version__}")
+    parser.add_argument(
+        "--profile",
+        help="use a separate local identity (history, grants, keys), e.g. demo-supervisor",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = sub.add_parser("ask", help="answer a question in the terminal")
@@ -57,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--max-tokens", type=int, default=256, help="longest answer in tokens")
     ask.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    ask.add_argument("--sources", type=int, default=4, help="passages to retrieve (default 4)")
     ask.add_argument(
         "--save",
         action="store_true",
@@ -108,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--context-length", type=int, default=4096)
     add.add_argument("--description", default="")
 
+    cli_admin.register(sub)
+
     doctor = sub.add_parser("doctor", help="report this installation's health")
     doctor.add_argument("--json", action="store_true", help="machine-readable report")
     return parser
@@ -115,11 +128,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.profile:
+        os.environ["ENCLAVE_PROFILE"] = args.profile
     if args.command is None:
         from desktop.app import run_gui
 
         return run_gui()
     handlers = {"ask": _ask, "models": _models, "doctor": _doctor, "history": _history}
+    handlers.update(dict.fromkeys(("admin", "packs", "grants", "enrol", "demo"), cli_admin.run))
     try:
         return handlers[args.command](args)
     except EngineError as exc:
@@ -132,11 +148,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _open_knowledge(k: int) -> tuple[object | None, object | None, list[str]]:
+    """(embedder, access) for this profile's packs, or (None, None, warnings) when there are none."""
+    from desktop.engine import paths
+    from desktop.engine.access import KnowledgeAccess
+    from desktop.engine.catalog import Catalog
+    from desktop.engine.embedder import Embedder
+
+    if not (paths.data_dir() / "state.db").exists():
+        return None, None, []
+    embedder = Embedder(Catalog.load().default("embedding"))
+    try:
+        access = KnowledgeAccess(embedder)
+    except EngineError as exc:
+        embedder.close()
+        return None, None, [f"packs unavailable: {exc}"]
+    warnings = [str(p) for p in access.problems]
+    warnings += [
+        f"pack '{p.pack_id}' is {p.expiry} (expires {p.expires})"
+        for p in access.packs
+        if p.expiry != "ok"
+    ]
+    return embedder, access, warnings
+
+
 def _ask(args: argparse.Namespace) -> int:
     from desktop.engine.catalog import Catalog
     from desktop.engine.chat import ChatService
     from desktop.engine.runtime import ModelManager
+    from desktop.engine.text_input import clean_message
 
+    question = clean_message(args.question)
     catalog = Catalog.load()
     entry = catalog.get(args.model) if args.model else catalog.default("chat")
     store = None
@@ -146,14 +188,18 @@ def _ask(args: argparse.Namespace) -> int:
 
         store = open_history()
         if conversation_id is None:
-            conversation_id = store.create_conversation(args.question.strip()[:60]).id
+            conversation_id = store.create_conversation(question[:60]).id
+    embedder, access, warnings = _open_knowledge(args.sources)
+    for warning in warnings:
+        print(f"enclave: warning: {warning}", file=sys.stderr)
     manager = ModelManager()
-    manager.load(entry)
-    service = ChatService(
-        manager, store, max_answer_tokens=args.max_tokens, temperature=args.temperature
-    )
     try:
-        turn = service.ask(conversation_id, args.question)
+        manager.load(entry)
+        sources = access.sources_for(args.sources) if access is not None else None  # type: ignore[attr-defined]
+        service = ChatService(
+            manager, store, sources, max_answer_tokens=args.max_tokens, temperature=args.temperature
+        )
+        turn = service.ask(conversation_id, question)
         for token in turn:
             if not args.json:
                 sys.stdout.write(token.text)
@@ -162,25 +208,40 @@ def _ask(args: argparse.Namespace) -> int:
         manager.close()
         if store is not None:
             store.close()
+        if access is not None:
+            access.close()  # type: ignore[attr-defined]
+        if embedder is not None:
+            embedder.close()  # type: ignore[attr-defined]
+    as_of = access.knowledge_as_of() if access is not None else None  # type: ignore[attr-defined]
     stats = turn.generation.stats
     if args.json:
         payload = {
-            "question": args.question.strip(),
+            "question": question,
             "answer": turn.text,
             "model": {"id": entry.id, "sha256": entry.sha256},
             "conversation_id": conversation_id,
-            "metrics": stats.as_dict(),
+            "knowledge_as_of": as_of,
             "sources": turn.citations,
+            "metrics": stats.as_dict(),
             "ai_generated": True,
         }
         print(json.dumps(payload, ensure_ascii=False, indent=2))
-    else:
-        sys.stdout.write("\n")
+        return 0
+    sys.stdout.write("\n")
+    for citation in turn.citations:
+        where = " > ".join(x for x in (citation["heading"], citation["location"]) if x)
         print(
-            f"[{entry.id} · {stats.completion_tokens} tokens · "
-            f"{stats.tokens_per_second:.1f} tok/s · AI-generated, check important facts]",
-            file=sys.stderr,
+            f"  [{citation['n']}] {citation['title']} ({where}) "
+            f"{citation['pack']} v{citation['pack_version']}, {citation['audience']}"
         )
+    knowledge = (
+        f"knowledge as of {as_of}" if as_of else "no document packs: answering from the model alone"
+    )
+    print(
+        f"[{entry.id} · {stats.completion_tokens} tokens · {stats.tokens_per_second:.1f} tok/s · "
+        f"{knowledge} · AI-generated, check important facts]",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -1,0 +1,287 @@
+"""Administrator and pack commands: `enclave admin ...`, `enclave packs ...`, `enclave grants ...`,
+`enclave enrol` and `enclave demo`. Registered by `desktop.cli`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ADMIN_EPILOG = """\
+typical flow:
+  enclave admin init WS                       signing key + audiences.toml in workspace WS
+  enclave admin build SOURCE --workspace WS --pack-id handbook --title "Staff handbook"
+  enclave admin enrol request.json --roles employee --workspace WS
+  enclave admin grant alice --pack-id handbook --workspace WS   -> WS/grants/alice-handbook-vN.json
+  enclave admin revoke alice --workspace WS  (then build a new version: old grants open nothing)
+"""
+
+
+def register(sub: Any) -> None:
+    admin = sub.add_parser(
+        "admin",
+        help="administrator tools: keys, packs, enrolment, grants",
+        epilog=ADMIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
+    init = actions.add_parser("init", help="create a workspace with a signing key and audience map")
+    init.add_argument("workspace", type=Path)
+    build = actions.add_parser("build", help="build, sign and archive a pack from a folder")
+    build.add_argument("source", type=Path)
+    build.add_argument("--workspace", type=Path, required=True)
+    build.add_argument("--pack-id", required=True)
+    build.add_argument("--title", required=True)
+    build.add_argument("--version", type=int, help="default: one more than the last built")
+    build.add_argument("--as-of", type=date.fromisoformat, help="knowledge-as-of date (YYYY-MM-DD)")
+    build.add_argument("--valid-days", type=int, default=180, help="expiry, in days from now")
+    verify = actions.add_parser("verify", help="verify a pack archive or folder against a key")
+    verify.add_argument("pack", type=Path)
+    verify.add_argument("--public-key", type=Path, required=True, help="the admin .pub to trust")
+    inspect = actions.add_parser("inspect", help="what is inside a pack (with its keys: per file)")
+    inspect.add_argument("pack", type=Path, help="a built pack folder")
+    inspect.add_argument("--keys", type=Path, help="the pack's .keys.json for the per-file report")
+    enrol = actions.add_parser("enrol", help="enrol a user from their request with roles")
+    enrol.add_argument("request", type=Path)
+    enrol.add_argument("--roles", required=True, help="comma-separated roles from audiences.toml")
+    enrol.add_argument("--workspace", type=Path, required=True)
+    users = actions.add_parser("users", help="enrolled users and their roles")
+    users.add_argument("--workspace", type=Path, required=True)
+    revoke = actions.add_parser("revoke", help="remove a user (effective from the next version)")
+    revoke.add_argument("user")
+    revoke.add_argument("--workspace", type=Path, required=True)
+    grant = actions.add_parser("grant", help="issue a grant for the latest version of a pack")
+    grant.add_argument("user")
+    grant.add_argument("--pack-id", required=True)
+    grant.add_argument("--workspace", type=Path, required=True)
+    grant.add_argument("--valid-days", type=int, default=180)
+
+    packs = sub.add_parser("packs", help="document packs on this computer")
+    packs_actions = packs.add_subparsers(dest="packs_command", metavar="ACTION", required=True)
+    packs_actions.add_parser("list", help="installed packs, versions, expiry, audiences you read")
+    pinstall = packs_actions.add_parser("install", help="verify and install a pack file or folder")
+    pinstall.add_argument("path", type=Path)
+
+    grants = sub.add_parser("grants", help="your grants (access to pack audiences)")
+    grants_actions = grants.add_subparsers(dest="grants_command", metavar="ACTION", required=True)
+    grants_actions.add_parser("list", help="valid grants on this computer")
+    gimport = grants_actions.add_parser("import", help="verify and keep a grant file")
+    gimport.add_argument("path", type=Path)
+
+    enrol_user = sub.add_parser("enrol", help="print your enrolment request for the administrator")
+    enrol_user.add_argument("--out", type=Path, help="write it to this file")
+    enrol_user.add_argument("--user", help="user name to put in the request (default: login name)")
+
+    demo = sub.add_parser("demo", help="set up the demo: admin key, 18F handbook pack, 3 profiles")
+    demo.add_argument("source", type=Path, help="the 18F handbook folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    handler = {
+        "admin": _admin,
+        "packs": _packs,
+        "grants": _grants,
+        "enrol": _enrol,
+        "demo": _demo,
+    }[args.command]
+    return handler(args)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from desktop.engine.packs.workspace import Workspace
+
+    command = args.admin_command
+    if command == "init":
+        workspace = Workspace(args.workspace)
+        workspace.init()
+        print(f"workspace ready: {workspace.root}")
+        print(f"  signing key  {workspace.signing_key_path} (secret: keep offline, backed up)")
+        print(f"  public key   {workspace.public_key_path} (install in <config>/trusted-keys/)")
+        print(f"  audiences    {workspace.audiences_path} (edit: rules and roles)")
+        return 0
+    if command == "verify":
+        return _admin_verify(args)
+    if command == "inspect":
+        return _admin_inspect(args)
+    workspace = Workspace(args.workspace)
+    if command == "build":
+        return _admin_build(args, workspace)
+    if command == "enrol":
+        request = json.loads(args.request.read_text(encoding="utf-8"))
+        roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+        user = workspace.enrol(request, roles)
+        print(f"enrolled {user} ({request['fingerprint']}) with roles {', '.join(roles)}")
+        return 0
+    if command == "users":
+        for user, record in sorted(workspace.users().items()):
+            print(f"{user:<20} {','.join(record['roles']):<30} {record['request']['fingerprint']}")
+        return 0
+    if command == "revoke":
+        workspace.revoke(args.user)
+        print(
+            f"revoked {args.user}. Build a new pack version now: its fresh audience keys make "
+            "every older grant useless; then re-issue grants for the remaining users."
+        )
+        return 0
+    path = workspace.grant(args.user, args.pack_id, args.valid_days)
+    print(f"grant written: {path} (send it to {args.user}: `enclave grants import FILE`)")
+    return 0
+
+
+def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
+    from desktop.engine.catalog import Catalog
+    from desktop.engine.embedder import Embedder
+    from desktop.engine.packs.build import BuiltPack, build_pack
+
+    version = args.version or workspace.latest_version(args.pack_id) + 1
+    embedder = Embedder(Catalog.load().default("embedding"))
+    try:
+        for item in build_pack(
+            args.source,
+            workspace.packs_dir,
+            pack_id=args.pack_id,
+            title=args.title,
+            version=version,
+            audience_map=workspace.audience_map(),
+            embedder=embedder,
+            admin_key=workspace.signing_key(),
+            knowledge_as_of=args.as_of,
+            valid_days=args.valid_days,
+        ):
+            if isinstance(item, BuiltPack):
+                print(f"\nbuilt {item.archive}\n  keys (secret): {item.keys_file}")
+                for audience, counts in sorted(item.report.items()):
+                    print(f"  {audience:<14} {json.dumps(counts, sort_keys=True)}")
+            elif item.kind == "file" and item.status in ("failed", "skipped"):
+                print(f"  {item.status:<8} {item.path}: {item.reason}", file=sys.stderr)
+            elif item.kind == "file":
+                print(f"\r  [{item.done}/{item.total}] {item.path[:60]:<60}", end="", flush=True)
+    finally:
+        embedder.close()
+    return 0
+
+
+def _admin_verify(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from desktop.engine.packs.archive import unpack_verified, verify_folder
+    from desktop.engine.packs.signing import key_id, load_public_key
+
+    key = load_public_key(args.public_key.read_text())
+    trusted = {key_id(key): key}
+    if args.pack.is_dir():
+        manifest = verify_folder(args.pack, trusted)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = unpack_verified(args.pack, Path(tmp), trusted)
+    print(
+        f"OK: {manifest.pack_id} v{manifest.version}, signature and {len(manifest.files)} file "
+        f"hashes verified; expires {manifest.raw['expires']} ({manifest.expiry_state()})"
+    )
+    return 0
+
+
+def _admin_inspect(args: argparse.Namespace) -> int:
+    from desktop.engine.encrypted_db import open_database
+    from desktop.engine.knowledge.store import KnowledgeStore
+    from desktop.engine.packs.build import load_keys_file
+
+    envelope = json.loads((args.pack / "manifest.json").read_text())
+    signed = envelope["signed"]
+    print(f"{signed['title']} ({signed['pack_id']}) version {signed['version']}")
+    print(
+        f"  created {signed['created']}, expires {signed['expires']}, "
+        f"knowledge as of {signed['knowledge_as_of']}"
+    )
+    print(f"  embedding {signed['embedding']['id']} ({signed['embedding']['dimension']} dims)")
+    print(
+        f"  ingest {json.dumps(signed['ingest'])}; signed by {envelope['signatures'][0]['keyid'][:16]}"
+    )
+    for name, info in sorted(signed["audiences"].items()):
+        print(f"  audience {name:<14} {info['documents']} documents, {info['chunks']} chunks")
+    if args.keys:
+        _, _, keys = load_keys_file(args.keys)
+        for name, info in sorted(signed["audiences"].items()):
+            db = open_database(args.pack / info["shard"], keys[name], read_only=True)
+            for status in KnowledgeStore(db).file_report():
+                print(f"    [{name}] {status.status:<8} {status.path} {status.reason}")
+            db.conn.close()
+    return 0
+
+
+def _packs(args: argparse.Namespace) -> int:
+    from desktop.engine.packs import install
+
+    if args.packs_command == "install":
+        installed = install.install(args.path)
+        manifest = installed.manifest
+        print(
+            f"installed {manifest.title} ({manifest.pack_id}) v{manifest.version}: signature, "
+            f"hashes, version and expiry verified; knowledge as of {manifest.knowledge_as_of}"
+        )
+        if installed.expiry != "ok":
+            print(f"warning: this pack is {installed.expiry} ({manifest.raw['expires']})")
+        return 0
+    grants = install.installed_grants()
+    for pack in install.active_packs():
+        manifest = pack.manifest
+        readable = sorted(
+            {
+                a
+                for g in grants
+                if g.pack_id == manifest.pack_id and g.pack_version == manifest.version
+                for a in g.audience_keys
+            }
+            & set(manifest.audiences)
+        )
+        print(
+            f"{manifest.pack_id:<16} v{manifest.version:<4} as of {manifest.knowledge_as_of}  "
+            f"expires {manifest.raw['expires']} ({pack.expiry})  "
+            f"audiences {', '.join(sorted(manifest.audiences))}; you read: {', '.join(readable) or 'none'}"
+        )
+    return 0
+
+
+def _grants(args: argparse.Namespace) -> int:
+    from desktop.engine.packs import install
+
+    if args.grants_command == "import":
+        grant = install.import_grant(args.path)
+        print(
+            f"grant accepted for {grant.user}: {grant.pack_id} v{grant.pack_version}, roles "
+            f"{', '.join(grant.roles)}, audiences {', '.join(sorted(grant.audience_keys))}"
+        )
+        return 0
+    for grant in install.installed_grants():
+        print(
+            f"{grant.pack_id:<16} v{grant.pack_version:<4} {grant.user:<16} "
+            f"{','.join(grant.roles):<20} expires {grant.expires.date()}"
+        )
+    return 0
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    from desktop.engine.packs import grants
+
+    request = grants.enrolment_request(user=args.user)
+    text = grants.dumps(request)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(
+            f"wrote {args.out}; fingerprint {request['fingerprint']} (read it to your "
+            "administrator by phone or in person)"
+        )
+    else:
+        print(text, end="")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from desktop.engine.packs.demo import setup_demo
+
+    for line in setup_demo(args.source):
+        print(f"demo: {line}")
+    return 0

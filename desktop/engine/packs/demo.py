@@ -1,0 +1,121 @@
+"""The out-of-the-box demo: a clearly marked demo admin, a pack built from the 18F handbook with
+three audiences mapped by folder, and three local profiles enrolled with different roles.
+
+Everything here is what a real administrator does with `enclave admin ...`; only the key is marked
+DEMO and kept in the user data folder, and its public half is installed in the app's own
+configuration folder (the installation prefix), never trusted from the data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from desktop.engine import paths
+from desktop.engine.catalog import Catalog
+from desktop.engine.embedder import Embedder
+from desktop.engine.packs import grants, install, trust
+from desktop.engine.packs.build import BuiltPack, build_pack
+from desktop.engine.packs.workspace import Workspace
+
+PACK_ID = "handbook-demo"
+PACK_TITLE = "18F Handbook (demo)"
+DEMO_KEY_NAME = "DEMO-admin.pub"
+PROFILES = {
+    "": ("demo-employee", ["employee"]),
+    "demo-supervisor": ("demo-supervisor", ["supervisor"]),
+    "demo-guest": ("demo-guest", ["guest"]),
+}
+
+AUDIENCES = """\
+# DEMO audience map for the 18F handbook: three audiences mapped by folder.
+default = "everyone"
+
+[[rule]]
+glob = "travel-and-leave/**"
+audience = "staff"
+
+[[rule]]
+glob = "general-information-and-resources/**"
+audience = "staff"
+
+[[rule]]
+glob = "18f/leadership-resources/**"
+audience = "supervisors"
+
+[[rule]]
+glob = "hiring-staying-or-changing-jobs/**"
+audience = "supervisors"
+
+[[rule]]
+glob = "career-progression-framework/**"
+audience = "supervisors"
+
+[roles]
+guest = ["everyone"]
+employee = ["everyone", "staff"]
+supervisor = ["everyone", "staff", "supervisors"]
+"""
+
+
+def workspace() -> Workspace:
+    return Workspace(paths.base_data_dir() / "demo-admin")
+
+
+@contextmanager
+def _profile(name: str) -> Iterator[None]:
+    previous = os.environ.get("ENCLAVE_PROFILE")
+    os.environ["ENCLAVE_PROFILE"] = name
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("ENCLAVE_PROFILE", None)
+        else:
+            os.environ["ENCLAVE_PROFILE"] = previous
+
+
+def setup_demo(source: Path) -> Iterator[str]:
+    """Idempotent demo setup; yields one line per step for the setup log."""
+    ws = workspace()
+    ws.init(AUDIENCES)
+    (ws.root / "DEMO-ONLY.txt").write_text(
+        "This admin key is a DEMO key made by setup. Never use it for real packs.\n"
+    )
+    trust_dir = trust.trusted_keys_dirs()[-1]
+    trust_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ws.public_key_path, trust_dir / DEMO_KEY_NAME)
+    yield f"demo admin key trusted via {trust_dir / DEMO_KEY_NAME}"
+    if ws.latest_version(PACK_ID) == 0:
+        embedder = Embedder(Catalog.load().default("embedding"))
+        try:
+            for item in build_pack(
+                source,
+                ws.packs_dir,
+                pack_id=PACK_ID,
+                title=PACK_TITLE,
+                version=1,
+                audience_map=ws.audience_map(),
+                embedder=embedder,
+                admin_key=ws.signing_key(),
+                valid_days=365,
+            ):
+                if isinstance(item, BuiltPack):
+                    summary = ", ".join(
+                        f"{a}: {r.get('indexed', 0)} files/{r.get('chunks', 0)} chunks"
+                        for a, r in sorted(item.report.items())
+                    )
+                    yield f"built {item.archive.name} ({summary})"
+        finally:
+            embedder.close()
+    version = ws.latest_version(PACK_ID)
+    archive = ws.packs_dir / f"{PACK_ID}-v{version}.enclavepack"
+    for profile, (user, roles) in PROFILES.items():
+        with _profile(profile):
+            ws.enrol(grants.enrolment_request(user=user), roles)
+            install.import_grant(ws.grant(user, PACK_ID))
+            install.install(archive)
+            yield f"profile '{profile or 'default'}' = {user} ({', '.join(roles)}): pack v{version} installed"
