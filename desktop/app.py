@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from desktop.engine import paths
+from desktop.engine.access import AccessDenied, KnowledgeAccess
 from desktop.engine.catalog import Catalog
 from desktop.engine.chat import ChatService, Turn
 from desktop.engine.conversations import Conversation, ConversationStore, Message
+from desktop.engine.embedder import Embedder
 from desktop.engine.errors import EngineError, KeyringUnavailable
 from desktop.engine.history import open_history
+from desktop.engine.packs import grants, install
 from desktop.engine.runtime import ModelManager, ModelSettings
 from desktop.engine.settings import AppSettings, load_settings, save_settings
 from desktop.ui.backend import ModelStatus
@@ -54,6 +58,9 @@ class ChatSession:
         self.service = ChatService(
             self.manager, self.worker_store, temperature=self.app_settings.temperature
         )
+        self.embedder: Embedder | None = None
+        self.access: KnowledgeAccess | None = None
+        self.knowledge_problems: list[EngineError] = []
 
     # -- engine thread -----------------------------------------------------------------------
     def load_model(self) -> ModelStatus:
@@ -67,12 +74,26 @@ class ChatSession:
                 n_gpu_layers=None if s.n_gpu_layers < 0 else s.n_gpu_layers,
             ),
         )
+        self._open_knowledge()
         return ModelStatus(
             model_id=entry.id,
             device="GPU" if info.n_gpu_layers else "CPU",
             threads=info.threads.n_threads,
             n_ctx=info.n_ctx,
         )
+
+    def _open_knowledge(self) -> None:
+        """Open the packs this profile may read (on the engine thread, after the model)."""
+        if self.access is not None or not (paths.data_dir() / "state.db").exists():
+            return
+        try:
+            self.embedder = Embedder(self.catalog.default("embedding"))
+            self.access = KnowledgeAccess(self.embedder)
+        except EngineError as exc:
+            self.knowledge_problems.append(exc)
+            return
+        self.knowledge_problems += self.access.problems
+        self.service.sources = self.access.sources_for(self.app_settings.sources_per_answer)
 
     def ask(self, conversation_id: int | None, question: str) -> Turn:
         return self.service.ask(conversation_id, question)
@@ -107,10 +128,32 @@ class ChatSession:
         self._require_store().set_feedback(message_id, vote, comment)
 
     def knowledge_as_of(self) -> str | None:
-        return None  # document packs are not wired yet
+        return self.access.knowledge_as_of() if self.access else None
 
     def original_of(self, citation: dict[str, Any]) -> Path | None:
-        return None  # document packs are not wired yet
+        return None  # packs carry passages, not the original files
+
+    def resolve_citations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        resolved = []
+        for citation in citations:
+            try:
+                if self.access is None:
+                    raise AccessDenied()
+                resolved.append(self.access.open_citation(citation))
+            except AccessDenied as exc:
+                resolved.append(
+                    {
+                        "n": citation.get("n", 0),
+                        "title": "Source not available",
+                        "heading": "",
+                        "location": "",
+                        "text": exc.message,
+                        "pack": citation.get("pack", ""),
+                        "audience": citation.get("audience", ""),
+                        "as_of": "",
+                    }
+                )
+        return resolved
 
     def models(self) -> list[dict[str, Any]]:
         return [
@@ -140,15 +183,101 @@ class ChatSession:
 
     def close(self) -> None:
         self.manager.close()
+        if self.access is not None:
+            self.access.close()
+        if self.embedder is not None:
+            self.embedder.close()
         for store in (self.store, self.worker_store):
             if store is not None:
                 store.close()
 
 
+class PackManager:
+    """The pack engine as the pack manager and enrolment screens see it (`PackManagerModel`)."""
+
+    def list_packs(self) -> list[dict[str, Any]]:
+        grants = install.installed_grants()
+        rows = []
+        for pack in install.active_packs():
+            manifest = pack.manifest
+            readable = sorted(
+                {
+                    audience
+                    for g in grants
+                    if g.pack_id == manifest.pack_id and g.pack_version == manifest.version
+                    for audience in g.audience_keys
+                }
+                & set(manifest.audiences)
+            )
+            rows.append(
+                {
+                    "name": manifest.pack_id,
+                    "title": manifest.title,
+                    "version": str(manifest.version),
+                    "as_of": manifest.knowledge_as_of,
+                    "signature": "valid",
+                    "signer": "trusted administrator key",
+                    "audiences": readable,
+                    "expires": manifest.raw["expires"][:10],
+                    "expiry": pack.expiry,
+                    "license": "",
+                    "documents": sum(int(a["documents"]) for a in manifest.audiences.values()),
+                }
+            )
+        return rows
+
+    def install_from_file(self, path: Path) -> dict[str, Any]:
+        installed = install.install(path)  # raises PackRejected with what to do
+        manifest = installed.manifest
+        return {
+            "ok": True,
+            "name": manifest.pack_id,
+            "version": str(manifest.version),
+            "checks": [
+                ("Signature by a trusted administrator key", True, ""),
+                ("File lengths and hashes", True, f"{len(manifest.files)} files"),
+                ("Version is not older than one seen before", True, f"v{manifest.version}"),
+                ("Not expired", installed.expiry != "expired", manifest.raw["expires"][:10]),
+            ],
+        }
+
+    def remove(self, name: str) -> None:
+        from desktop.engine.local_state import LocalState
+
+        state = LocalState.open()
+        try:
+            state.remove(name)
+        finally:
+            state.close()
+
+    def enrolment_request(self) -> str:
+        return grants.dumps(grants.enrolment_request())
+
+    def import_grant(self, path: Path) -> str:
+        grant = install.import_grant(path)
+        return (
+            f"Grant accepted: {grant.pack_id} v{grant.pack_version}, roles "
+            f"{', '.join(grant.roles)}; audiences {', '.join(sorted(grant.audience_keys))}. "
+            "Restart Enclave to use it."
+        )
+
+    def enrolled(self) -> dict[str, Any] | None:
+        found = install.installed_grants()
+        if not found:
+            return None
+        latest = max(found, key=lambda g: (g.pack_version, g.expires))
+        return {
+            "user": latest.user,
+            "roles": list(latest.roles),
+            "granted_by": "administrator",
+            "expires": latest.expires.date().isoformat(),
+        }
+
+
 def build_window(session: ChatSession) -> Any:
     from desktop.ui.main_window import MainWindow
 
-    window = MainWindow(session)
+    window = MainWindow(session, packs=PackManager())
     if session.store_problem is not None:
         window.show_notice(session.store_problem, "History is off: nothing will be saved.")
     if session.settings_note:

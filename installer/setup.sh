@@ -63,6 +63,18 @@ fi
 say "Checking the models (fetched and converted once, then only verified)"
 "$VPY" -m desktop models fetch
 
+if [ "$MODE" != "test" ]; then
+  DEMO_SOURCE="${ENCLAVE_DEMO_SOURCE:-$ROOT/../shared/corpora/18f-handbook}"
+  if [ -d "$DEMO_SOURCE" ]; then
+    say "Setting up the demo pack and profiles (built once, about 2-4 minutes)"
+    if ! "$VPY" -m desktop demo "$DEMO_SOURCE"; then
+      say "The demo could not be set up (see above); the app still starts without documents."
+    fi
+  else
+    say "No demo source at $DEMO_SOURCE (set ENCLAVE_DEMO_SOURCE); skipping the demo pack"
+  fi
+fi
+
 case "$MODE" in
   app)
     say "Starting Enclave"

@@ -26,6 +26,15 @@ SYSTEM_PROMPT = (
 SourceProvider = Callable[[str], tuple[Sequence[str], list[dict[str, Any]]]]
 
 
+REFERENCE_FIELDS = ("n", "pack", "pack_version", "audience", "chunk_id")
+
+
+def citation_reference(citation: dict[str, Any]) -> dict[str, Any]:
+    """What history keeps of a citation: where it points, never the passage or title, so that
+    showing it later goes through the access choke point again."""
+    return {key: citation[key] for key in REFERENCE_FIELDS if key in citation}
+
+
 @dataclass
 class Turn:
     """One answer being produced. Iterate for tokens; `message_id` is set once it is stored."""
@@ -113,6 +122,9 @@ class ChatService:
                     turn.text,
                     model_id=info.entry.id if info else None,
                     model_sha256=info.entry.sha256 if info else None,
-                    citations=turn.citations,
+                    pack_versions={
+                        c["pack"]: c["pack_version"] for c in turn.citations if "pack" in c
+                    },
+                    citations=[citation_reference(c) for c in turn.citations],
                     metrics=metrics,
                 )

@@ -257,6 +257,17 @@ class ConversationStore:
         return integrity_problems(self.db)
 
 
+def _describe_citation(citation: Any) -> str:
+    if not isinstance(citation, dict):
+        return str(citation)
+    if "title" in citation:
+        return str(citation["title"])
+    return (
+        f"{citation.get('pack', '?')} v{citation.get('pack_version', '?')}, "
+        f"{citation.get('audience', '?')}, passage {citation.get('chunk_id', '?')}"
+    )
+
+
 def _clean_title(title: str) -> str:
     title = " ".join(title.split())[:200]
     return title or "New chat"

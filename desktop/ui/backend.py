@@ -95,6 +95,11 @@ class ChatBackend(Protocol):
         """The original document for a citation, when its pack ships it (None otherwise)."""
         ...
 
+    def resolve_citations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Re-authorise stored citation references (history keeps no passage text) and return
+        them with their passages, or marked as no longer available to this user."""
+        ...
+
     def models(self) -> list[dict[str, Any]]:
         """Catalog models as plain dicts: id, role, license, description, provisioned (bool)."""
         ...

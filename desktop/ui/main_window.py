@@ -550,6 +550,8 @@ class MainWindow(QMainWindow):
 
     # -- sources -------------------------------------------------------------------------------
     def _show_sources_of(self, turn: TurnRecord, selected: int | None = None) -> None:
+        if any("text" not in c for c in turn.citations):  # from history: re-authorise first
+            turn.citations = self.backend.resolve_citations(turn.citations)
         self.sources.show_sources(turn.citations, turn.answer, turn.verdict, selected)
 
     def show_citation(self, key: int, n: int) -> None:

@@ -246,6 +246,9 @@ class FakeBackend:
     def original_of(self, citation: dict[str, Any]) -> Path | None:
         return None
 
+    def resolve_citations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [dict(c) for c in citations]
+
     def models(self) -> list[dict[str, Any]]:
         return [
             {
