@@ -1,0 +1,114 @@
+"""Two users, same question, differently scoped answers: through `ask`, the chat service (prompt,
+answer, history) and the window, with the real model and a real pack."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from desktop.cli import main
+from desktop.engine.access import KnowledgeAccess
+from desktop.engine.chat import ChatService
+from desktop.engine.conversations import ConversationStore
+from desktop.engine.packs import install
+
+from .conftest import CANARIES, request_for
+
+QUESTION = "What are the salary bands and code words for engineers and staff leave?"
+
+
+def _setup_user(workspace, profile: str, user: str, roles: list[str], monkeypatch) -> None:
+    if profile:
+        monkeypatch.setenv("ENCLAVE_PROFILE", profile)
+    else:
+        monkeypatch.delenv("ENCLAVE_PROFILE", raising=False)
+    workspace.enrol(request_for(user), roles)
+    install.import_grant(workspace.grant(user, "handbook"))
+    install.install(workspace.packs_dir / "handbook-v2.enclavepack")
+
+
+def test_ask_as_two_users_gives_differently_scoped_answers(
+    admin_workspace, trust_admin, memory_keyring, monkeypatch, capsys
+):
+    _setup_user(admin_workspace, "guest-user", "gina", ["guest"], monkeypatch)
+    _setup_user(admin_workspace, "", "harriet", ["hr"], monkeypatch)
+    assert main(["ask", QUESTION, "--json", "--max-tokens", "24", "--sources", "6"]) == 0
+    hr = json.loads(capsys.readouterr().out)
+    assert (
+        main(
+            [
+                "--profile",
+                "guest-user",
+                "ask",
+                QUESTION,
+                "--json",
+                "--max-tokens",
+                "24",
+                "--sources",
+                "6",
+            ]
+        )
+        == 0
+    )
+    guest = json.loads(capsys.readouterr().out)
+    os.environ.pop("ENCLAVE_PROFILE", None)
+    assert {s["audience"] for s in hr["sources"]} >= {"hr"}
+    assert {s["audience"] for s in guest["sources"]} == {"everyone"}
+    assert CANARIES["hr"] in json.dumps(hr["sources"])
+    guest_text = json.dumps(guest)
+    assert CANARIES["hr"] not in guest_text and CANARIES["staff"] not in guest_text
+    assert hr["knowledge_as_of"] and guest["knowledge_as_of"]
+
+
+def test_prompt_answer_and_history_never_hold_other_audiences(
+    admin_workspace, trust_admin, memory_keyring, embedder, chat_manager, monkeypatch, tmp_path
+):
+    _setup_user(admin_workspace, "", "gina", ["guest"], monkeypatch)
+    access = KnowledgeAccess(embedder)
+    store = ConversationStore(tmp_path / "h.db", os.urandom(32))
+    try:
+        service = ChatService(chat_manager, store, access.sources_for(8), max_answer_tokens=32)
+        conversation = store.create_conversation().id
+        turn = service.ask(conversation, QUESTION)
+        answer = "".join(t.text for t in turn)
+        prompt = json.dumps(turn.plan.messages)
+        history = store.export_json(conversation)
+        assert CANARIES["everyone"] in prompt  # the guest's own audience does reach the prompt
+        for secret in (CANARIES["staff"], CANARIES["hr"], "Salary bands", "Leave policy"):
+            assert secret not in prompt and secret not in answer and secret not in history
+        stored = store.messages(conversation)[-1]
+        assert stored.pack_versions == {"handbook": 2}
+        assert all(
+            set(c) <= {"n", "pack", "pack_version", "audience", "chunk_id"}
+            for c in stored.citations
+        )
+    finally:
+        store.close()
+        access.close()
+
+
+def test_window_answers_with_a_citation_and_opens_it(
+    admin_workspace, trust_admin, memory_keyring, monkeypatch, qtbot
+):
+    pytest.importorskip("PySide6")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    _setup_user(admin_workspace, "", "emma", ["employee"], monkeypatch)
+    from desktop.app import ChatSession, build_window
+
+    session = ChatSession()
+    window = build_window(session)
+    qtbot.addWidget(window)
+    window.show()
+    window.start_loading()
+    qtbot.waitUntil(lambda: session.access is not None, timeout=120_000)
+    assert session.knowledge_as_of()
+    window.input.setPlainText("How many days of annual leave do staff get?")
+    window.send()
+    qtbot.waitUntil(lambda: not window.busy and bool(window.sources.citations), timeout=120_000)
+    citations = window.sources.citations
+    assert citations[0]["audience"] in ("everyone", "staff")
+    assert any(CANARIES["staff"] in c["text"] or "leave" in c["text"].lower() for c in citations)
+    window.shutdown()
+    session.close()
