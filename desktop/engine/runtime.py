@@ -23,6 +23,9 @@ from desktop.engine.chat_format import ChatFormat, Message, from_metadata
 from desktop.engine.errors import Cancelled, ContextTooLong, InvalidInput, ModelLoadFailed
 
 _ABORT_CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
+# Small models loop on greedy decoding ("You can also request..." forever); 1.1 stops that
+# without changing answers much (measured on SmolLM2-135M with retrieved sources).
+REPEAT_PENALTY = 1.1
 
 
 @dataclass(frozen=True)
@@ -206,24 +209,41 @@ class ModelManager:
         return fmt.render(messages)
 
     def stream_chat(
-        self, messages: Sequence[Message], *, max_tokens: int = 512, temperature: float = 0.0
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        repeat_penalty: float = REPEAT_PENALTY,
     ) -> Generation:
         """Start answering `messages`; the returned `Generation` runs as it is iterated."""
         prompt = self.render(messages)
-        return self.stream_prompt(prompt, max_tokens=max_tokens, temperature=temperature)
+        return self.stream_prompt(
+            prompt, max_tokens=max_tokens, temperature=temperature, repeat_penalty=repeat_penalty
+        )
 
     def stream_prompt(
-        self, prompt: str, *, max_tokens: int = 512, temperature: float = 0.0
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        repeat_penalty: float = REPEAT_PENALTY,
     ) -> Generation:
         _check_text(prompt)
         self.cancel_current()
         generation = Generation(iter(()))
-        generation._tokens = self._run(generation, prompt, max_tokens, temperature)
+        generation._tokens = self._run(generation, prompt, max_tokens, temperature, repeat_penalty)
         self._current = generation
         return generation
 
     def _run(
-        self, generation: Generation, prompt: str, max_tokens: int, temperature: float
+        self,
+        generation: Generation,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+        repeat_penalty: float,
     ) -> Iterator[Token]:
         stats = generation.stats
         with self._lock:
@@ -245,6 +265,7 @@ class ModelManager:
                 temperature=temperature,
                 stream=True,
                 top_k=1 if temperature == 0 else 40,
+                repeat_penalty=repeat_penalty,
             )
             index = 0
             try:

@@ -221,6 +221,8 @@ class MainWindow(QMainWindow):
             self.status_knowledge.setText(
                 f"Knowledge as of {as_of} · {count} pack{'s' if count != 1 else ''}"
             )
+        elif not self.model_ready:
+            self.status_knowledge.setText("Opening document packs…")
         else:
             self.status_knowledge.setText("No document packs yet: answers use the model only")
 
@@ -259,6 +261,7 @@ class MainWindow(QMainWindow):
         self.model_status = status
         self.status_model.setText(status.describe())
         self.status_model.setToolTip(f"Context window: {status.n_ctx} tokens")
+        self.refresh_knowledge()  # packs are opened behind the model, on the engine thread
         if self._queued is not None:
             record, self._queued = self._queued, None
             self._ask(record)

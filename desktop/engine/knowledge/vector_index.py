@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,6 +51,7 @@ class FlatIvfIndex:
     _row_ids: Ids
     _ivf: Any = None
     nprobe: int = 32
+    _sorted_cache: tuple[Ids | None, Ids] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -107,14 +108,28 @@ class FlatIvfIndex:
         best = np.take_along_axis(top, order, axis=1)
         return np.take_along_axis(top_scores, order, axis=1), self._row_ids[rows[best]]
 
+    def _sorted_ids(self) -> tuple[Ids | None, Ids]:
+        """(sorter or None when the ids are already ascending, sorted ids), computed once."""
+        cached = self._sorted_cache
+        if cached is None:
+            ids = self._row_ids
+            if len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1])):
+                cached = (None, ids)
+            else:
+                sorter = np.argsort(ids, kind="stable")
+                cached = (sorter, ids[sorter])
+            self._sorted_cache = cached
+        return cached
+
     def _rows_of(self, allowed: Ids) -> Ids:
-        allowed = np.unique(np.asarray(allowed, dtype=np.int64))
-        sorter = np.argsort(self._row_ids, kind="stable")
-        sorted_ids = self._row_ids[sorter]
+        allowed = np.asarray(allowed, dtype=np.int64)
+        if len(allowed) > 1 and not bool(np.all(allowed[1:] > allowed[:-1])):
+            allowed = np.unique(allowed)
+        sorter, sorted_ids = self._sorted_ids()
         pos = np.searchsorted(sorted_ids, allowed)
         pos = np.minimum(pos, max(len(sorted_ids) - 1, 0))
         hit = sorted_ids[pos] == allowed if len(sorted_ids) else np.zeros(0, bool)
-        rows: Ids = np.sort(sorter[pos[hit]])
+        rows: Ids = pos[hit] if sorter is None else np.sort(sorter[pos[hit]])
         return rows
 
     # -- persistence -----------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""A screenshot of the real app (real model, real demo pack) answering a question, under Xvfb.
+
+    ENCLAVE_KEYRING=cryptfile ENCLAVE_KEYRING_PASSPHRASE=... \\
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots/take_real_screenshot.py
+
+Run after `bash installer/setup.sh` has built the demo. Writes `00-real-demo-answer.png` here, and
+`00-real-startup.png` (the window as command (1) first shows it, model loading behind it).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+QUESTION = "How do I request annual leave?"
+
+
+def main() -> int:
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.app import ChatSession, build_window
+    from desktop.ui.theme import apply_theme, prepare_hidpi
+
+    prepare_hidpi()
+    app = QApplication(sys.argv)
+    apply_theme(app)
+    session = ChatSession()
+    window = build_window(session)
+    window.resize(1500, 900)
+    window.show()
+    window.start_loading()
+    for _ in range(20):
+        QCoreApplication.processEvents()
+        time.sleep(0.01)
+    window.grab().save(str(HERE / "00-real-startup.png"))
+
+    def wait(condition, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while not condition() and time.monotonic() < end:
+            QCoreApplication.processEvents()
+            time.sleep(0.02)
+
+    wait(lambda: session.access is not None and window.model_ready, 180)
+    window.input.setPlainText(QUESTION)
+    window.send()
+    wait(lambda: not window.busy, 300)
+    wait(lambda: False, 0.5)
+    window.grab().save(str(HERE / "00-real-demo-answer.png"))
+    window.shutdown()
+    session.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
