@@ -57,6 +57,10 @@ def build_shard(
                     "INSERT INTO shard_vectors (generation, manifest, data) VALUES (?, ?, ?)",
                     [generation, json.dumps(manifest), index.to_bytes()],
                 )
+            # A shard is built once: drop the build's caches (the embedding cache duplicates the
+            # index blob, document texts are never queried) so every start hashes less.
+            db.execute("DELETE FROM embeddings")
+            db.execute("UPDATE documents SET text = ''")
             db.execute("PRAGMA journal_mode = DELETE")
             db.execute("VACUUM")
         finally:
