@@ -9,6 +9,7 @@ long prompt evaluation as well.
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import threading
 import time
@@ -16,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import llama_cpp
 
 from desktop.engine import hardware, modelfiles
 from desktop.engine.catalog import ModelEntry
@@ -259,38 +262,48 @@ class ModelManager:
             stats.prompt_tokens = len(tokens)
             stats.reused_prefix_tokens = _common_prefix(llama, tokens)
             started = time.perf_counter()
-            chunks = llama.create_completion(
+            # A plain generate loop with an incremental UTF-8 decoder: create_completion(stream=True)
+            # re-detokenizes the whole answer at every token, a cost that grows with its length.
+            token_ids = llama.generate(
                 tokens,
-                max_tokens=budget,
-                temperature=temperature,
-                stream=True,
                 top_k=1 if temperature == 0 else 40,
+                top_p=0.95,
+                min_p=0.05,
+                temp=temperature,
                 repeat_penalty=repeat_penalty,
             )
-            index = 0
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            vocab = llama._model.vocab
+            produced = 0
             try:
-                for chunk in chunks:
+                for token_id in token_ids:
                     if generation.cancelled:
                         stats.finish_reason = "cancelled"
                         break
-                    choice = chunk["choices"][0]
-                    text = choice["text"]
+                    if llama_cpp.llama_vocab_is_eog(vocab, token_id):
+                        stats.finish_reason = "stop"
+                        break
+                    produced += 1
+                    text = decoder.decode(_token_bytes(vocab, token_id))
                     if text:
                         if stats.time_to_first_token_s is None:
                             stats.time_to_first_token_s = time.perf_counter() - started
-                        yield Token(text, index)
-                        index += 1
-                    if choice.get("finish_reason"):
-                        stats.finish_reason = choice["finish_reason"]
+                        yield Token(text, produced - 1)
+                    if produced >= budget:
+                        stats.finish_reason = "length"
+                        break
+                tail = decoder.decode(b"", final=True)
+                if tail and not generation.cancelled:
+                    yield Token(tail, produced)
             except RuntimeError:
                 if not generation.cancelled:
                     raise
                 _forget_kv_state(llama)
                 stats.finish_reason = "cancelled"
             finally:
-                chunks.close()
+                token_ids.close()
                 stats.total_s = time.perf_counter() - started
-                stats.completion_tokens = max(0, llama.n_tokens - len(tokens))
+                stats.completion_tokens = produced
                 if self._current is generation:
                     self._current = None
                 self._abort_flag.clear()
@@ -321,6 +334,17 @@ def _install_abort_callback(llama: Any, callback: Any) -> None:
     ctx = getattr(getattr(llama, "_ctx", None), "ctx", None)
     if setter is not None and ctx is not None:
         setter(ctx, callback, None)
+
+
+def _token_bytes(vocab: Any, token_id: int) -> bytes:
+    """The bytes of one token (a piece may end inside a multi-byte character)."""
+    size = 64
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        n = llama_cpp.llama_token_to_piece(vocab, token_id, buffer, size, 0, False)
+        if n >= 0:
+            return buffer.raw[:n]
+        size = -n
 
 
 def _special_tokens(llama: Any) -> dict[str, str]:
