@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from desktop.engine import paths, sealing, secrets
 from desktop.engine.conversations import ConversationStore
-from desktop.engine.errors import KeyringUnavailable
 
 KEY_NAME = "history-db-key"
 DB_NAME = "history.db"
@@ -51,15 +50,13 @@ def _wrap_for_recovery(key: bytes) -> None:
 
 def history_key() -> bytes:
     """The history key, created on first use; refuses to replace a lost key silently."""
-    key = secrets.get_secret(KEY_NAME)
-    if key is None:
-        if history_path().exists():
-            raise KeyringUnavailable(
-                "Your conversation history exists but its key is missing from the keyring.",
-                "Ask your administrator to run `enclave history recover --private-key FILE` "
-                "with the organisation's recovery key; nothing has been deleted.",
-            )
-        key, _ = secrets.get_or_create_key(KEY_NAME)
+    key = secrets.database_key(
+        KEY_NAME,
+        history_path(),
+        "Your conversation history",
+        "Ask your administrator to run `enclave history recover --private-key FILE` "
+        "with the organisation's recovery key; nothing has been deleted.",
+    )
     paths.ensure_dir(paths.data_dir())
     _wrap_for_recovery(key)
     return key

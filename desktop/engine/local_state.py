@@ -15,7 +15,6 @@ from sqlite_utils.migrations import Migrations
 
 from desktop.engine import paths, secrets
 from desktop.engine.encrypted_db import open_database, translate_errors
-from desktop.engine.errors import KeyringUnavailable
 
 KEY_NAME = "state-db-key"
 DB_NAME = "state.db"
@@ -51,14 +50,12 @@ class LocalState:
     @classmethod
     def open(cls) -> LocalState:
         path = paths.data_dir() / DB_NAME
-        key = secrets.get_secret(KEY_NAME)
-        if key is None:
-            if path.exists():
-                raise KeyringUnavailable(
-                    "The pack state database exists but its key is missing from the keyring.",
-                    "Reinstall the packs after your administrator restores your keyring.",
-                )
-            key, _ = secrets.get_or_create_key(KEY_NAME)
+        key = secrets.database_key(
+            KEY_NAME,
+            path,
+            "The pack state database",
+            "Reinstall the packs after your administrator restores your keyring.",
+        )
         return cls(path, key)
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ import base64
 import os
 import secrets as pysecrets
 import sys
+from pathlib import Path
 from typing import Any
 
 import keyring
@@ -146,3 +147,18 @@ def get_or_create_key(name: str, nbytes: int = 32) -> tuple[bytes, bool]:
     key = pysecrets.token_bytes(nbytes)
     set_secret(name, key)
     return key, True
+
+
+def database_key(name: str, database: Path, what: str, hint: str) -> bytes:
+    """The key of an encrypted database, created with it; never a new key for an existing file.
+
+    A missing key for an existing database means a lost keyring entry: making a fresh key would
+    orphan the data, so we stop and say how to recover (`hint`).
+    """
+    key = get_secret(name)
+    if key is not None:
+        return key
+    if database.exists():
+        raise KeyringUnavailable(f"{what} exists but its key is missing from the keyring.", hint)
+    key, _ = get_or_create_key(name)
+    return key
