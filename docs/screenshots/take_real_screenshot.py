@@ -48,6 +48,7 @@ def main() -> int:
     wait(lambda: session.access is not None and window.model_ready, 180)
     window.input.setPlainText(QUESTION)
     window.send()
+    wait(lambda: window.busy, 10)
     wait(lambda: not window.busy, 300)
     wait(lambda: False, 0.5)
     window.grab().save(str(HERE / "00-real-demo-answer.png"))
