@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -314,10 +315,21 @@ class ModelManager:
         return self._llama
 
 
+_LOG = logging.getLogger("enclave.llama_cpp")
+_LOG.addHandler(logging.NullHandler())  # kept for whoever configures logging, never on stderr
+# ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues the previous line)
+_GGML_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _llama_log(level: int, text: bytes, _user_data: Any) -> None:
+    """llama.cpp's own log lines go to Python logging, not straight to the user's terminal."""
+    _LOG.log(_GGML_LEVELS.get(level, logging.DEBUG), text.decode("utf-8", "replace").rstrip())
+
+
 def _open_llama(path: Path, **kwargs: Any) -> Any:
     """Translate llama.cpp's load failures into `ModelLoadFailed`."""
-    import llama_cpp
-
+    llama_cpp.llama_log_set(_llama_log, ctypes.c_void_p(0))
     try:
         return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
     except (ValueError, RuntimeError, OSError) as exc:
