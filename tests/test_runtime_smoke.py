@@ -86,3 +86,15 @@ def test_embedding_is_normalised_and_semantic(embedding_entry) -> None:
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_loop_guard_stops_a_repeating_answer() -> None:
+    from desktop.engine.runtime import LoopGuard
+
+    guard = LoopGuard()
+    line = "You can also request a leave request using HR Links.\n"
+    assert not guard.looping("Intro line that is long enough to count.\n")
+    assert not guard.looping(line) and not guard.looping(line)
+    assert guard.looping(line[:20]) is False
+    assert guard.looping(line[20:]) is True  # third time, even when split across tokens
+    assert not LoopGuard().looping("short\nshort\nshort\nshort\n")

@@ -274,6 +274,7 @@ class ModelManager:
                 repeat_penalty=repeat_penalty,
             )
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            loop_guard = LoopGuard()
             vocab = llama._model.vocab
             produced = 0
             try:
@@ -290,6 +291,9 @@ class ModelManager:
                         if stats.time_to_first_token_s is None:
                             stats.time_to_first_token_s = time.perf_counter() - started
                         yield Token(text, produced - 1)
+                        if loop_guard.looping(text):
+                            stats.finish_reason = "repetition"
+                            break
                     if produced >= budget:
                         stats.finish_reason = "length"
                         break
@@ -325,6 +329,31 @@ _GGML_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: loggin
 def _llama_log(level: int, text: bytes, _user_data: Any) -> None:
     """llama.cpp's own log lines go to Python logging, not straight to the user's terminal."""
     _LOG.log(_GGML_LEVELS.get(level, logging.DEBUG), text.decode("utf-8", "replace").rstrip())
+
+
+class LoopGuard:
+    """Stops an answer that keeps writing the same line: small models under greedy decoding fall
+    into loops that a repeat penalty alone does not break (seen with SmolLM2-135M on the demo)."""
+
+    def __init__(self, min_chars: int = 24, max_repeats: int = 2) -> None:
+        self.min_chars = min_chars
+        self.max_repeats = max_repeats
+        self._line: list[str] = []
+        self._seen: dict[str, int] = {}
+
+    def looping(self, text: str) -> bool:
+        """Feed streamed text; True once a substantial line has appeared more than allowed."""
+        *complete, rest = text.split("\n")
+        for part in complete:
+            self._line.append(part)
+            line = " ".join("".join(self._line).split()).lower()
+            self._line = []
+            if len(line) >= self.min_chars:
+                self._seen[line] = self._seen.get(line, 0) + 1
+                if self._seen[line] > self.max_repeats:
+                    return True
+        self._line.append(rest)
+        return False
 
 
 def _open_llama(path: Path, **kwargs: Any) -> Any:
