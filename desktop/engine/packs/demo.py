@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from desktop.engine import paths
+from desktop.engine import paths, secrets
 from desktop.engine.catalog import Catalog
 from desktop.engine.embedder import Embedder
 from desktop.engine.packs import grants, install, trust
@@ -80,6 +80,7 @@ def _profile(name: str) -> Iterator[None]:
 
 def setup_demo(source: Path) -> Iterator[str]:
     """Idempotent demo setup; yields one line per step for the setup log."""
+    secrets.backend()  # the profiles' keys need a trusted keyring: say so before a long build
     ws = workspace()
     ws.init(AUDIENCES)
     (ws.root / "DEMO-ONLY.txt").write_text(
