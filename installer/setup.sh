@@ -40,8 +40,11 @@ fi
 VPY="$VENV/bin/python"
 
 extras=""
-[ "$MODE" = "test" ] && extras="[dev]"
-stamp_file="$VENV/.enclave-installed$( [ -n "$extras" ] && echo -dev)"
+stamp_file="$VENV/.enclave-installed"
+if [ "$MODE" = "test" ]; then
+  extras="[dev]"
+  stamp_file="$VENV/.enclave-installed-dev"
+fi
 stamp="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-32)-$LLAMA_VERSION"
 
 if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
