@@ -11,7 +11,8 @@ echo "== import contract (engine never imports Qt)" && "$(dirname "$VPY")/lint-i
 echo "== mypy (strict on desktop/engine)" && "$VPY" -m mypy desktop models
 echo "== pytest"
 set +e
-"$VPY" -m pytest "${PYTEST_ARGS[@]:-}" 
+# shellcheck disable=SC2086  # PYTEST_ARGS is a plain string of extra options, split on purpose
+"$VPY" -m pytest ${PYTEST_ARGS:-}
 code=$?
 set -e
 if [ "$code" -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi
