@@ -78,6 +78,14 @@ def _profile(name: str) -> Iterator[None]:
             os.environ["ENCLAVE_PROFILE"] = previous
 
 
+def _installed(version: int) -> bool:
+    """This profile already holds a grant for `version` and has that version installed (the app
+    re-verifies both when it opens them; this only avoids redoing the setup)."""
+    has_grant = any(install.grants_root().glob(f"{PACK_ID}-v{version}-*.json"))
+    folder = install.packs_root() / PACK_ID / f"v{version}"
+    return has_grant and (folder / "manifest.json").is_file()
+
+
 def setup_demo(source: Path) -> Iterator[str]:
     """Idempotent demo setup; yields one line per step for the setup log."""
     secrets.backend()  # the profiles' keys need a trusted keyring: say so before a long build
@@ -116,6 +124,9 @@ def setup_demo(source: Path) -> Iterator[str]:
     archive = ws.packs_dir / f"{PACK_ID}-v{version}.enclavepack"
     for profile, (user, roles) in PROFILES.items():
         with _profile(profile):
+            if _installed(version):
+                yield f"profile '{profile or 'default'}' = {user}: pack v{version} already installed"
+                continue
             ws.enrol(grants.enrolment_request(user=user), roles)
             install.import_grant(ws.grant(user, PACK_ID))
             install.install(archive)
