@@ -133,6 +133,11 @@ class ChatSession:
     def original_of(self, citation: dict[str, Any]) -> Path | None:
         return None  # packs carry passages, not the original files
 
+    def document_of(self, citation: dict[str, Any]) -> dict[str, Any] | None:
+        if self.access is None:
+            raise AccessDenied()
+        return self.access.open_document(citation)
+
     def resolve_citations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         resolved = []
         for citation in citations:

@@ -120,6 +120,22 @@ class KnowledgeAccess:
                     return _citation(int(citation.get("n", 1)), open_shard, chunk, 0.0)
         raise AccessDenied()
 
+    def open_document(self, citation: dict[str, Any]) -> dict[str, Any]:
+        """The whole document a citation points into, with the passage's offsets; re-authorised
+        like `open_citation` (packs carry extracted text, not the original files)."""
+        passage = self.open_citation(citation)
+        for open_shard in self._shards:
+            if (
+                open_shard.pack.manifest.pack_id == passage["pack"]
+                and open_shard.audience == passage["audience"]
+            ):
+                found = open_shard.shard.store.document_text(passage["path"])
+                if found is None:
+                    break
+                title, text = found
+                return {**passage, "title": title, "document": text}
+        raise AccessDenied()
+
     def sources_for(self, k: int) -> Any:
         """A `SourceProvider` for `ChatService`: passage texts for the prompt, citations to store."""
 
@@ -156,6 +172,8 @@ def _citation(n: int, open_shard: OpenShard, chunk: Any, score: float) -> dict[s
         "title": chunk.title,
         "heading": chunk.heading,
         "location": location,
+        "char_start": chunk.char_start,
+        "char_end": chunk.char_end,
         "text": chunk.text,
         "score": round(score, 6),
     }

@@ -95,6 +95,11 @@ class ChatBackend(Protocol):
         """The original document for a citation, when its pack ships it (None otherwise)."""
         ...
 
+    def document_of(self, citation: dict[str, Any]) -> dict[str, Any] | None:
+        """The re-authorised document text around a citation: the citation's fields plus
+        "document" (full text) and "char_start"/"char_end"; None when packs hold no text."""
+        ...
+
     def resolve_citations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Re-authorise stored citation references (history keeps no passage text) and return
         them with their passages, or marked as no longer available to this user."""

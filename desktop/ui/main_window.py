@@ -565,6 +565,17 @@ class MainWindow(QMainWindow):
         self.sources.select(n)
 
     def _open_original(self, citation: dict[str, Any]) -> None:
+        try:
+            document = self.backend.document_of(citation)
+        except EngineError as error:
+            self.show_error(error)
+            return
+        if document is not None:
+            from desktop.ui.document_view import DocumentDialog
+
+            self.document_dialog = DocumentDialog(document, self)
+            self.document_dialog.show()
+            return
         path = self.backend.original_of(citation)
         if path is None:
             where = citation.get("location") or citation.get("heading") or ""

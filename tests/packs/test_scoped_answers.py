@@ -110,5 +110,15 @@ def test_window_answers_with_a_citation_and_opens_it(
     citations = window.sources.citations
     assert citations[0]["audience"] in ("everyone", "staff")
     assert any(CANARIES["staff"] in c["text"] or "leave" in c["text"].lower() for c in citations)
+    # "Open original": the whole document, re-authorised, scrolled to the passage and selected.
+    window._open_original(citations[0])
+    dialog = window.document_dialog
+    assert dialog.isVisible()
+    assert dialog.selected_passage().strip() == citations[0]["text"].strip()
+    dialog.close()
+    # A citation for an audience this user does not hold is refused, shown inline.
+    forged = dict(citations[0], audience="hr")
+    window._open_original(forged)
+    assert "not available to you" in window.chat.toPlainText()
     window.shutdown()
     session.close()

@@ -249,6 +249,9 @@ class FakeBackend:
     def resolve_citations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [dict(c) for c in citations]
 
+    def document_of(self, citation: dict[str, Any]) -> dict[str, Any] | None:
+        return None
+
     def models(self) -> list[dict[str, Any]]:
         return [
             {

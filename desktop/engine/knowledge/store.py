@@ -467,6 +467,13 @@ class KnowledgeStore:
             out.update((r[0], ChunkRecord(*r)) for r in rows)
         return out
 
+    def document_text(self, path: str) -> tuple[str, str] | None:
+        """(title, extracted text) of a live document, for showing a passage in its context."""
+        row = self.conn.execute(
+            "SELECT title, text FROM documents WHERE path = ? AND state = 'live'", [path]
+        ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
     # -- keyword search --------------------------------------------------------------------------
 
     def chunk_count(self) -> int:

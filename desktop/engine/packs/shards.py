@@ -57,10 +57,9 @@ def build_shard(
                     "INSERT INTO shard_vectors (generation, manifest, data) VALUES (?, ?, ?)",
                     [generation, json.dumps(manifest), index.to_bytes()],
                 )
-            # A shard is built once: drop the build's caches (the embedding cache duplicates the
-            # index blob, document texts are never queried) so every start hashes less.
+            # A shard is built once: drop the build's embedding cache (it duplicates the index
+            # blob) so every start hashes less. Document texts stay: "open original" shows them.
             db.execute("DELETE FROM embeddings")
-            db.execute("UPDATE documents SET text = ''")
             db.execute("PRAGMA journal_mode = DELETE")
             db.execute("VACUUM")
         finally:

@@ -1,0 +1,63 @@
+"""Shows the document a source comes from, scrolled to the cited passage with it selected.
+
+Packs carry each document's extracted text (not the original file), so "open original" opens this
+read-only view; the passage was re-authorised by the engine before the text reached the UI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class DocumentDialog(QDialog):
+    def __init__(self, document: dict[str, Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(str(document.get("title") or "Document"))
+        where = " · ".join(
+            str(x)
+            for x in (
+                document.get("pack"),
+                f"for {document.get('audience')}" if document.get("audience") else "",
+                f"as of {document.get('as_of')}" if document.get("as_of") else "",
+                document.get("path"),
+                document.get("location"),
+            )
+            if x
+        )
+        header = QLabel(where)
+        header.setWordWrap(True)
+        self.text = QPlainTextEdit()
+        self.text.setReadOnly(True)
+        self.text.setAccessibleName("Document text")
+        self.text.setPlainText(str(document.get("document", "")))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(header)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(buttons)
+        em = self.fontMetrics().horizontalAdvance("M")
+        self.resize(em * 60, em * 45)
+        self.select_passage(int(document.get("char_start", 0)), int(document.get("char_end", 0)))
+
+    def select_passage(self, start: int, end: int) -> None:
+        length = len(self.text.toPlainText())
+        start, end = max(0, min(start, length)), max(0, min(end, length))
+        cursor = self.text.textCursor()
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        self.text.setTextCursor(cursor)
+        self.text.centerCursor()
+
+    def selected_passage(self) -> str:
+        return self.text.textCursor().selectedText().replace("\u2029", "\n")
