@@ -225,7 +225,7 @@ class PackManager:
                     "audiences": readable,
                     "expires": manifest.raw["expires"][:10],
                     "expiry": pack.expiry,
-                    "license": "",
+                    "license": str(manifest.raw.get("license", "")),
                     "documents": sum(int(a["documents"]) for a in manifest.audiences.values()),
                 }
             )

@@ -38,6 +38,7 @@ def register(sub: Any) -> None:
     build.add_argument("--version", type=int, help="default: one more than the last built")
     build.add_argument("--as-of", type=date.fromisoformat, help="knowledge-as-of date (YYYY-MM-DD)")
     build.add_argument("--valid-days", type=int, default=180, help="expiry, in days from now")
+    build.add_argument("--license", default="", help="the documents' licence, shown in About")
     verify = actions.add_parser("verify", help="verify a pack archive or folder against a key")
     verify.add_argument("pack", type=Path)
     verify.add_argument("--public-key", type=Path, required=True, help="the admin .pub to trust")
@@ -150,6 +151,7 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
             admin_key=workspace.signing_key(),
             knowledge_as_of=args.as_of,
             valid_days=args.valid_days,
+            license=args.license,
         ):
             if isinstance(item, BuiltPack):
                 print(f"\nbuilt {item.archive}\n  keys (secret): {item.keys_file}")

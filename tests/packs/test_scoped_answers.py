@@ -104,6 +104,9 @@ def test_window_answers_with_a_citation_and_opens_it(
     window.start_loading()
     qtbot.waitUntil(lambda: session.access is not None, timeout=120_000)
     assert session.knowledge_as_of()
+    [listed] = window.packs.list_packs()
+    assert listed["name"] == "handbook" and listed["audiences"] == ["everyone", "staff"]
+    assert listed["license"] == "unspecified" and listed["signature"] == "valid"
     window.input.setPlainText("How many days of annual leave do staff get?")
     window.send()
     qtbot.waitUntil(lambda: not window.busy and bool(window.sources.citations), timeout=120_000)

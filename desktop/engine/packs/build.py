@@ -95,6 +95,7 @@ def build_pack(
     knowledge_as_of: date | None = None,
     valid_days: int = 180,
     options: BuildOptions | None = None,
+    license: str = "",
 ) -> Iterator[Progress | BuiltPack]:
     """Build, sign and archive a pack; yields build progress, then the `BuiltPack`."""
     if not _SAFE_PART.match(pack_id):
@@ -131,6 +132,7 @@ def build_pack(
     fields = {
         "pack_id": pack_id,
         "title": title,
+        "license": license or "unspecified",
         "version": version,
         "created": format_time(now),
         "expires": format_time(now + timedelta(days=valid_days)),

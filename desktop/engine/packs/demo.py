@@ -111,6 +111,7 @@ def setup_demo(source: Path) -> Iterator[str]:
                 embedder=embedder,
                 admin_key=ws.signing_key(),
                 valid_days=365,
+                license="CC0-1.0 (18F handbook, public domain)",
             ):
                 if isinstance(item, BuiltPack):
                     summary = ", ".join(
