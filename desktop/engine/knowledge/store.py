@@ -428,11 +428,16 @@ class KnowledgeStore:
     # -- reading ---------------------------------------------------------------------------------
 
     def live_ids(self) -> npt.NDArray[np.int64]:
+        """Sorted ids of live chunks. Documents first, then chunk ids from the `chunks_document`
+        index: never reads chunk pages (a table scan decrypted every page of a SQLCipher shard:
+        470 ms at 100k chunks against ~50 ms this way)."""
         rows = self.conn.execute(
-            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
-            "WHERE d.state = 'live' ORDER BY c.id"
+            "SELECT c.id FROM documents d CROSS JOIN chunks c ON c.document_id = d.id "
+            "WHERE d.state = 'live'"
         ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        ids.sort()
+        return ids
 
     def allowed_chunk_ids(
         self, documents: Collection[str] | None, partitions: Collection[str] | None
