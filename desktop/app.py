@@ -202,8 +202,9 @@ class PackManager:
 
     def list_packs(self) -> list[dict[str, Any]]:
         grants = install.installed_grants()
+        broken: list[install.BrokenPack] = []
         rows = []
-        for pack in install.active_packs():
+        for pack in install.active_packs(broken):
             manifest = pack.manifest
             readable = sorted(
                 {
@@ -227,6 +228,21 @@ class PackManager:
                     "expiry": pack.expiry,
                     "license": str(manifest.raw.get("license", "")),
                     "documents": sum(int(a["documents"]) for a in manifest.audiences.values()),
+                }
+            )
+        for bad in broken:
+            rows.append(
+                {
+                    "name": bad.pack_id,
+                    "title": bad.pack_id,
+                    "version": str(bad.version),
+                    "as_of": "",
+                    "signature": "invalid",
+                    "signer": bad.error.reason,
+                    "audiences": [],
+                    "expires": "",
+                    "license": "",
+                    "documents": 0,
                 }
             )
         return rows

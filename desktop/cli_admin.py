@@ -228,7 +228,8 @@ def _packs(args: argparse.Namespace) -> int:
             print(f"warning: this pack is {installed.expiry} ({manifest.raw['expires']})")
         return 0
     grants = install.installed_grants()
-    for pack in install.active_packs():
+    broken: list[install.BrokenPack] = []
+    for pack in install.active_packs(broken):
         manifest = pack.manifest
         readable = sorted(
             {
@@ -244,7 +245,9 @@ def _packs(args: argparse.Namespace) -> int:
             f"expires {manifest.raw['expires']} ({pack.expiry})  "
             f"audiences {', '.join(sorted(manifest.audiences))}; you read: {', '.join(readable) or 'none'}"
         )
-    return 0
+    for bad in broken:
+        print(f"{bad.pack_id:<16} v{bad.version:<4} NOT USABLE: {bad.error}")
+    return 3 if broken else 0
 
 
 def _grants(args: argparse.Namespace) -> int:

@@ -55,8 +55,10 @@ class KnowledgeAccess:
         self.packs: list[PackAccess] = []
         self.problems: list[EngineError] = []
         grants = install.installed_grants()
-        for pack in install.active_packs():
+        broken: list[install.BrokenPack] = []
+        for pack in install.active_packs(broken):
             self._open_pack(pack, grants)
+        self.problems += [b.error for b in broken]
 
     def _open_pack(self, pack: InstalledPack, grants: list[Grant]) -> None:
         manifest = pack.manifest

@@ -262,6 +262,8 @@ class MainWindow(QMainWindow):
         self.status_model.setText(status.describe())
         self.status_model.setToolTip(f"Context window: {status.n_ctx} tokens")
         self.refresh_knowledge()  # packs are opened behind the model, on the engine thread
+        for problem in getattr(self.backend, "knowledge_problems", []):
+            self.show_notice(problem, "A document pack is not usable.")
         if self._queued is not None:
             record, self._queued = self._queued, None
             self._ask(record)

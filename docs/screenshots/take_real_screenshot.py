@@ -3,8 +3,9 @@
     ENCLAVE_KEYRING=cryptfile ENCLAVE_KEYRING_PASSPHRASE=... \\
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python docs/screenshots/take_real_screenshot.py
 
-Run after `bash installer/setup.sh` has built the demo. Writes `00-real-demo-answer.png` here, and
-`00-real-startup.png` (the window as command (1) first shows it, model loading behind it).
+Run after `bash installer/setup.sh` has built the demo. Writes `00-real-demo-answer.png` here,
+`00-real-startup.png` (the window as command (1) first shows it, model loading behind it) and
+`00-real-pack-manager.png` (the installed demo pack as the default demo profile sees it).
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ def main() -> int:
     wait(lambda: not window.busy, 300)
     wait(lambda: False, 0.5)
     window.grab().save(str(HERE / "00-real-demo-answer.png"))
+    from desktop.ui.packs import PackManagerDialog
+
+    dialog = PackManagerDialog(window.packs, window)
+    dialog.show()
+    wait(lambda: False, 0.5)
+    dialog.grab().save(str(HERE / "00-real-pack-manager.png"))
+    dialog.close()
     window.shutdown()
     session.close()
     return 0

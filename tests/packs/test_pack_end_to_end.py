@@ -189,3 +189,27 @@ def test_property_no_canary_outside_the_granted_audiences(
         assert {r["audience"] for r in results} <= allowed
     finally:
         del os.environ["ENCLAVE_PROFILE"]
+
+
+def test_a_pack_that_stops_verifying_is_set_aside_not_fatal(
+    admin_workspace, trust_admin, memory_keyring, embedder, tmp_path, capsys
+):
+    """The admin key is no longer trusted (or the folder was tampered with after install): the
+    pack is reported as not usable, nothing from it is served, and the app keeps working."""
+    from desktop.cli import main
+
+    admin_workspace.enrol(request_for("alice"), ["employee"])
+    install.import_grant(admin_workspace.grant("alice", "handbook"))
+    install.install(admin_workspace.packs_dir / "handbook-v2.enclavepack")
+    shard = install.packs_root() / "handbook" / "v2" / "shards" / "everyone.db"
+    data = bytearray(shard.read_bytes())
+    data[-100] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    access = KnowledgeAccess(embedder)
+    try:
+        assert access.packs == [] and access.search("leave", k=5) == []
+        assert any("sha256" in p.message for p in access.problems)
+    finally:
+        access.close()
+    assert main(["packs", "list"]) == 3
+    assert "NOT USABLE" in capsys.readouterr().out

@@ -19,11 +19,11 @@ from desktop.engine.catalog import Catalog
 from desktop.engine.embedder import Embedder
 from desktop.engine.packs import grants, install, trust
 from desktop.engine.packs.build import BuiltPack, build_pack
+from desktop.engine.packs.signing import key_id
 from desktop.engine.packs.workspace import Workspace
 
 PACK_ID = "handbook-demo"
 PACK_TITLE = "18F Handbook (demo)"
-DEMO_KEY_NAME = "DEMO-admin.pub"
 PROFILES = {
     "": ("demo-employee", ["employee"]),
     "demo-supervisor": ("demo-supervisor", ["supervisor"]),
@@ -96,8 +96,9 @@ def setup_demo(source: Path) -> Iterator[str]:
     )
     trust_dir = trust.trusted_keys_dirs()[-1]
     trust_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ws.public_key_path, trust_dir / DEMO_KEY_NAME)
-    yield f"demo admin key trusted via {trust_dir / DEMO_KEY_NAME}"
+    key_name = f"DEMO-admin-{key_id(ws.signing_key().public_key())[:12]}.pub"
+    shutil.copyfile(ws.public_key_path, trust_dir / key_name)
+    yield f"demo admin key trusted via {trust_dir / key_name}"
     if ws.latest_version(PACK_ID) == 0:
         embedder = Embedder(Catalog.load().default("embedding"))
         try:

@@ -123,8 +123,18 @@ def _remove_superseded(pack_id: str, active: int) -> None:
             grant.unlink(missing_ok=True)
 
 
-def active_packs() -> list[InstalledPack]:
-    """Every active pack, re-verified (signature and hashes) before use."""
+@dataclass(frozen=True)
+class BrokenPack:
+    """An installed pack that no longer verifies (tampered, key no longer trusted...)."""
+
+    pack_id: str
+    version: int
+    error: PackRejected
+
+
+def active_packs(broken: list[BrokenPack] | None = None) -> list[InstalledPack]:
+    """Every active pack, re-verified (signature and hashes) before use. A pack that fails is
+    left out, and reported in `broken` when given: one bad pack never hides the others."""
     trusted = trust.trusted_keys()
     if not (paths.data_dir() / "state.db").exists():
         return []
@@ -136,9 +146,14 @@ def active_packs() -> list[InstalledPack]:
     packs = []
     for record in records:
         folder = packs_root() / record.pack_id / f"v{record.active_version}"
-        manifest = verify_folder(folder, trusted)
-        if manifest.pack_id != record.pack_id or manifest.version != record.active_version:
-            raise PackRejected(f"the installed folder of '{record.pack_id}' holds another version")
+        try:
+            manifest = verify_folder(folder, trusted)
+            if manifest.pack_id != record.pack_id or manifest.version != record.active_version:
+                raise PackRejected(f"the folder of '{record.pack_id}' holds another version")
+        except PackRejected as exc:
+            if broken is not None:
+                broken.append(BrokenPack(record.pack_id, int(record.active_version or 0), exc))
+            continue
         packs.append(InstalledPack(manifest, folder, manifest.expiry_state()))
     return packs
 
