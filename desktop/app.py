@@ -130,6 +130,9 @@ class ChatSession:
     def knowledge_as_of(self) -> str | None:
         return self.access.knowledge_as_of() if self.access else None
 
+    def readable_packs(self) -> int:
+        return sum(1 for p in self.access.packs if p.readable) if self.access else 0
+
     def original_of(self, citation: dict[str, Any]) -> Path | None:
         return None  # packs carry passages, not the original files
 

@@ -91,6 +91,10 @@ class ChatBackend(Protocol):
         """Oldest "as of" date among the packs the user can read; None with no packs."""
         ...
 
+    def readable_packs(self) -> int:
+        """How many open packs the user can read at least one audience of."""
+        ...
+
     def original_of(self, citation: dict[str, Any]) -> Path | None:
         """The original document for a citation, when its pack ships it (None otherwise)."""
         ...

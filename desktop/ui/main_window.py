@@ -216,7 +216,7 @@ class MainWindow(QMainWindow):
 
     def refresh_knowledge(self) -> None:
         as_of = self.backend.knowledge_as_of()
-        count = len(self.packs.list_packs()) if self.packs is not None else 0
+        count = self.backend.readable_packs()  # already open: no re-verification on the GUI thread
         if as_of:
             self.status_knowledge.setText(
                 f"Knowledge as of {as_of} · {count} pack{'s' if count != 1 else ''}"

@@ -243,6 +243,9 @@ class FakeBackend:
     def knowledge_as_of(self) -> str | None:
         return self.as_of
 
+    def readable_packs(self) -> int:
+        return 1 if self.as_of else 0
+
     def original_of(self, citation: dict[str, Any]) -> Path | None:
         return None
 
