@@ -37,9 +37,9 @@ from typing import Any
 
 import llama_cpp
 
-from desktop.engine import hardware, modelfiles
-from desktop.engine.catalog import Catalog, ModelEntry
-from desktop.engine.runtime import ModelManager, ModelSettings
+from desktop.engine.runtime import hardware, modelfiles
+from desktop.engine.runtime.catalog import Catalog, ModelEntry
+from desktop.engine.runtime.model_manager import ModelManager, ModelSettings
 
 Messages = list[dict[str, str]]
 

@@ -46,8 +46,6 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from desktop.engine import sealing  # noqa: E402
-from desktop.engine.encrypted_db import open_database  # noqa: E402
 from desktop.engine.knowledge import search  # noqa: E402
 from desktop.engine.knowledge.chunker import Chunk  # noqa: E402
 from desktop.engine.knowledge.store import FileStatus, KnowledgeStore  # noqa: E402
@@ -67,6 +65,8 @@ from desktop.engine.packs.signing import (  # noqa: E402
     load_private_key,
     load_public_key,
 )
+from desktop.engine.storage import sealing  # noqa: E402
+from desktop.engine.storage.encrypted_db import open_database  # noqa: E402
 
 DIM = 384
 CHUNKS_PER_DOC = 20

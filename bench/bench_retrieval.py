@@ -106,9 +106,9 @@ def chunk_texts(source: Path, count_tokens: Callable[[str], int]) -> list[str]:
 def bench_build(reps: int, n_files: int) -> None:
     import llama_cpp
 
-    from desktop.engine import hardware, modelfiles
-    from desktop.engine.catalog import Catalog
-    from desktop.engine.embedder import BATCH_TOKENS, Embedder
+    from desktop.engine.runtime import hardware, modelfiles
+    from desktop.engine.runtime.catalog import Catalog
+    from desktop.engine.runtime.embedder import BATCH_TOKENS, Embedder
 
     entry = Catalog.load().default("embedding")
     plan = hardware.plan_threads()

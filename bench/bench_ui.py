@@ -144,9 +144,9 @@ class BackgroundIndexing:
         import shutil
         import tempfile
 
-        from desktop.engine.catalog import Catalog
-        from desktop.engine.embedder import Embedder
         from desktop.engine.knowledge.builder import build
+        from desktop.engine.runtime.catalog import Catalog
+        from desktop.engine.runtime.embedder import Embedder
 
         embedder = Embedder(Catalog.load().default("embedding"))
         try:
@@ -272,8 +272,8 @@ print(f"{visible:.4f} {loaded:.4f}")
 RAW_LOAD_SCRIPT = r"""
 import time
 t0 = time.perf_counter()
-from desktop.engine.catalog import Catalog
-from desktop.engine.runtime import ModelManager
+from desktop.engine.runtime.catalog import Catalog
+from desktop.engine.runtime.model_manager import ModelManager
 manager = ModelManager()
 manager.load(Catalog.load().default("chat"))
 print(f"{time.perf_counter() - t0:.4f}")

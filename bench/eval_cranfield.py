@@ -27,9 +27,9 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from desktop.engine.catalog import Catalog
-from desktop.engine.embedder import Embedder
 from desktop.engine.knowledge import FusionParams, Retriever, build
+from desktop.engine.runtime.catalog import Catalog
+from desktop.engine.runtime.embedder import Embedder
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/datasets/retrieval/cranfield"
 

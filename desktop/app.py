@@ -7,17 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from desktop.engine import paths
 from desktop.engine.access import AccessDenied, KnowledgeAccess
-from desktop.engine.catalog import Catalog
 from desktop.engine.chat import ChatService, Turn
-from desktop.engine.conversations import Conversation, ConversationStore, Message
-from desktop.engine.embedder import Embedder
-from desktop.engine.errors import EngineError, KeyringUnavailable
-from desktop.engine.history import open_history
+from desktop.engine.core import paths
+from desktop.engine.core.errors import EngineError, KeyringUnavailable
+from desktop.engine.core.settings import AppSettings, load_settings, save_settings
 from desktop.engine.packs import grants, install
-from desktop.engine.runtime import ModelManager, ModelSettings
-from desktop.engine.settings import AppSettings, load_settings, save_settings
+from desktop.engine.runtime.catalog import Catalog
+from desktop.engine.runtime.embedder import Embedder
+from desktop.engine.runtime.model_manager import ModelManager, ModelSettings
+from desktop.engine.storage.conversations import Conversation, ConversationStore, Message
+from desktop.engine.storage.history import open_history
 from desktop.ui.backend import ModelStatus
 
 NO_DISPLAY = """\
@@ -266,7 +266,7 @@ class PackManager:
         }
 
     def remove(self, name: str) -> None:
-        from desktop.engine.local_state import LocalState
+        from desktop.engine.packs.local_state import LocalState
 
         state = LocalState.open()
         try:

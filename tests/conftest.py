@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.engine import paths
-from desktop.engine.catalog import Catalog, ModelEntry
+from desktop.engine.core import paths
+from desktop.engine.runtime.catalog import Catalog, ModelEntry
 
 _REAL_MODELS_DIR = Path(os.environ.get("ENCLAVE_MODELS_DIR") or paths.models_dir())
 
@@ -84,7 +84,7 @@ def minilm_source_dir(
 @pytest.fixture(scope="session")
 def chat_manager(chat_entry: ModelEntry) -> Iterator[object]:
     """One real SmolLM2 for the whole session (loading is cheap, but why pay it twice)."""
-    from desktop.engine.runtime import ModelManager
+    from desktop.engine.runtime.model_manager import ModelManager
 
     manager = ModelManager()
     manager.load(chat_entry)
@@ -116,7 +116,7 @@ def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> MemoryKeyring:
     import keyring
     from keyring.backend import KeyringBackend
 
-    from desktop.engine import secrets
+    from desktop.engine.storage import secrets
 
     class _Backend(KeyringBackend):
         priority = 1  # type: ignore[assignment]

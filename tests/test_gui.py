@@ -16,7 +16,7 @@ pytest.importorskip("PySide6")
 from ui.fakes import FakeBackend
 
 from desktop.app import ChatSession, build_window, display_available
-from desktop.engine.errors import ModelMissing
+from desktop.engine.core.errors import ModelMissing
 from desktop.ui.main_window import MainWindow
 
 PARIS = "What is the capital of France? Answer in one word."

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from desktop.engine import history, secrets
-from desktop.engine.conversations import ConversationStore
-from desktop.engine.encrypted_db import open_database
-from desktop.engine.errors import DiskFull, InvalidInput, KeyringUnavailable, StorageError
+from desktop.engine.core.errors import DiskFull, InvalidInput, KeyringUnavailable, StorageError
+from desktop.engine.storage import history, secrets
+from desktop.engine.storage.conversations import ConversationStore
+from desktop.engine.storage.encrypted_db import open_database
 
 ROOT = Path(__file__).resolve().parents[1]
 CANARY = "CANARY-7f3a-confidential-salary-figures"

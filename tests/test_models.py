@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from desktop.cli import main
-from desktop.engine import modelfiles
-from desktop.engine.catalog import Catalog, ModelEntry
-from desktop.engine.errors import CatalogError, ModelInvalid, ModelMissing, UnknownModel
+from desktop.engine.core.errors import CatalogError, ModelInvalid, ModelMissing, UnknownModel
+from desktop.engine.runtime import modelfiles
+from desktop.engine.runtime.catalog import Catalog, ModelEntry
 
 
 def _entry_at(entry: ModelEntry, directory: Path, monkeypatch: pytest.MonkeyPatch) -> ModelEntry:

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktop.engine.chat_format import CHATML, REGISTRY, ChatFormat, from_metadata
-from desktop.engine.errors import ContextTooLong
+from desktop.engine.core.errors import ContextTooLong
 from desktop.engine.prompt_budget import plan_prompt
-from desktop.engine.runtime import ModelManager
+from desktop.engine.runtime.chat_format import CHATML, REGISTRY, ChatFormat, from_metadata
+from desktop.engine.runtime.model_manager import ModelManager
 
 CONVERSATION = [
     {"role": "system", "content": "You answer from the handbook."},

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desktop.engine.embedder import Embedder
-from desktop.engine.errors import ContextTooLong, InvalidInput
-from desktop.engine.runtime import ModelManager
+from desktop.engine.core.errors import ContextTooLong, InvalidInput
+from desktop.engine.runtime.embedder import Embedder
+from desktop.engine.runtime.model_manager import ModelManager
 
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
 
@@ -89,7 +89,7 @@ def test_embedding_is_normalised_and_semantic(embedding_entry) -> None:
 
 
 def test_loop_guard_stops_a_repeating_answer() -> None:
-    from desktop.engine.runtime import LoopGuard
+    from desktop.engine.runtime.model_manager import LoopGuard
 
     guard = LoopGuard()
     line = "You can also request a leave request using HR Links.\n"

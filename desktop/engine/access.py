@@ -8,11 +8,14 @@ the UI are re-authorised here before a passage is shown: a document id alone gra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from desktop.engine.errors import EngineError
+from desktop.engine.core.errors import EngineError
+from desktop.engine.core.exit_codes import ExitCode
 from desktop.engine.knowledge.builder import EmbedderLike
+from desktop.engine.knowledge.store import ChunkRecord
 from desktop.engine.packs import install
 from desktop.engine.packs.grants import Grant
 from desktop.engine.packs.install import InstalledPack
@@ -20,13 +23,110 @@ from desktop.engine.packs.shards import Shard
 
 
 class AccessDenied(EngineError):
-    exit_code = 9
+    exit_code = ExitCode.ACCESS_DENIED
 
     def __init__(self) -> None:
         super().__init__(
             "This source is not available to you (your access changed, or the pack was updated).",
             "Ask the question again to get sources you can open.",
         )
+
+
+@dataclass(frozen=True)
+class CitationRef:
+    """Where a citation points, and nothing else: what history keeps, so that showing it later
+    goes through this choke point again (a reference alone grants nothing)."""
+
+    n: int
+    pack: str
+    pack_version: int
+    audience: str
+    chunk_id: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> CitationRef:
+        """Read a stored reference; missing or mistyped fields point nowhere (and are refused)."""
+
+        def number(key: str, default: int) -> int:
+            try:
+                return int(raw.get(key, default))
+            except (TypeError, ValueError):
+                return default
+
+        return cls(
+            n=number("n", 0),
+            pack=str(raw.get("pack", "")),
+            pack_version=number("pack_version", -1),
+            audience=str(raw.get("audience", "")),
+            chunk_id=number("chunk_id", -1),
+        )
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A passage this user may read: retrieved for a question, or re-opened from a reference.
+
+    `available` is False for a reference the user can no longer open (access changed, pack
+    updated): then `text` says why and nothing of the document is carried.
+    """
+
+    ref: CitationRef
+    title: str
+    text: str
+    heading: str = ""
+    location: str = ""
+    path: str = ""
+    pack_title: str = ""
+    as_of: str = ""
+    char_start: int = 0
+    char_end: int = 0
+    score: float = 0.0
+    available: bool = True
+
+    @property
+    def n(self) -> int:
+        return self.ref.n
+
+    @property
+    def pack(self) -> str:
+        return self.ref.pack
+
+    @property
+    def pack_version(self) -> int:
+        return self.ref.pack_version
+
+    @property
+    def audience(self) -> str:
+        return self.ref.audience
+
+    @property
+    def chunk_id(self) -> int:
+        return self.ref.chunk_id
+
+    def numbered(self, n: int) -> Passage:
+        return replace(self, ref=replace(self.ref, n=n))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The flat JSON form (`enclave ask --json`, events)."""
+        fields = asdict(self)
+        del fields["ref"]
+        return {**self.ref.as_dict(), **fields}
+
+    @classmethod
+    def unavailable(cls, ref: CitationRef, reason: str) -> Passage:
+        return cls(ref=ref, title="Source not available", text=reason, available=False)
+
+
+@dataclass(frozen=True)
+class OpenedDocument:
+    """The whole (extracted) document a passage comes from, re-authorised like the passage."""
+
+    passage: Passage
+    title: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -99,54 +199,53 @@ class KnowledgeAccess:
         dates = [p.knowledge_as_of for p in self.packs if p.readable]
         return min(dates) if dates else None
 
-    def search(self, question: str, k: int = 5) -> list[dict[str, Any]]:
-        """Top-k passages across the shards this user may read, as citation records."""
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        """Top-k passages across the shards this user may read, numbered from 1."""
         hits = []
         for open_shard in self._shards:
-            for hit in open_shard.shard.retriever.search(question, k):
+            for hit in open_shard.shard.retriever.search(query, k):
                 hits.append((hit.score, open_shard, hit.chunk))
         hits.sort(key=lambda item: -item[0])
-        return [_citation(n, s, c, score) for n, (score, s, c) in enumerate(hits[:k], 1)]
+        return [_passage(n, s, c, score) for n, (score, s, c) in enumerate(hits[:k], 1)]
 
-    def open_citation(self, citation: dict[str, Any]) -> dict[str, Any]:
-        """Re-authorise a stored citation and return its passage as it is now, or `AccessDenied`."""
+    def open_citation(self, ref: CitationRef) -> Passage:
+        """Re-authorise a stored reference and return its passage as it is now, or `AccessDenied`."""
+        open_shard = self._shard_of(ref)
+        records = open_shard.shard.store.fetch_chunks([ref.chunk_id])
+        for chunk in records.values():
+            return _passage(ref.n, open_shard, chunk, 0.0)
+        raise AccessDenied()
+
+    def resolve(self, refs: list[CitationRef]) -> list[Passage]:
+        """Each reference as a passage, or marked unavailable with the reason (never dropped)."""
+        resolved = []
+        for ref in refs:
+            try:
+                resolved.append(self.open_citation(ref))
+            except AccessDenied as exc:
+                resolved.append(Passage.unavailable(ref, exc.message))
+        return resolved
+
+    def open_document(self, ref: CitationRef) -> OpenedDocument:
+        """The whole document a reference points into, with the passage's offsets; re-authorised
+        like `open_citation` (packs carry extracted text, not the original files)."""
+        passage = self.open_citation(ref)
+        found = self._shard_of(ref).shard.store.document_text(passage.path)
+        if found is None:
+            raise AccessDenied()
+        title, text = found
+        return OpenedDocument(passage, title, text)
+
+    def _shard_of(self, ref: CitationRef) -> OpenShard:
         for open_shard in self._shards:
             manifest = open_shard.pack.manifest
             if (
-                manifest.pack_id == citation.get("pack")
-                and manifest.version == citation.get("pack_version")
-                and open_shard.audience == citation.get("audience")
+                manifest.pack_id == ref.pack
+                and manifest.version == ref.pack_version
+                and open_shard.audience == ref.audience
             ):
-                records = open_shard.shard.store.fetch_chunks([int(citation.get("chunk_id", -1))])
-                for chunk in records.values():
-                    return _citation(int(citation.get("n", 1)), open_shard, chunk, 0.0)
+                return open_shard
         raise AccessDenied()
-
-    def open_document(self, citation: dict[str, Any]) -> dict[str, Any]:
-        """The whole document a citation points into, with the passage's offsets; re-authorised
-        like `open_citation` (packs carry extracted text, not the original files)."""
-        passage = self.open_citation(citation)
-        for open_shard in self._shards:
-            if (
-                open_shard.pack.manifest.pack_id == passage["pack"]
-                and open_shard.audience == passage["audience"]
-            ):
-                found = open_shard.shard.store.document_text(passage["path"])
-                if found is None:
-                    break
-                title, text = found
-                return {**passage, "title": title, "document": text}
-        raise AccessDenied()
-
-    def sources_for(self, k: int) -> Any:
-        """A `SourceProvider` for `ChatService`: passage texts for the prompt, citations to store."""
-
-        def provide(question: str) -> tuple[list[str], list[dict[str, Any]]]:
-            citations = self.search(question, k)
-            texts = [f"{c['title']} — {c['heading']}\n{c['text']}".strip() for c in citations]
-            return texts, citations
-
-        return provide
 
     def close(self) -> None:
         for open_shard in self._shards:
@@ -154,7 +253,7 @@ class KnowledgeAccess:
         self._shards = []
 
 
-def _citation(n: int, open_shard: OpenShard, chunk: Any, score: float) -> dict[str, Any]:
+def _passage(n: int, open_shard: OpenShard, chunk: ChunkRecord, score: float) -> Passage:
     manifest = open_shard.pack.manifest
     if chunk.page is not None:
         location = f"page {chunk.page}"
@@ -162,20 +261,22 @@ def _citation(n: int, open_shard: OpenShard, chunk: Any, score: float) -> dict[s
         location = f"lines {chunk.line_start}-{chunk.line_end}"
     else:
         location = ""
-    return {
-        "n": n,
-        "pack": manifest.pack_id,
-        "pack_title": manifest.title,
-        "pack_version": manifest.version,
-        "audience": open_shard.audience,
-        "as_of": manifest.knowledge_as_of,
-        "chunk_id": chunk.id,
-        "path": chunk.document_path,
-        "title": chunk.title,
-        "heading": chunk.heading,
-        "location": location,
-        "char_start": chunk.char_start,
-        "char_end": chunk.char_end,
-        "text": chunk.text,
-        "score": round(score, 6),
-    }
+    return Passage(
+        ref=CitationRef(
+            n=n,
+            pack=manifest.pack_id,
+            pack_version=manifest.version,
+            audience=open_shard.audience,
+            chunk_id=chunk.id,
+        ),
+        title=chunk.title,
+        text=chunk.text,
+        heading=chunk.heading,
+        location=location,
+        path=chunk.document_path,
+        pack_title=manifest.title,
+        as_of=manifest.knowledge_as_of,
+        char_start=chunk.char_start,
+        char_end=chunk.char_end,
+        score=round(score, 6),
+    )

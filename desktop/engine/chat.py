@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop.engine.conversations import ConversationStore
+from desktop.engine.core.text_input import clean_message
 from desktop.engine.prompt_budget import PromptPlan, plan_prompt
-from desktop.engine.runtime import Generation, ModelManager, Token
-from desktop.engine.text_input import clean_message
+from desktop.engine.runtime.model_manager import Generation, ModelManager, Token
+from desktop.engine.storage.conversations import ConversationStore
 
 SYSTEM_PROMPT = (
     "You are Enclave, an assistant for the organisation's staff. Answer briefly and plainly. "

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from desktop import __version__
-from desktop.engine import hardware, modelfiles, paths
-from desktop.engine.catalog import Catalog
-from desktop.engine.errors import EngineError
+from desktop.engine.core import paths
+from desktop.engine.core.errors import EngineError
+from desktop.engine.runtime import hardware, modelfiles
+from desktop.engine.runtime.catalog import Catalog
 
 
 def _llama_info() -> dict[str, Any]:
@@ -24,7 +25,7 @@ def _llama_info() -> dict[str, Any]:
 
 
 def _keyring_info() -> dict[str, Any]:
-    from desktop.engine import secrets
+    from desktop.engine.storage import secrets
 
     return secrets.describe_backend()
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from desktop.engine.chat_format import Message
-from desktop.engine.errors import ContextTooLong
+from desktop.engine.core.errors import ContextTooLong
+from desktop.engine.runtime.chat_format import Message
 
 CountTokens = Callable[[Sequence[Message]], int]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from desktop.engine.conversations import Conversation, Message
-from desktop.engine.runtime import GenerationStats, Token
-from desktop.engine.settings import AppSettings
+from desktop.engine.core.settings import AppSettings
+from desktop.engine.runtime.model_manager import GenerationStats, Token
+from desktop.engine.storage.conversations import Conversation, Message
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine.conversations import Conversation
-from desktop.engine.errors import EngineError
+from desktop.engine.core.errors import EngineError
+from desktop.engine.storage.conversations import Conversation
 from desktop.ui.backend import ChatBackend
 
 ID_ROLE = Qt.ItemDataRole.UserRole

@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine.conversations import Message
-from desktop.engine.errors import Cancelled, EngineError
-from desktop.engine.runtime import Token
+from desktop.engine.core.errors import Cancelled, EngineError
+from desktop.engine.runtime.model_manager import Token
+from desktop.engine.storage.conversations import Message
 from desktop.ui.backend import AnswerStream, ChatBackend, ModelStatus, PackManagerModel, Verdict
 from desktop.ui.chat_view import ChatView, TurnRecord
 from desktop.ui.conversation_list import ConversationList

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine.errors import EngineError
+from desktop.engine.core.errors import EngineError
 from desktop.ui.backend import PackManagerModel
 
 SIGNATURE_TEXT = {"valid": "✓ Signed", "invalid": "✗ Signature invalid", "unsigned": "✗ Unsigned"}

@@ -1,6 +1,6 @@
 """Settings: the model among those provisioned, threads, GPU layers, context, temperature, sources.
 
-The dialog edits an `AppSettings` (desktop.engine.settings), validates it before saving and shows
+The dialog edits an `AppSettings` (desktop.engine.core.settings), validates it before saving and shows
 each problem beside its field; nothing invalid is ever written.
 """
 
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine.settings import (
+from desktop.engine.core.settings import (
     MAX_CONTEXT,
     MAX_GPU_LAYERS,
     MAX_SOURCES,

@@ -140,7 +140,7 @@ def main() -> int:
     window.close()
 
     # 6. Errors inline: no keyring (history off) and a missing model.
-    from desktop.engine.errors import KeyringUnavailable, ModelMissing
+    from desktop.engine.core.errors import KeyringUnavailable, ModelMissing
 
     backend = FakeBackend(history=False)
     backend.load_error = ModelMissing(

@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from desktop.engine.conversations import ConversationStore
+from desktop.engine.storage.conversations import ConversationStore
 
 path, key_hex, start = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 store = ConversationStore(path, bytes.fromhex(key_hex))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.engine.catalog import ModelEntry
-from desktop.engine.embedder import Embedder
+from desktop.engine.runtime.catalog import ModelEntry
+from desktop.engine.runtime.embedder import Embedder
 
 HANDBOOK = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "18f-handbook"
 PAGES = [

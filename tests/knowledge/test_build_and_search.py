@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from desktop.engine.embedder import Embedder
 from desktop.engine.knowledge import BuildOptions, IndexUnusable, Retriever, build
 from desktop.engine.knowledge.store import KnowledgeStore
+from desktop.engine.runtime.embedder import Embedder
 
 
 def _build(source: Path, kb: Path, embedder: Embedder, **options: object) -> list:  # type: ignore[type-arg]
@@ -119,8 +119,8 @@ KILL_SCRIPT = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from desktop.engine.catalog import Catalog
-    from desktop.engine.embedder import Embedder
+    from desktop.engine.runtime.catalog import Catalog
+    from desktop.engine.runtime.embedder import Embedder
     from desktop.engine.knowledge import BuildOptions, build
     embedder = Embedder(Catalog.load().default("embedding"))
     for step in build(Path(sys.argv[1]), Path(sys.argv[2]), embedder,

@@ -7,9 +7,9 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktop.engine.embedder import Embedder
 from desktop.engine.knowledge.chunker import ChunkParams, chunk_document, join_blocks
 from desktop.engine.knowledge.parsers import Block
+from desktop.engine.runtime.embedder import Embedder
 
 
 def words(text: str) -> int:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop.engine.embedder import Embedder
 from desktop.engine.packs.build import build_pack
 from desktop.engine.packs.workspace import Workspace
+from desktop.engine.runtime.embedder import Embedder
 
 HANDBOOK = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "18f-handbook"
 CANARIES = {"everyone": "CANARY-EVERYONE-41", "staff": "CANARY-STAFF-77", "hr": "CANARY-HR-93"}

@@ -53,7 +53,7 @@ def test_grant_for_someone_else_cannot_be_used(memory_keyring, admin, trusted) -
     bob = X25519PrivateKey.generate()
     import base64
 
-    from desktop.engine import sealing
+    from desktop.engine.storage import sealing
 
     bob_pub = sealing.public_bytes(bob.public_key())
     request = {

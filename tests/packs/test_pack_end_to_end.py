@@ -130,7 +130,7 @@ def test_revocation_by_new_version(
     access.close()
     assert v1_grant.exists()
     # Shards of v2 do not open with v1 keys at all.
-    from desktop.engine.errors import StorageError
+    from desktop.engine.core.errors import StorageError
     from desktop.engine.packs.shards import Shard
 
     with pytest.raises(StorageError, match="cannot be opened"):

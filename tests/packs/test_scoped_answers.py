@@ -11,8 +11,8 @@ import pytest
 from desktop.cli import main
 from desktop.engine.access import KnowledgeAccess
 from desktop.engine.chat import ChatService
-from desktop.engine.conversations import ConversationStore
 from desktop.engine.packs import install
+from desktop.engine.storage.conversations import ConversationStore
 
 from .conftest import CANARIES, request_for
 

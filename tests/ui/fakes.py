@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop.engine.conversations import Conversation, Message
-from desktop.engine.errors import EngineError, InvalidInput
-from desktop.engine.runtime import GenerationStats, Token
-from desktop.engine.settings import AppSettings, SettingsInvalid
+from desktop.engine.core.errors import EngineError, InvalidInput
+from desktop.engine.core.settings import AppSettings, SettingsInvalid
+from desktop.engine.runtime.model_manager import GenerationStats, Token
+from desktop.engine.storage.conversations import Conversation, Message
 from desktop.ui.backend import ModelStatus, Verdict
 
 HANDBOOK_CITATIONS = [

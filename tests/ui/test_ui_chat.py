@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QApplication
 
-from desktop.engine.errors import ContextTooLong
+from desktop.engine.core.errors import ContextTooLong
 from desktop.ui.backend import Verdict
 from desktop.ui.chat_view import ChatView, TurnRecord, link_citations
 from desktop.ui.main_window import MainWindow
@@ -153,7 +153,7 @@ def test_known_errors_are_inline_with_what_to_do(qtbot, window, backend) -> None
 
 
 def test_history_off_notice_and_list(qtbot) -> None:
-    from desktop.engine.errors import KeyringUnavailable
+    from desktop.engine.core.errors import KeyringUnavailable
 
     backend = FakeBackend(history=False)
     win = MainWindow(backend)

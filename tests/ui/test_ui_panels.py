@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.engine.settings import AppSettings, SettingsInvalid, load_settings, save_settings
+from desktop.engine.core.settings import AppSettings, SettingsInvalid, load_settings, save_settings
 from desktop.ui.about_dialog import AboutDialog, dependency_licenses
 from desktop.ui.packs import EnrolmentDialog, PackManagerDialog, _expiry_text
 from desktop.ui.settings_dialog import SettingsDialog

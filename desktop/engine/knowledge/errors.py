@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from desktop.engine.errors import EngineError
+from desktop.engine.core.errors import EngineError
+from desktop.engine.core.exit_codes import ExitCode
 
 
 class FileRejected(Exception):
@@ -20,7 +21,7 @@ class FileRejected(Exception):
 class IndexUnusable(EngineError):
     """The vector index and the chunk database disagree, or the index files are damaged."""
 
-    exit_code = 7
+    exit_code = ExitCode.INDEX_UNUSABLE
 
     def __init__(self, reason: str) -> None:
         super().__init__(

@@ -26,7 +26,7 @@ from desktop.engine.knowledge import parsers
 from desktop.engine.knowledge.builder import BuildOptions, EmbedderLike, Progress, model_identity
 from desktop.engine.packs.archive import ARCHIVE_SUFFIX, write_archive
 from desktop.engine.packs.errors import AdminError
-from desktop.engine.packs.manifest import _SAFE_PART, format_time
+from desktop.engine.packs.manifest import format_time, is_safe_name
 from desktop.engine.packs.publish import sign_folder
 from desktop.engine.packs.shards import build_shard
 
@@ -51,7 +51,7 @@ class AudienceMap:
         except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
             raise AdminError(f"The audience map {path} is invalid: {exc}.") from None
         for name in mapping.audiences | {a for v in mapping.roles.values() for a in v}:
-            if not _SAFE_PART.match(name):
+            if not is_safe_name(name):
                 raise AdminError(f"Audience name '{name}' must be letters, digits, . _ -")
         return mapping
 
@@ -98,7 +98,7 @@ def build_pack(
     license: str = "",
 ) -> Iterator[Progress | BuiltPack]:
     """Build, sign and archive a pack; yields build progress, then the `BuiltPack`."""
-    if not _SAFE_PART.match(pack_id):
+    if not is_safe_name(pack_id):
         raise AdminError(f"Pack id '{pack_id}' must be letters, digits, . _ -")
     if not source.is_dir():
         raise AdminError(f"{source} is not a folder.")

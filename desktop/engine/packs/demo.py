@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from desktop.engine import paths, secrets
-from desktop.engine.catalog import Catalog
-from desktop.engine.embedder import Embedder
+from desktop.engine.core import paths
 from desktop.engine.packs import grants, install, trust
 from desktop.engine.packs.build import BuiltPack, build_pack
 from desktop.engine.packs.signing import key_id
 from desktop.engine.packs.workspace import Workspace
+from desktop.engine.runtime.catalog import Catalog
+from desktop.engine.runtime.embedder import Embedder
+from desktop.engine.storage import secrets
 
 PACK_ID = "handbook-demo"
 PACK_TITLE = "18F Handbook (demo)"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from desktop.engine.errors import EngineError
+from desktop.engine.core.errors import EngineError
+from desktop.engine.core.exit_codes import ExitCode
 
 
 class PackRejected(EngineError):
     """A pack failed verification; nothing in it was parsed or installed."""
 
-    exit_code = 8
+    exit_code = ExitCode.PACK_REJECTED
 
     def __init__(self, reason: str, hint: str = "") -> None:
         super().__init__(
@@ -21,7 +22,7 @@ class PackRejected(EngineError):
 
 
 class GrantRejected(EngineError):
-    exit_code = 8
+    exit_code = ExitCode.PACK_REJECTED
 
     def __init__(self, reason: str, hint: str = "") -> None:
         super().__init__(
@@ -32,4 +33,4 @@ class GrantRejected(EngineError):
 
 
 class AdminError(EngineError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE

@@ -21,11 +21,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from desktop.engine import sealing, secrets
 from desktop.engine.packs.errors import GrantRejected
 from desktop.engine.packs.manifest import format_time, parse_time
 from desktop.engine.packs.signing import sign, verify_bytes
-from desktop.engine.sealing import SealError
+from desktop.engine.storage import sealing, secrets
+from desktop.engine.storage.sealing import SealError
 
 USER_KEY_NAME = "user-x25519-private-key"
 GRANT_TYPE = "enclave-grant"

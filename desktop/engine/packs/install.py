@@ -15,14 +15,14 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.engine import paths
-from desktop.engine.catalog import Catalog
-from desktop.engine.local_state import LocalState
+from desktop.engine.core import paths
 from desktop.engine.packs import trust
 from desktop.engine.packs.archive import unpack_verified, verify_folder
 from desktop.engine.packs.errors import GrantRejected, PackRejected
 from desktop.engine.packs.grants import Grant, open_grant
+from desktop.engine.packs.local_state import LocalState
 from desktop.engine.packs.manifest import Manifest, format_time
+from desktop.engine.runtime.catalog import Catalog
 
 POLICY_NAME = "policy.toml"
 

@@ -84,6 +84,11 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def is_safe_name(name: str) -> bool:
+    """A pack id, audience or path part: letters, digits, dot, dash, underscore; no leading dot."""
+    return bool(_SAFE_PART.match(name))
+
+
 def safe_relative_path(path: str) -> bool:
     """A plain relative path of safe parts: no `..`, no absolute path, no backslashes, no dotfiles."""
     if not path or path.startswith("/") or "\\" in path or "\x00" in path:

@@ -14,13 +14,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from desktop.engine.encrypted_db import open_database
-from desktop.engine.errors import StorageError
+from desktop.engine.core.errors import StorageError
 from desktop.engine.knowledge import builder
 from desktop.engine.knowledge.builder import VECTORS_DIR, BuildOptions, EmbedderLike, Progress
 from desktop.engine.knowledge.search import Retriever
 from desktop.engine.knowledge.store import KnowledgeStore
 from desktop.engine.knowledge.vector_index import FlatIvfIndex, load_generation
+from desktop.engine.storage.encrypted_db import open_database
 
 _VECTORS_TABLE = (
     "CREATE TABLE IF NOT EXISTS shard_vectors ("

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from desktop.engine import paths
+from desktop.engine.core import paths
 from desktop.engine.packs.signing import key_id, load_public_key
 
 TRUSTED_DIR_NAME = "trusted-keys"

@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from desktop import __version__, cli_admin
-from desktop.engine.errors import EngineError
+from desktop import __version__
+from desktop.cli import admin as cli_admin
+from desktop.engine.core.errors import EngineError
 
 EPILOG = """\
 commands:
@@ -150,10 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _open_knowledge(k: int) -> tuple[object | None, object | None, list[str]]:
     """(embedder, access) for this profile's packs, or (None, None, warnings) when there are none."""
-    from desktop.engine import paths
     from desktop.engine.access import KnowledgeAccess
-    from desktop.engine.catalog import Catalog
-    from desktop.engine.embedder import Embedder
+    from desktop.engine.core import paths
+    from desktop.engine.runtime.catalog import Catalog
+    from desktop.engine.runtime.embedder import Embedder
 
     if not (paths.data_dir() / "state.db").exists():
         return None, None, []
@@ -173,10 +174,10 @@ def _open_knowledge(k: int) -> tuple[object | None, object | None, list[str]]:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from desktop.engine.catalog import Catalog
     from desktop.engine.chat import ChatService
-    from desktop.engine.runtime import ModelManager
-    from desktop.engine.text_input import clean_message
+    from desktop.engine.core.text_input import clean_message
+    from desktop.engine.runtime.catalog import Catalog
+    from desktop.engine.runtime.model_manager import ModelManager
 
     question = clean_message(args.question)
     catalog = Catalog.load()
@@ -184,7 +185,7 @@ def _ask(args: argparse.Namespace) -> int:
     store = None
     conversation_id = args.conversation
     if args.save or conversation_id is not None:
-        from desktop.engine.history import open_history
+        from desktop.engine.storage.history import open_history
 
         store = open_history()
         if conversation_id is None:
@@ -246,7 +247,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from desktop.engine import history
+    from desktop.engine.storage import history
 
     if args.history_command == "recovery-keygen":
         pub, key = history.generate_recovery_keypair(args.out_dir)
@@ -284,8 +285,8 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from desktop.engine import modelfiles
-    from desktop.engine.catalog import Catalog
+    from desktop.engine.runtime import modelfiles
+    from desktop.engine.runtime.catalog import Catalog
 
     catalog = Catalog.load()
     if args.models_command == "list":
@@ -318,9 +319,10 @@ def _models(args: argparse.Namespace) -> int:
 def _models_add(args: argparse.Namespace) -> int:
     import shutil
 
-    from desktop.engine import modelfiles, paths
-    from desktop.engine.catalog import ModelEntry, append_admin_entry
-    from desktop.engine.errors import ModelInvalid, ModelMissing
+    from desktop.engine.core import paths
+    from desktop.engine.core.errors import ModelInvalid, ModelMissing
+    from desktop.engine.runtime import modelfiles
+    from desktop.engine.runtime.catalog import ModelEntry, append_admin_entry
 
     source: Path = args.path.expanduser().resolve()
     if not source.is_file():

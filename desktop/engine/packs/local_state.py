@@ -13,8 +13,9 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from desktop.engine import paths, secrets
-from desktop.engine.encrypted_db import open_database, translate_errors
+from desktop.engine.core import paths
+from desktop.engine.storage import secrets
+from desktop.engine.storage.encrypted_db import open_database, translate_errors
 
 KEY_NAME = "state-db-key"
 DB_NAME = "state.db"

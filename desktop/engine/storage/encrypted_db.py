@@ -16,7 +16,7 @@ from typing import Any
 import sqlcipher3
 import sqlite_utils
 
-from desktop.engine.errors import DiskFull, StorageError
+from desktop.engine.core.errors import DiskFull, StorageError
 
 KEY_BYTES = 32
 

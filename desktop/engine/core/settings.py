@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from desktop.engine import paths
-from desktop.engine.errors import InvalidInput
+from desktop.engine.core import paths
+from desktop.engine.core.errors import InvalidInput
 
 SETTINGS_NAME = "settings.json"
 
@@ -37,7 +37,7 @@ class SettingsInvalid(InvalidInput):
 
 @dataclass(frozen=True)
 class AppSettings:
-    """Zero threads and -1 GPU layers mean "choose for this machine" (see `desktop.engine.hardware`).
+    """Zero threads and -1 GPU layers mean "choose for this machine" (see `desktop.engine.runtime.hardware`).
 
     `chat_model` is a catalog id; empty means the catalog's default chat model.
     """

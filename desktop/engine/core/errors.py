@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from desktop.engine.core.exit_codes import ExitCode
+
 
 class EngineError(Exception):
     """A problem the user can understand and fix; `hint` says how."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.INTERNAL_ERROR
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
@@ -26,7 +28,7 @@ class EngineError(Exception):
 class ModelMissing(EngineError):
     """A catalog model is not on disk yet."""
 
-    exit_code = 3
+    exit_code = ExitCode.MODEL_MISSING
 
     def __init__(self, model_id: str, path: Path) -> None:
         super().__init__(
@@ -40,7 +42,7 @@ class ModelMissing(EngineError):
 class ModelInvalid(EngineError):
     """A model file exists but is not what the catalog promises (truncated, wrong hash, not GGUF)."""
 
-    exit_code = 4
+    exit_code = ExitCode.MODEL_INVALID
 
     def __init__(self, model_id: str, path: Path, reason: str) -> None:
         super().__init__(
@@ -53,7 +55,7 @@ class ModelInvalid(EngineError):
 
 
 class UnknownModel(EngineError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(self, model_id: str, known: list[str]) -> None:
         super().__init__(
@@ -63,13 +65,13 @@ class UnknownModel(EngineError):
 
 
 class CatalogError(EngineError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class InvalidInput(EngineError):
     """The user's message cannot be sent as it is (empty, too long for the window...)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ContextTooLong(InvalidInput):
@@ -83,24 +85,24 @@ class ContextTooLong(InvalidInput):
 
 
 class ModelLoadFailed(EngineError):
-    exit_code = 4
+    exit_code = ExitCode.MODEL_INVALID
 
 
 class Cancelled(EngineError):
     """A generation was stopped by the user or superseded by a newer request."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
     def __init__(self) -> None:
         super().__init__("Generation stopped.")
 
 
 class KeyringUnavailable(EngineError):
-    exit_code = 5
+    exit_code = ExitCode.KEYRING
 
 
 class StorageError(EngineError):
-    exit_code = 6
+    exit_code = ExitCode.STORAGE
 
 
 class DiskFull(StorageError):

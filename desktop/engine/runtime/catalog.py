@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from desktop.engine import paths
-from desktop.engine.errors import CatalogError, UnknownModel
+from desktop.engine.core import paths
+from desktop.engine.core.errors import CatalogError, UnknownModel
 
 Role = Literal["chat", "embedding", "guard"]
 ROLES: tuple[Role, ...] = ("chat", "embedding", "guard")

@@ -21,10 +21,10 @@ from typing import Any
 
 import llama_cpp
 
-from desktop.engine import hardware, modelfiles
-from desktop.engine.catalog import ModelEntry
-from desktop.engine.chat_format import ChatFormat, Message, from_metadata
-from desktop.engine.errors import Cancelled, ContextTooLong, InvalidInput, ModelLoadFailed
+from desktop.engine.core.errors import Cancelled, ContextTooLong, InvalidInput, ModelLoadFailed
+from desktop.engine.runtime import hardware, modelfiles
+from desktop.engine.runtime.catalog import ModelEntry
+from desktop.engine.runtime.chat_format import ChatFormat, Message, from_metadata
 
 _ABORT_CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
 # Small models loop on greedy decoding ("You can also request..." forever); 1.1 stops that
@@ -148,7 +148,7 @@ class ModelManager:
                 else settings.n_ctx
             )
             started = time.perf_counter()
-            self._llama = _open_llama(
+            self._llama = open_llama(
                 path,
                 n_ctx=n_ctx,
                 n_threads=threads.n_threads,
@@ -356,7 +356,7 @@ class LoopGuard:
         return False
 
 
-def _open_llama(path: Path, **kwargs: Any) -> Any:
+def open_llama(path: Path, **kwargs: Any) -> Any:
     """Translate llama.cpp's load failures into `ModelLoadFailed`."""
     llama_cpp.llama_log_set(_llama_log, ctypes.c_void_p(0))
     try:

@@ -16,9 +16,9 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from desktop.engine.encrypted_db import integrity_problems, open_database, translate_errors
-from desktop.engine.errors import InvalidInput, StorageError
-from desktop.engine.text_input import clean_message
+from desktop.engine.core.errors import InvalidInput, StorageError
+from desktop.engine.core.text_input import clean_message
+from desktop.engine.storage.encrypted_db import integrity_problems, open_database, translate_errors
 
 ROLES = ("user", "assistant", "system")
 migrations = Migrations("enclave.conversations")

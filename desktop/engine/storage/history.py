@@ -14,8 +14,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from desktop.engine import paths, sealing, secrets
-from desktop.engine.conversations import ConversationStore
+from desktop.engine.core import paths
+from desktop.engine.storage import sealing, secrets
+from desktop.engine.storage.conversations import ConversationStore
 
 KEY_NAME = "history-db-key"
 DB_NAME = "history.db"
@@ -40,7 +41,7 @@ def _wrap_for_recovery(key: bytes) -> None:
     target = sealed_key_path()
     if target.exists():
         existing = json.loads(target.read_text(encoding="utf-8"))
-        if existing.get("recipient") == sealing._b64(sealing.public_bytes(recipient)):
+        if existing.get("recipient") == sealing.public_key_text(recipient):
             return
     envelope = sealing.seal(key, recipient, SEAL_LABEL)
     tmp = target.with_suffix(".tmp")
@@ -82,7 +83,7 @@ def generate_recovery_keypair(out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     pub = out_dir / RECOVERY_PUB_NAME
     key = out_dir / "recovery.key"
-    pub.write_text(sealing._b64(sealing.public_bytes(private.public_key())) + "\n")
+    pub.write_text(sealing.public_key_text(private.public_key()) + "\n")
     fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(sealing.private_bytes(private).hex() + "\n")

@@ -133,9 +133,9 @@ def _admin(args: argparse.Namespace) -> int:
 
 
 def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
-    from desktop.engine.catalog import Catalog
-    from desktop.engine.embedder import Embedder
     from desktop.engine.packs.build import BuiltPack, build_pack
+    from desktop.engine.runtime.catalog import Catalog
+    from desktop.engine.runtime.embedder import Embedder
 
     version = args.version or workspace.latest_version(args.pack_id) + 1
     embedder = Embedder(Catalog.load().default("embedding"))
@@ -187,9 +187,9 @@ def _admin_verify(args: argparse.Namespace) -> int:
 
 
 def _admin_inspect(args: argparse.Namespace) -> int:
-    from desktop.engine.encrypted_db import open_database
     from desktop.engine.knowledge.store import KnowledgeStore
     from desktop.engine.packs.build import load_keys_file
+    from desktop.engine.storage.encrypted_db import open_database
 
     envelope = json.loads((args.pack / "manifest.json").read_text())
     signed = envelope["signed"]

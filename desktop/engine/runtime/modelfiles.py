@@ -14,8 +14,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.engine.catalog import ModelEntry
-from desktop.engine.errors import ModelInvalid, ModelMissing
+from desktop.engine.core.errors import ModelInvalid, ModelMissing
+from desktop.engine.runtime.catalog import ModelEntry
 
 GGUF_MAGIC = b"GGUF"
 _CHUNK = 4 * 1024 * 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from desktop.engine.errors import InvalidInput
+from desktop.engine.core.errors import InvalidInput
 
 MAX_MESSAGE_CHARS = 100_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

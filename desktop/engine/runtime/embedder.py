@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from desktop.engine import hardware, modelfiles
-from desktop.engine.catalog import ModelEntry
-from desktop.engine.runtime import _open_llama
+from desktop.engine.runtime import hardware, modelfiles
+from desktop.engine.runtime.catalog import ModelEntry
+from desktop.engine.runtime.model_manager import open_llama
 
 Vectors = npt.NDArray[np.float32]
 
@@ -41,7 +41,7 @@ class Embedder:
         self.batch_tokens = max(batch_tokens, self.n_ctx)
         self._packed = batch_tokens > self.n_ctx
         self._lock = threading.Lock()
-        self._llama: Any = _open_llama(
+        self._llama: Any = open_llama(
             path,
             embedding=True,
             n_ctx=self.batch_tokens,

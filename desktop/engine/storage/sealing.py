@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from desktop.engine.errors import EngineError
+from desktop.engine.core.errors import EngineError
+from desktop.engine.core.exit_codes import ExitCode
 
 _INFO = b"enclave-sealed-box-v1"
 _RAW = serialization.Encoding.Raw
@@ -26,7 +27,7 @@ _RAW_PUB = serialization.PublicFormat.Raw
 
 
 class SealError(EngineError):
-    exit_code = 5
+    exit_code = ExitCode.KEYRING
 
 
 def _b64(data: bytes) -> str:
@@ -79,6 +80,11 @@ def unseal(envelope: dict[str, Any], private: X25519PrivateKey, label: str) -> b
         return AESGCM(key).decrypt(nonce, base64.b64decode(envelope["ciphertext"]), aad)
     except (KeyError, ValueError, InvalidTag) as exc:
         raise SealError(f"The sealed key is damaged or forged ({type(exc).__name__}).") from None
+
+
+def public_key_text(key: X25519PublicKey) -> str:
+    """A recipient key as base64 of its 32 raw bytes: the form `load_public_key` reads."""
+    return _b64(public_bytes(key))
 
 
 def load_public_key(text: str) -> X25519PublicKey:

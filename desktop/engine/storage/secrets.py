@@ -21,8 +21,8 @@ import keyring
 import keyring.backend
 import keyring.errors
 
-from desktop.engine import paths
-from desktop.engine.errors import KeyringUnavailable
+from desktop.engine.core import paths
+from desktop.engine.core.errors import KeyringUnavailable
 
 SERVICE = "enclave"
 CRYPTFILE_NAME = "keyring.cfg"

@@ -1,0 +1,1 @@
+"""Foundations every other engine package may use: errors and exit codes, paths, settings, input text."""

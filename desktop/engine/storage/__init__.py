@@ -1,0 +1,1 @@
+"""Encrypted local stores and their keys: SQLCipher databases, the keyring, sealing, history."""
