@@ -1,0 +1,1 @@
+"""What happens to one question: typed records and events, and the staged answer pipeline."""
