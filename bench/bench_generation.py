@@ -39,7 +39,8 @@ import llama_cpp
 
 from desktop.engine.runtime import hardware, modelfiles
 from desktop.engine.runtime.catalog import Catalog, ModelEntry
-from desktop.engine.runtime.model_manager import ModelManager, ModelSettings
+from desktop.engine.runtime.chat_model import ModelSettings
+from desktop.engine.runtime.model_manager import ModelManager
 
 Messages = list[dict[str, str]]
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from desktop.engine.core.errors import ContextTooLong
-from desktop.engine.prompt_budget import plan_prompt
+from desktop.engine.answer.prompt import plan_prompt
 from desktop.engine.runtime.chat_format import CHATML, REGISTRY, ChatFormat, from_metadata
 from desktop.engine.runtime.model_manager import ModelManager
 

@@ -1,1 +1,239 @@
-"""The engine-level assistant (being written): owns the model, knowledge, history, policy and audit."""
+"""The assistant: the one place that wires the chat model, the embedder, knowledge access, history,
+policy and audit together, and answers questions through the answer pipeline.
+
+The window (`desktop.app`), `enclave ask` and the evaluation harness all use an `Assistant`, so they
+behave the same and nothing else assembles these parts. Opening is quick (settings, history);
+`load()` is slow (the model, then the packs this user may read) and belongs on a worker thread.
+`ask()` returns the pipeline's event stream; it must be read on one thread at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from desktop.engine.access import (
+    AccessDenied,
+    CitationRef,
+    KnowledgeAccess,
+    OpenedDocument,
+    Passage,
+)
+from desktop.engine.answer.events import AnswerEvent
+from desktop.engine.answer.pipeline import AnswerPipeline, Stages
+from desktop.engine.answer.records import ModelRef
+from desktop.engine.answer.stages import (
+    AuditSink,
+    GroundedPrompt,
+    HistoryRecorder,
+    NoAuditLog,
+    SearchPermittedPassages,
+    StreamFromModel,
+)
+from desktop.engine.core import paths
+from desktop.engine.core.errors import EngineError, KeyringUnavailable
+from desktop.engine.core.settings import AppSettings
+from desktop.engine.packs.local_state import DB_NAME as PACK_STATE_DB
+from desktop.engine.runtime.catalog import Catalog
+from desktop.engine.runtime.chat_model import ChatModel, ModelSettings
+from desktop.engine.runtime.embedder import Embedder
+from desktop.engine.runtime.model_manager import ModelManager
+from desktop.engine.storage.conversations import ConversationStore
+from desktop.engine.storage.history import open_history
+
+
+@dataclass(frozen=True)
+class AssistantOptions:
+    """How to answer. Zero/None model settings mean "choose for this machine"."""
+
+    chat_model: str = ""  # catalog id; empty: the catalog's default chat model
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    n_gpu_layers: int | None = None
+    sources_per_answer: int = 4
+    max_answer_tokens: int = 512
+    temperature: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: AppSettings, **overrides: object) -> AssistantOptions:
+        options = cls(
+            chat_model=settings.chat_model,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads or None,
+            n_gpu_layers=None if settings.n_gpu_layers < 0 else settings.n_gpu_layers,
+            sources_per_answer=settings.sources_per_answer,
+            temperature=settings.temperature,
+        )
+        return replace(options, **overrides)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The administrator's rules for screening and recording (the guardrails work fills it)."""
+
+    name: str = "built-in default"
+    description: str = "No guardrail rules yet: every question is answered, nothing is redacted."
+
+
+DEFAULT_POLICY = Policy()
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """The loaded model, as the status bar and `ask` report it."""
+
+    model_id: str
+    device: str  # "CPU" or "GPU"
+    threads: int
+    n_ctx: int
+
+    def describe(self) -> str:
+        return f"{self.model_id} · {self.device} · {self.threads} threads"
+
+
+class Assistant:
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        catalog: Catalog | None = None,
+        options: AssistantOptions = AssistantOptions(),
+        history: ConversationStore | None = None,
+        knowledge: KnowledgeAccess | None = None,
+        policy: Policy = DEFAULT_POLICY,
+        audit: AuditSink | None = None,
+    ) -> None:
+        self.model = model
+        self.catalog = catalog or Catalog.load()
+        self.options = options
+        self.history = history
+        self.history_problem: EngineError | None = None
+        self.knowledge = knowledge
+        self.policy = policy
+        self.audit: AuditSink = audit or NoAuditLog()
+        self.problems: list[EngineError] = []
+        self._embedder: Embedder | None = None
+        self._pipeline: AnswerPipeline | None = None
+
+    @classmethod
+    def open(cls, options: AssistantOptions, *, keep_history: bool = True) -> Assistant:
+        """The real parts: llama.cpp, the user's encrypted history (when asked and a trusted
+        keyring exists; otherwise `history_problem` says why it is off). Quick: load later."""
+        assistant = cls(ModelManager(), options=options)
+        if keep_history:
+            try:
+                assistant.history = open_history()
+            except EngineError as exc:  # no trusted keyring: answer, but refuse to store
+                assistant.history_problem = exc
+        return assistant
+
+    # -- slow: on a worker ---------------------------------------------------------------------
+    def load(self) -> ModelStatus:
+        """Load the chat model, then open the packs this user may read."""
+        o = self.options
+        entry = self.catalog.get(o.chat_model) if o.chat_model else self.catalog.default("chat")
+        info = self.model.load(
+            entry,
+            ModelSettings(n_ctx=o.n_ctx, n_threads=o.n_threads, n_gpu_layers=o.n_gpu_layers),
+        )
+        self._open_knowledge()
+        self._pipeline = None
+        return ModelStatus(
+            model_id=entry.id,
+            device="GPU" if info.n_gpu_layers else "CPU",
+            threads=info.threads.n_threads,
+            n_ctx=info.n_ctx,
+        )
+
+    def _open_knowledge(self) -> None:
+        if self.knowledge is not None or not (paths.data_dir() / PACK_STATE_DB).exists():
+            return
+        try:
+            self._embedder = Embedder(self.catalog.default("embedding"))
+            self.knowledge = KnowledgeAccess(self._embedder)
+        except EngineError as exc:
+            self.problems.append(exc)
+            return
+        self.problems += self.knowledge.problems
+
+    # -- answering -----------------------------------------------------------------------------
+    def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
+        """The event stream of one answer (see `answer.events`); nothing runs until it is read."""
+        return self.pipeline().run(conversation_id, question)
+
+    def pipeline(self) -> AnswerPipeline:
+        if self._pipeline is None:
+            o = self.options
+            stages = Stages(
+                retrieve=SearchPermittedPassages(self.knowledge, o.sources_per_answer),
+                plan=GroundedPrompt(self.model, o.max_answer_tokens),
+                generate=StreamFromModel(self.model, o.temperature),
+                record=HistoryRecorder(self.history, self.audit),
+            )
+            self._pipeline = AnswerPipeline(stages, self.model_ref)
+        return self._pipeline
+
+    def model_ref(self) -> ModelRef | None:
+        info = self.model.info
+        return ModelRef(info.entry.id, info.entry.sha256) if info else None
+
+    def cancel(self) -> None:
+        """Stop the answer being generated (any thread)."""
+        self.model.cancel_current()
+
+    def update_options(self, options: AssistantOptions) -> None:
+        """Use new answer settings from the next question (model settings: on the next `load`)."""
+        self.options = options
+        self._pipeline = None
+
+    # -- knowledge -------------------------------------------------------------------------------
+    def knowledge_as_of(self) -> str | None:
+        return self.knowledge.knowledge_as_of() if self.knowledge else None
+
+    def readable_packs(self) -> int:
+        return sum(1 for p in self.knowledge.packs if p.readable) if self.knowledge else 0
+
+    def expiry_warnings(self) -> list[str]:
+        if self.knowledge is None:
+            return []
+        return [
+            f"pack '{p.pack_id}' is {p.expiry} (expires {p.expires})"
+            for p in self.knowledge.packs
+            if p.expiry != "ok"
+        ]
+
+    def resolve(self, refs: list[CitationRef]) -> list[Passage]:
+        """Stored references as passages, each re-authorised (or marked unavailable)."""
+        if self.knowledge is None:
+            return [Passage.unavailable(ref, NO_PACKS) for ref in refs]
+        return self.knowledge.resolve(refs)
+
+    def open_document(self, ref: CitationRef) -> OpenedDocument:
+        if self.knowledge is None:
+            raise AccessDenied()
+        return self.knowledge.open_document(ref)
+
+    # -- history ---------------------------------------------------------------------------------
+    def open_history_reader(self) -> ConversationStore | None:
+        """A second connection to the same history, for another thread (None when history is
+        off). SQLite connections are per thread: the pipeline writes through `history`."""
+        if self.history is None:
+            return None
+        return open_history()
+
+    def require_history(self) -> ConversationStore:
+        if self.history is None:
+            raise self.history_problem or KeyringUnavailable("History is off.")
+        return self.history
+
+    def close(self) -> None:
+        self.model.close()
+        if self.knowledge is not None:
+            self.knowledge.close()
+        if self._embedder is not None:
+            self._embedder.close()
+        if self.history is not None:
+            self.history.close()
+
+
+NO_PACKS = "No document packs are open, so this source cannot be shown."

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,91 +24,16 @@ from desktop.engine.core.errors import Cancelled, ContextTooLong, InvalidInput, 
 from desktop.engine.runtime import hardware, modelfiles
 from desktop.engine.runtime.catalog import ModelEntry
 from desktop.engine.runtime.chat_format import ChatFormat, Message, from_metadata
+from desktop.engine.runtime.chat_model import (
+    DEFAULT_SETTINGS,
+    REPEAT_PENALTY,
+    Generation,
+    LoadedInfo,
+    ModelSettings,
+    Token,
+)
 
 _ABORT_CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
-# Small models loop on greedy decoding ("You can also request..." forever); 1.1 stops that
-# without changing answers much (measured on SmolLM2-135M with retrieved sources).
-REPEAT_PENALTY = 1.1
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """How to run a model; zero or None means "choose for this machine"."""
-
-    n_ctx: int = 4096
-    n_threads: int | None = None
-    n_threads_batch: int | None = None
-    n_gpu_layers: int | None = None
-    n_batch: int = 512
-    seed: int = 0
-    chat_format: str | None = None
-
-
-@dataclass(frozen=True)
-class Token:
-    text: str
-    index: int
-
-
-@dataclass
-class GenerationStats:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reused_prefix_tokens: int = 0
-    time_to_first_token_s: float | None = None
-    total_s: float = 0.0
-    finish_reason: str = ""
-
-    @property
-    def tokens_per_second(self) -> float:
-        if self.time_to_first_token_s is None or self.completion_tokens < 2:
-            return 0.0
-        decode_time = self.total_s - self.time_to_first_token_s
-        return (self.completion_tokens - 1) / decode_time if decode_time > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "reused_prefix_tokens": self.reused_prefix_tokens,
-            "time_to_first_token_s": self.time_to_first_token_s,
-            "tokens_per_second": round(self.tokens_per_second, 2),
-            "total_s": round(self.total_s, 4),
-            "finish_reason": self.finish_reason,
-        }
-
-
-@dataclass
-class Generation:
-    """One streamed answer. Iterate it for `Token`s; `stats` is complete once iteration ends."""
-
-    _tokens: Iterator[Token]
-    stats: GenerationStats = field(default_factory=GenerationStats)
-    _cancel: threading.Event = field(default_factory=threading.Event)
-
-    def __iter__(self) -> Iterator[Token]:
-        return self._tokens
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def text(self) -> str:
-        return "".join(token.text for token in self)
-
-
-@dataclass(frozen=True)
-class LoadedInfo:
-    entry: ModelEntry
-    path: Path
-    n_ctx: int
-    threads: hardware.ThreadPlan
-    n_gpu_layers: int
-    chat_format: str
-    load_s: float
 
 
 class ModelManager:
@@ -134,7 +58,7 @@ class ModelManager:
             raise ModelLoadFailed("No chat model is loaded.", "Load a model first.")
         return self._format
 
-    def load(self, entry: ModelEntry, settings: ModelSettings = ModelSettings()) -> LoadedInfo:
+    def load(self, entry: ModelEntry, settings: ModelSettings = DEFAULT_SETTINGS) -> LoadedInfo:
         """Verify and load `entry`, closing whatever was loaded before."""
         path = modelfiles.verify(entry)
         self.cancel_current()

@@ -1,6 +1,7 @@
-"""Share the model's context window between system prompt, sources, history and the answer.
+"""The grounded prompt, in one place: the system prompt, how passages are shown to the model, and
+how the context window is shared between them, the history and the answer.
 
-Order is fixed and stable (system prompt, then sources, then history, then the question) so that
+Order is fixed and stable (system prompt with sources, then history, then the question) so that
 llama.cpp's prefix cache makes follow-ups fast. When the window is too small we drop the oldest
 history first, then the lowest-ranked sources; a question that cannot fit on its own is an error,
 never a silent cut.
@@ -11,8 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from desktop.engine.access import Passage
 from desktop.engine.core.errors import ContextTooLong
 from desktop.engine.runtime.chat_format import Message
+
+SYSTEM_PROMPT = (
+    "You are Enclave, an assistant for the organisation's staff. Answer briefly and plainly. "
+    "When sources are given, answer only from them and cite them as [n]; if they do not contain "
+    "the answer, say that the documents do not say."
+)
+
+
+def source_text(passage: Passage) -> str:
+    """A passage as the model reads it: where it comes from, then its words."""
+    return f"{passage.title} — {passage.heading}\n{passage.text}".strip()
+
 
 CountTokens = Callable[[Sequence[Message]], int]
 
@@ -24,6 +38,10 @@ class PromptPlan:
     answer_tokens: int
     dropped_history: int
     dropped_sources: int
+
+    def kept(self, passages: Sequence[Passage]) -> tuple[Passage, ...]:
+        """The passages that made it into the prompt (the lowest-ranked are dropped first)."""
+        return tuple(passages[: len(passages) - self.dropped_sources])
 
 
 def system_message(system_prompt: str, sources: Sequence[str]) -> str:

@@ -1,0 +1,144 @@
+"""One question, stage by stage, as a stream of typed events.
+
+    clean input -> input screen -> retrieve -> decide -> plan prompt -> generate -> check
+    -> output filter -> record
+
+The order is fixed here and nowhere else; each stage is an object from `answer.stages` that can be
+replaced. The question is recorded (acknowledged) before anything is generated; the answer is
+recorded when the stream ends, also when the caller stops early, so a stopped answer is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+from desktop.engine.answer.events import (
+    Abstained,
+    AnswerEvent,
+    AnswerToken,
+    Done,
+    Retrieved,
+    SentenceChecked,
+)
+from desktop.engine.answer.records import Answer, Decision, ModelRef, Question, SentenceVerdict
+from desktop.engine.answer.stages import (
+    AllowAllInput,
+    AlwaysAnswer,
+    AnswerChecker,
+    AnswerGenerator,
+    CleanInput,
+    Decider,
+    InputCleaner,
+    InputScreen,
+    OutputFilter,
+    PassThroughOutput,
+    PromptPlanner,
+    Recorder,
+    Retriever,
+    UncheckedAnswers,
+)
+from desktop.engine.runtime.chat_model import GenerationStats
+
+REFUSED = "This request is not allowed by your organisation's policy."
+
+
+@dataclass
+class Stages:
+    """The nine stages, in the order they run. Retrieve, plan, generate and record have no
+    sensible default (they need the model, the knowledge and the store), the rest do."""
+
+    retrieve: Retriever
+    plan: PromptPlanner
+    generate: AnswerGenerator
+    record: Recorder
+    clean: InputCleaner = field(default_factory=CleanInput)
+    screen: InputScreen = field(default_factory=AllowAllInput)
+    decide: Decider = field(default_factory=AlwaysAnswer)
+    check: AnswerChecker = field(default_factory=UncheckedAnswers)
+    output: OutputFilter = field(default_factory=PassThroughOutput)
+
+
+class AnswerPipeline:
+    def __init__(self, stages: Stages, model_ref: Callable[[], ModelRef | None]) -> None:
+        self.stages = stages
+        self._model_ref = model_ref
+
+    def cancel(self) -> None:
+        """Stop the generation in progress (the stream then ends with a cancelled `Done`)."""
+        self.stages.generate.cancel()
+
+    def run(self, conversation_id: int | None, text: str) -> Iterator[AnswerEvent]:
+        """Answer `text` in `conversation_id` (None: not kept). `InvalidInput` before any event
+        when the question cannot be sent; the question is durable once the first event arrives."""
+        s = self.stages
+        cleaned = s.clean.clean(text)
+        question = Question(cleaned, conversation_id, s.record.history(conversation_id))
+        screened = s.screen.screen(question)
+        question_id = s.record.record_question(question)
+        if not screened.allowed:
+            decision = Decision.refuse(f"{screened.rule}: {screened.reason}", REFUSED)
+            yield Abstained(decision)
+            yield Done(self._record(Answer(question, decision.message, decision), question_id))
+            return
+
+        retrieval = s.retrieve.retrieve(question)
+        yield Retrieved(retrieval.query, retrieval.passages)
+        decision = s.decide.decide(question, retrieval.passages)
+        if not decision.generates:
+            yield Abstained(decision, retrieval.passages)
+            answer = Answer(question, decision.message, decision)
+            yield Done(self._record(answer, question_id))
+            return
+
+        plan = s.plan.plan(question, retrieval.passages)
+        passages = plan.kept(retrieval.passages)
+        generation = s.generate.generate(plan)
+        check = s.check.start(question, passages)
+        shown = s.output.start()
+        pieces: list[str] = []
+        verdicts: list[SentenceVerdict] = []
+        index = 0
+        try:
+            for token in generation:
+                visible = shown.feed(token.text)
+                if visible:
+                    pieces.append(visible)
+                    yield AnswerToken(visible, index)
+                    index += 1
+                for verdict in check.feed(visible):
+                    verdicts.append(verdict)
+                    yield SentenceChecked(verdict)
+            rest = shown.finish()
+            if rest:
+                pieces.append(rest)
+                yield AnswerToken(rest, index)
+            for verdict in [*check.feed(rest), *check.finish()]:
+                verdicts.append(verdict)
+                yield SentenceChecked(verdict)
+        finally:
+            generation.close()
+            answer = self._record(
+                Answer(
+                    question,
+                    "".join(pieces).strip(),
+                    decision,
+                    passages=passages,
+                    verdicts=tuple(verdicts),
+                    stats=_final(generation.stats),
+                    dropped_history=plan.dropped_history,
+                ),
+                question_id,
+            )
+        yield Done(answer)
+
+    def _record(self, answer: Answer, question_id: int | None) -> Answer:
+        answer = replace(answer, model=self._model_ref(), question_id=question_id)
+        return replace(answer, message_id=self.stages.record.record_answer(answer))
+
+
+def _final(stats: GenerationStats) -> GenerationStats:
+    """A stream closed before the model said why it ended was stopped by its reader."""
+    if not stats.finish_reason:
+        stats.finish_reason = "cancelled"
+    return stats

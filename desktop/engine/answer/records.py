@@ -1,0 +1,121 @@
+"""The typed records of one question's journey: the question, the decision, sentence verdicts and
+the finished answer. Plain frozen values: they cross threads and layers without a schema in a
+docstring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from desktop.engine.access import CitationRef, Passage
+from desktop.engine.runtime.chat_format import Message
+from desktop.engine.runtime.chat_model import GenerationStats
+
+
+@dataclass(frozen=True)
+class Question:
+    """A cleaned question and the conversation it continues (oldest message first)."""
+
+    text: str
+    conversation_id: int | None = None
+    history: tuple[Message, ...] = ()
+
+
+class DecisionKind(StrEnum):
+    ANSWER = "answer"  # generate from the passages
+    ABSTAIN = "abstain"  # the documents this user may read do not say
+    REFUSE = "refuse"  # policy blocks the request
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to generate, and why; `message` is what the user reads when no answer is written."""
+
+    kind: DecisionKind
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def generates(self) -> bool:
+        return self.kind is DecisionKind.ANSWER
+
+    @classmethod
+    def answer(cls, reason: str = "") -> Decision:
+        return cls(DecisionKind.ANSWER, reason)
+
+    @classmethod
+    def abstain(cls, reason: str, message: str) -> Decision:
+        return cls(DecisionKind.ABSTAIN, reason, message)
+
+    @classmethod
+    def refuse(cls, reason: str, message: str) -> Decision:
+        return cls(DecisionKind.REFUSE, reason, message)
+
+
+@dataclass(frozen=True)
+class ScreenVerdict:
+    """What an input screen or output filter rule decided about a text."""
+
+    allowed: bool = True
+    rule: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SentenceVerdict:
+    """One sentence of an answer, checked against the passages it was written from.
+
+    `supported` is None when no check ran; `citations` are the [n] the sentence rests on.
+    """
+
+    index: int
+    text: str
+    supported: bool | None
+    citations: tuple[int, ...] = ()
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "text": self.text,
+            "supported": self.supported,
+            "citations": list(self.citations),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model wrote an answer (kept with it in history and, later, the audit log)."""
+
+    id: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A finished turn: what the user read, from which passages, and how it was decided."""
+
+    question: Question
+    text: str
+    decision: Decision
+    passages: tuple[Passage, ...] = ()
+    verdicts: tuple[SentenceVerdict, ...] = ()
+    stats: GenerationStats = field(default_factory=GenerationStats)
+    model: ModelRef | None = None
+    question_id: int | None = None
+    message_id: int | None = None
+    dropped_history: int = 0
+
+    @property
+    def citations(self) -> tuple[CitationRef, ...]:
+        return tuple(p.ref for p in self.passages)
+
+    @property
+    def pack_versions(self) -> dict[str, int]:
+        return {p.pack: p.pack_version for p in self.passages}
+
+    @property
+    def finish_reason(self) -> str:
+        return self.stats.finish_reason or self.decision.kind.value
