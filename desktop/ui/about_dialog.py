@@ -1,14 +1,17 @@
-"""About: version, and the licence of every model, pack and dependency, for an organisation's review."""
+"""About: version, and the licence of every model, pack and dependency, for an organisation's review.
+
+Packs are listed through the pack model on a worker (listing re-verifies every pack file).
+"""
 
 from __future__ import annotations
 
 import importlib.metadata as metadata
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QDialog,
     QDialogButtonBox,
     QHeaderView,
     QLabel,
@@ -20,6 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import __version__
+from desktop.engine.core.errors import EngineError
+from desktop.engine.runtime.catalog import ModelRow
+from desktop.ui.pack_backend import PackManagerModel, PackRow
+from desktop.ui.packs import CHECKING, PackDialog
 
 FALLBACK_REQUIREMENTS = [
     "PySide6-Essentials",
@@ -82,16 +89,21 @@ def dependency_licenses() -> list[tuple[str, str, str]]:
     return rows
 
 
-def _table(headers: list[str], rows: list[list[str]], name: str) -> QTableWidget:
+def _fill(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.setItem(r, c, QTableWidgetItem(value))
+
+
+def _table(headers: list[str], rows: Sequence[Sequence[str]], name: str) -> QTableWidget:
     table = QTableWidget(len(rows), len(headers))
     table.setAccessibleName(name)
     table.setHorizontalHeaderLabels(headers)
     table.verticalHeader().hide()
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     table.setWordWrap(True)
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            table.setItem(r, c, QTableWidgetItem(value))
+    _fill(table, rows)
     header = table.horizontalHeader()
     for c in range(len(headers)):
         header.setSectionResizeMode(
@@ -103,11 +115,13 @@ def _table(headers: list[str], rows: list[list[str]], name: str) -> QTableWidget
     return table
 
 
-class AboutDialog(QDialog):
+class AboutDialog(PackDialog):
+    """`packs` is None when the window has no pack model: the packs tab then stays empty."""
+
     def __init__(
         self,
-        models: list[dict[str, Any]],
-        packs: list[dict[str, Any]],
+        models: Sequence[ModelRow],
+        packs: PackManagerModel | None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -121,47 +135,53 @@ class AboutDialog(QDialog):
         )
         intro.setTextFormat(Qt.TextFormat.RichText)
         intro.setWordWrap(True)
-        tabs = QTabWidget()
+        self.tabs = QTabWidget()
         self.models_table = _table(
             ["Model", "Role", "Licence", "Installed", "Description"],
             [
-                [
-                    str(m.get("id", "")),
-                    str(m.get("role", "")),
-                    str(m.get("license", "")),
-                    "yes" if m.get("provisioned") else "no",
-                    str(m.get("description", "")),
-                ]
+                [m.id, m.role, m.licence, "yes" if m.provisioned else "no", m.description]
                 for m in models
             ],
             "Model licences",
         )
-        tabs.addTab(self.models_table, "Models")
-        self.packs_table = _table(
-            ["Pack", "Version", "Licence", "As of"],
-            [
-                [
-                    str(p.get("name", "")),
-                    str(p.get("version", "")),
-                    str(p.get("license", "")),
-                    str(p.get("as_of", "")),
-                ]
-                for p in packs
-            ],
-            "Pack licences",
-        )
-        tabs.addTab(self.packs_table, f"Document packs ({len(packs)})")
+        self.tabs.addTab(self.models_table, "Models")
+        self.packs_note = QLabel()
+        self.packs_note.setWordWrap(True)
+        self.packs_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.packs_note.setAccessibleName("Pack listing")
+        self.packs_note.hide()
+        self.packs_table = _table(["Pack", "Version", "Licence", "As of"], [], "Pack licences")
+        packs_tab = QWidget()
+        packs_layout = QVBoxLayout(packs_tab)
+        packs_layout.setContentsMargins(0, 0, 0, 0)
+        packs_layout.addWidget(self.packs_note)
+        packs_layout.addWidget(self.packs_table, 1)
+        self._packs_tab = self.tabs.addTab(packs_tab, "Document packs (0)")
         self.deps_table = _table(
             ["Library", "Version", "Licence"],
             [list(row) for row in dependency_licenses()],
             "Library licences",
         )
-        tabs.addTab(self.deps_table, "Libraries")
+        self.tabs.addTab(self.deps_table, "Libraries")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
-        layout.addWidget(tabs, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(buttons)
         em = self.fontMetrics().horizontalAdvance("M")
         self.resize(em * 64, em * 40)
+        if packs is not None:
+            self.packs_note.setText(CHECKING)
+            self.packs_note.show()
+            self.tabs.setTabText(self._packs_tab, "Document packs (checking…)")
+            self.calls.run(packs.list_packs, self._show_packs, self._packs_failed)
+
+    def _show_packs(self, packs: list[PackRow]) -> None:
+        self.packs_note.hide()
+        _fill(self.packs_table, [[p.pack_id, str(p.version), p.licence, p.as_of] for p in packs])
+        self.tabs.setTabText(self._packs_tab, f"Document packs ({len(packs)})")
+
+    def _packs_failed(self, error: EngineError) -> None:
+        self.packs_note.setText(f"{error.message}\n{error.hint}".strip())
+        self.tabs.setTabText(self._packs_tab, "Document packs")

@@ -118,28 +118,3 @@ class ChatBackend(Protocol):
     def save_settings(self, settings: AppSettings) -> None:
         """Validate and persist; the next model load uses them. Raises `SettingsInvalid`."""
         ...
-
-
-class PackManagerModel(Protocol):
-    """The pack engine as the pack manager and enrolment screens see it.
-
-    `list_packs` returns plain dicts: {"name", "version", "as_of", "signature" ("valid" |
-    "invalid" | "unsigned"), "signer", "audiences" (list[str] the user can read), "expires"
-    ("YYYY-MM-DD" or ""), "license", "documents" (int)}. `install_from_file` returns a dict
-    {"ok": bool, "name", "version", "checks": [(label, passed, detail), ...]} and raises
-    `EngineError` (e.g. pack rejected) with what to do. `import_grant` returns a summary line.
-    """
-
-    def list_packs(self) -> list[dict[str, Any]]: ...
-
-    def install_from_file(self, path: Path) -> dict[str, Any]: ...
-
-    def remove(self, name: str) -> None: ...
-
-    def enrolment_request(self) -> str: ...
-
-    def import_grant(self, path: Path) -> str: ...
-
-    def enrolled(self) -> dict[str, Any] | None:
-        """{"user", "roles": [...], "granted_by", "expires"} once a grant is imported, else None."""
-        ...

@@ -1,18 +1,21 @@
-"""Pack manager and enrolment screens, built on the `PackManagerModel` protocol (desktop.ui.backend).
+"""Pack manager and enrolment screens, built on `PackManagerModel` (desktop.ui.pack_backend).
 
-The pack engine implements that protocol; until it lands, these widgets are exercised with fakes.
-File choosers are replaceable attributes (`choose_file`, `choose_save`) so tests never block on a
-native dialog.
+Listing, installing, removing and importing re-verify pack files (hundreds of MB for a large pack),
+so every call to the pack model runs on a worker (`PackCalls`), on a pool of the dialog's own, apart
+from the window's engine thread; the dialog shows "Checking packs…" meanwhile and, when closed,
+drops late results and waits for the call in flight. File choosers are replaceable attributes
+(`choose_file`, `choose_grant`, `choose_save`) so tests never block on a native dialog.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtGui import QCloseEvent, QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -29,27 +32,117 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engine.core.errors import EngineError
-from desktop.ui.backend import PackManagerModel
+from desktop.ui.pack_backend import Enrolment, InstallReport, PackManagerModel, PackRow
+from desktop.ui.worker import GeneratorWorker, call_in_worker
 
-SIGNATURE_TEXT = {"valid": "✓ Signed", "invalid": "✗ Signature invalid", "unsigned": "✗ Unsigned"}
+SIGNATURE_TEXT = {"valid": "✓ Signed", "invalid": "✗ Signature invalid"}
+CHECKING = "Checking packs…"
 
 
-def _expiry_text(expires: str, today: datetime.date | None = None) -> str:
-    if not expires:
-        return "Never"
+def _expiry_text(expires: datetime.date | None, today: datetime.date | None = None) -> str:
+    if expires is None:
+        return "Unknown"
     today = today or datetime.date.today()
-    try:
-        day = datetime.date.fromisoformat(expires)
-    except ValueError:
-        return expires
-    if day < today:
-        return f"Expired {expires}"
-    if (day - today).days <= 30:
-        return f"{expires} (soon)"
-    return expires
+    text = expires.isoformat()
+    if expires < today:
+        return f"Expired {text}"
+    if (expires - today).days <= 30:
+        return f"{text} (soon)"
+    return text
 
 
-class PackManagerDialog(QDialog):
+def _error_text(error: EngineError) -> str:
+    return f"{error.message}\n{error.hint}".strip()
+
+
+class PackCalls(QObject):
+    """Slow calls to the pack model for one dialog, one at a time on the dialog's own pool.
+
+    A result or error comes back on the GUI thread through the worker's signals. An error that is
+    not an `EngineError` is a bug and is raised again there (loud in tests).
+    """
+
+    busyChanged = Signal(bool)
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self._workers: set[GeneratorWorker] = set()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._workers)
+
+    def run(
+        self,
+        function: Callable[[], Any],
+        on_result: Callable[[Any], None],
+        on_error: Callable[[EngineError], None],
+    ) -> None:
+        worker = call_in_worker(function)
+
+        def returned(result: Any) -> None:
+            if worker in self._workers:  # not dropped by `shutdown`
+                on_result(result)
+
+        def errored(error: BaseException) -> None:
+            if worker not in self._workers:
+                return
+            if not isinstance(error, EngineError):
+                raise error
+            on_error(error)
+
+        worker.signals.returned.connect(returned)
+        worker.signals.errored.connect(errored)
+        worker.signals.finished.connect(lambda: self._finished(worker))
+        self._workers.add(worker)
+        if len(self._workers) == 1:
+            self.busyChanged.emit(True)
+        self.pool.start(worker)
+
+    def _finished(self, worker: GeneratorWorker) -> None:
+        if worker not in self._workers:
+            return
+        self._workers.discard(worker)
+        if not self._workers:
+            self.busyChanged.emit(False)
+
+    def shutdown(self) -> None:
+        """Drop the results still to come and wait for the call in flight (a pack file being
+        verified cannot be cut short)."""
+        running = list(self._workers)  # kept alive until the pool is done with them
+        self._workers.clear()
+        for worker in running:
+            worker.cancel()
+        self.pool.waitForDone()
+
+
+class PackDialog(QDialog):
+    """A dialog whose pack-model calls run on `self.calls`; closing it never leaves one running."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.calls = PackCalls(self)
+        self.calls.busyChanged.connect(self._busy_changed)
+
+    @property
+    def busy(self) -> bool:
+        return self.calls.busy
+
+    def _busy_changed(self, busy: bool) -> None:
+        """Override to disable controls while a call runs."""
+
+    def done(self, result: int) -> None:
+        self.calls.shutdown()
+        super().done(result)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.calls.shutdown()  # a hidden dialog is closed without `done`
+        super().closeEvent(event)
+
+
+class PackManagerDialog(PackDialog):
     COLUMNS = ("Pack", "Version", "As of", "Signature", "Audiences you can read", "Expires", "Docs")
 
     def __init__(self, model: PackManagerModel, parent: QWidget | None = None) -> None:
@@ -57,6 +150,7 @@ class PackManagerDialog(QDialog):
         self.setWindowTitle("Document packs")
         self.setAccessibleName("Document packs")
         self.model = model
+        self.packs: list[PackRow] = []
         self.choose_file = self._choose_file
         intro = QLabel(
             "Packs are signed sets of your organisation's documents. Your administrator sends "
@@ -73,6 +167,9 @@ class PackManagerDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.checking = QLabel(CHECKING)
+        self.checking.setAccessibleName("Progress")
+        self.checking.hide()
         self.outcome = QLabel()
         self.outcome.setObjectName("resultText")
         self.outcome.setWordWrap(True)
@@ -82,6 +179,7 @@ class PackManagerDialog(QDialog):
         self.install_button.clicked.connect(self.install)
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self.remove_selected)
+        self.remove_button.setEnabled(False)
         buttons = QHBoxLayout()
         buttons.addWidget(self.install_button)
         buttons.addWidget(self.remove_button)
@@ -92,41 +190,53 @@ class PackManagerDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.checking)
         layout.addWidget(self.outcome)
         layout.addLayout(buttons)
         em = self.fontMetrics().horizontalAdvance("M")
         self.resize(em * 80, em * 36)
         self.refresh()
 
+    def _busy_changed(self, busy: bool) -> None:
+        self.checking.setVisible(busy)
+        self.install_button.setEnabled(not busy)
+        self.remove_button.setEnabled(not busy and bool(self.packs))
+
     def refresh(self) -> None:
-        try:
-            packs = self.model.list_packs()
-        except EngineError as exc:
-            self._show_error(exc)
-            packs = []
-        self.table.setRowCount(len(packs))
-        for row, pack in enumerate(packs):
+        """List the packs again (re-verifying each, on the worker)."""
+        self.calls.run(self.model.list_packs, self._show_packs, self._list_failed)
+
+    def _list_failed(self, error: EngineError) -> None:
+        self._show_error(error)
+        self._show_packs([])
+
+    def _show_packs(self, packs: list[PackRow]) -> None:
+        self.packs = list(packs)
+        self.table.setRowCount(len(self.packs))
+        for row, pack in enumerate(self.packs):
             values = [
-                str(pack.get("name", "")),
-                str(pack.get("version", "")),
-                str(pack.get("as_of", "")),
-                SIGNATURE_TEXT.get(str(pack.get("signature", "")), str(pack.get("signature", ""))),
-                ", ".join(pack.get("audiences", [])) or "none",
-                _expiry_text(str(pack.get("expires", ""))),
-                str(pack.get("documents", "")),
+                pack.pack_id,
+                str(pack.version),
+                pack.as_of,
+                SIGNATURE_TEXT.get(pack.signature, pack.signature),
+                ", ".join(pack.audiences) or "none",
+                _expiry_text(pack.expires),
+                str(pack.documents),
             ]
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
-                if column == 3 and pack.get("signature") == "valid" and pack.get("signer"):
-                    item.setToolTip(f"Signed by {pack['signer']}")
-                if (column == 3 and pack.get("signature") != "valid") or (
+                if column == 3:
+                    item.setToolTip(
+                        f"Signed by {pack.signer}" if pack.signature == "valid" else pack.signer
+                    )
+                if (column == 3 and pack.signature != "valid") or (
                     column == 5 and value.startswith("Expired")
                 ):
                     item.setForeground(QColor("#d32f2f"))
                 self.table.setItem(row, column, item)
         self.table.resizeRowsToContents()
-        self.remove_button.setEnabled(bool(packs))
-        if not packs and not self.outcome.text():
+        self.remove_button.setEnabled(bool(self.packs) and not self.busy)
+        if not self.packs and not self.outcome.text():
             self.outcome.setText(
                 "No packs installed yet. Install the file your administrator sent."
             )
@@ -139,46 +249,43 @@ class PackManagerDialog(QDialog):
 
     def install(self) -> None:
         path = self.choose_file()
-        if path is None:
+        if path is None or self.busy:
             return
-        try:
-            outcome: dict[str, Any] = self.model.install_from_file(path)
-        except EngineError as exc:
-            self._show_error(exc)
-            self.refresh()
-            return
-        lines = [
-            f"{'✓' if passed else '✗'} {label}" + (f": {detail}" if detail else "")
-            for label, passed, detail in outcome.get("checks", [])
-        ]
-        head = (
-            f"Installed {outcome.get('name', path.name)} {outcome.get('version', '')}".strip()
-            if outcome.get("ok")
-            else f"Not installed: {path.name} failed verification"
+        self.calls.run(
+            lambda: self.model.install_from_file(path), self._installed, self._install_failed
         )
-        self.outcome.setText("\n".join([head, *lines]))
+
+    def _installed(self, report: InstallReport) -> None:
+        lines = [
+            f"{'✓' if check.passed else '✗'} {check.label}"
+            + (f": {check.detail}" if check.detail else "")
+            for check in report.checks
+        ]
+        self.outcome.setText("\n".join([f"Installed {report.pack_id} v{report.version}", *lines]))
+        self.refresh()
+
+    def _install_failed(self, error: EngineError) -> None:
+        self._show_error(error)
         self.refresh()
 
     def remove_selected(self) -> None:
         row = self.table.currentRow()
-        if row < 0:
+        if row < 0 or row >= len(self.packs) or self.busy:
             return
-        cell = self.table.item(row, 0)
-        if cell is None:
-            return
-        name = cell.text()
-        try:
-            self.model.remove(name)
-        except EngineError as exc:
-            self._show_error(exc)
-        self.outcome.setText(f"Removed {name}.")
+        pack_id = self.packs[row].pack_id
+        self.calls.run(
+            lambda: self.model.remove(pack_id), lambda _: self._removed(pack_id), self._show_error
+        )
+
+    def _removed(self, pack_id: str) -> None:
+        self.outcome.setText(f"Removed {pack_id}.")
         self.refresh()
 
     def _show_error(self, error: EngineError) -> None:
-        self.outcome.setText(f"{error.message}\n{error.hint}".strip())
+        self.outcome.setText(_error_text(error))
 
 
-class EnrolmentDialog(QDialog):
+class EnrolmentDialog(PackDialog):
     """First run: show and export the enrolment request, then import the grant the admin returns."""
 
     def __init__(self, model: PackManagerModel, parent: QWidget | None = None) -> None:
@@ -231,22 +338,43 @@ class EnrolmentDialog(QDialog):
         self.resize(em * 56, em * 34)
         self._load()
 
+    def _busy_changed(self, busy: bool) -> None:
+        self.import_button.setEnabled(not busy)
+        has_request = bool(self.request.toPlainText())
+        self.copy_button.setEnabled(has_request)
+        self.save_button.setEnabled(has_request)
+
     def _load(self) -> None:
+        self.state.setText("Checking enrolment…")
+        self.calls.run(self._read, self._show, self._load_failed)
+
+    def _read(self) -> tuple[Enrolment | None, str | EngineError]:
+        """Worker side: the grant held, and the request (or why it cannot be made)."""
         enrolled = self.model.enrolled()
-        if enrolled:
-            roles = ", ".join(enrolled.get("roles", [])) or "no roles"
+        try:
+            return enrolled, self.model.enrolment_request()
+        except EngineError as exc:
+            return enrolled, exc
+
+    def _show(self, loaded: tuple[Enrolment | None, str | EngineError]) -> None:
+        enrolled, request = loaded
+        if enrolled is not None:
+            roles = ", ".join(enrolled.roles) or "no roles"
             self.state.setText(
-                f"Enrolled as {enrolled.get('user', '?')} with {roles}"
-                + (f", granted by {enrolled['granted_by']}" if enrolled.get("granted_by") else "")
-                + (f", until {enrolled['expires']}" if enrolled.get("expires") else "")
-                + "."
+                f"Enrolled as {enrolled.user} with {roles}"
+                + (f", granted by {enrolled.granted_by}" if enrolled.granted_by else "")
+                + f", until {enrolled.expires.isoformat()}."
             )
         else:
             self.state.setText("This computer is not enrolled yet.")
-        try:
-            self.request.setPlainText(self.model.enrolment_request())
-        except EngineError as exc:
-            self.outcome.setText(f"{exc.message}\n{exc.hint}".strip())
+        if isinstance(request, EngineError):
+            self.outcome.setText(_error_text(request))
+        else:
+            self.request.setPlainText(request)
+
+    def _load_failed(self, error: EngineError) -> None:
+        self.state.setText("The enrolment state could not be read.")
+        self.outcome.setText(_error_text(error))
 
     def copy_request(self) -> None:
         QGuiApplication.clipboard().setText(self.request.toPlainText())
@@ -275,12 +403,13 @@ class EnrolmentDialog(QDialog):
 
     def import_grant(self) -> None:
         path = self.choose_grant()
-        if path is None:
+        if path is None or self.busy:
             return
-        try:
-            summary = self.model.import_grant(path)
-        except EngineError as exc:
-            self.outcome.setText(f"{exc.message}\n{exc.hint}".strip())
-            return
+        self.calls.run(lambda: self.model.import_grant(path), self._imported, self._import_failed)
+
+    def _imported(self, summary: str) -> None:
         self.outcome.setText(summary)
         self._load()
+
+    def _import_failed(self, error: EngineError) -> None:
+        self.outcome.setText(_error_text(error))

@@ -45,12 +45,12 @@ class SettingsDialog(QDialog):
         self.model.setAccessibleName("Chat model")
         self.model.addItem("Default chat model", "")
         for entry in backend.models():
-            if entry.get("role") == "chat":
-                label = f"{entry['id']} ({entry.get('license', '?')})"
-                if not entry.get("provisioned"):
+            if entry.role == "chat":
+                label = f"{entry.id} ({entry.licence or '?'})"
+                if not entry.provisioned:
                     label += ": not installed"
-                self.model.addItem(label, entry["id"])
-                if not entry.get("provisioned"):
+                self.model.addItem(label, entry.id)
+                if not entry.provisioned:
                     index = self.model.count() - 1
                     item = self.model.model().item(index)  # type: ignore[attr-defined]
                     item.setEnabled(False)

@@ -11,7 +11,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6")
 
 from desktop.ui.main_window import MainWindow
-from ui.fakes import HANDBOOK_CITATIONS, FakeBackend, FakePacks
+from ui.fake_packs import FakePacks
+from ui.fakes import HANDBOOK_CITATIONS, FakeBackend
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fakes for widget tests: a chat backend with queued tokens and an in-memory history, and a pack model.
+"""Fakes for widget tests: a chat backend with queued tokens and an in-memory history.
 
 They follow `desktop.ui.backend`'s protocols; the real engine is proven by the end-to-end tests in
 tests/test_gui.py.
@@ -15,6 +15,7 @@ from typing import Any
 
 from desktop.engine.core.errors import EngineError, InvalidInput
 from desktop.engine.core.settings import AppSettings, SettingsInvalid
+from desktop.engine.runtime.catalog import ModelRow
 from desktop.engine.runtime.model_manager import GenerationStats, Token
 from desktop.engine.storage.conversations import Conversation, Message
 from desktop.ui.backend import ModelStatus, Verdict
@@ -255,121 +256,19 @@ class FakeBackend:
     def document_of(self, citation: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
-    def models(self) -> list[dict[str, Any]]:
+    def models(self) -> list[ModelRow]:
         return [
-            {
-                "id": "fake-chat",
-                "role": "chat",
-                "license": "Apache-2.0",
-                "description": "Fake",
-                "provisioned": True,
-            },
-            {
-                "id": "big-chat",
-                "role": "chat",
-                "license": "Gemma",
-                "description": "Absent",
-                "provisioned": False,
-            },
-            {
-                "id": "fake-embed",
-                "role": "embedding",
-                "license": "Apache-2.0",
-                "description": "Fake embedder",
-                "provisioned": True,
-            },
+            ModelRow("fake-chat", "chat", "Apache-2.0", "Fake", True),
+            ModelRow("big-chat", "chat", "Gemma", "Absent", False),
+            ModelRow("fake-embed", "embedding", "Apache-2.0", "Fake embedder", True),
         ]
 
     def settings(self) -> AppSettings:
         return self._settings
 
     def save_settings(self, settings: AppSettings) -> None:
-        provisioned = [m["id"] for m in self.models() if m["provisioned"]]
+        provisioned = [m.id for m in self.models() if m.provisioned]
         problems = settings.validate(provisioned)
         if problems:
             raise SettingsInvalid(problems)
         self._settings = settings
-
-
-class FakePacks:
-    """Implements `PackManagerModel` with two packs and a scripted verification."""
-
-    def __init__(self) -> None:
-        self.packs: list[dict[str, Any]] = [
-            {
-                "name": "handbook",
-                "version": "2024.05",
-                "as_of": "2024-05-01",
-                "signature": "valid",
-                "signer": "IT Knowledge Team",
-                "audiences": ["staff", "managers"],
-                "expires": "2030-01-01",
-                "license": "Internal use",
-                "documents": 42,
-            },
-            {
-                "name": "hr-policies",
-                "version": "3",
-                "as_of": "2023-11-20",
-                "signature": "valid",
-                "signer": "HR",
-                "audiences": ["staff"],
-                "expires": "2020-01-01",
-                "license": "Internal use",
-                "documents": 12,
-            },
-        ]
-        self.grant: dict[str, Any] | None = None
-
-    def list_packs(self) -> list[dict[str, Any]]:
-        return [dict(p) for p in self.packs]
-
-    def install_from_file(self, path: Path) -> dict[str, Any]:
-        if "tampered" in path.name:
-            raise EngineError(
-                f"Pack {path.name} was rejected: its signature does not match its contents.",
-                "Ask your administrator for a fresh copy; nothing was installed.",
-            )
-        self.packs.append(
-            {
-                "name": path.stem,
-                "version": "1",
-                "as_of": "2024-06-01",
-                "signature": "valid",
-                "audiences": ["staff"],
-                "expires": "",
-                "documents": 3,
-                "license": "CC-BY-4.0",
-            }
-        )
-        return {
-            "ok": True,
-            "name": path.stem,
-            "version": "1",
-            "checks": [
-                ("Signature by a trusted administrator key", True, "IT Knowledge Team"),
-                ("File hashes", True, "3 files"),
-                ("Version is newer than installed", True, ""),
-                ("Not expired", True, ""),
-            ],
-        }
-
-    def remove(self, name: str) -> None:
-        self.packs = [p for p in self.packs if p["name"] != name]
-
-    def enrolment_request(self) -> str:
-        return "ENCLAVE-ENROL-1\nuser: alice\nmachine-key: x25519:3q2+7w==\nnonce: 9f2c1a"
-
-    def import_grant(self, path: Path) -> str:
-        if not path.exists():
-            raise EngineError(f"No grant at {path}.", "Choose the .grant file you received.")
-        self.grant = {
-            "user": "alice",
-            "roles": ["staff"],
-            "granted_by": "IT",
-            "expires": "2030-01-01",
-        }
-        return "Grant imported: alice can now read staff documents."
-
-    def enrolled(self) -> dict[str, Any] | None:
-        return self.grant

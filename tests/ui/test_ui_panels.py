@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import threading
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QCoreApplication
 
 from desktop.engine.core.settings import AppSettings, SettingsInvalid, load_settings, save_settings
 from desktop.ui.about_dialog import AboutDialog, dependency_licenses
-from desktop.ui.packs import EnrolmentDialog, PackManagerDialog, _expiry_text
+from desktop.ui.packs import CHECKING, EnrolmentDialog, PackManagerDialog, _expiry_text
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.sources_panel import SourcesPanel, highlight_passage
-from ui.fakes import HANDBOOK_CITATIONS, FakeBackend, FakePacks
+from ui.fake_packs import FakePacks
+from ui.fakes import HANDBOOK_CITATIONS, FakeBackend
 
 
 def test_sources_panel_cards_escape_and_highlight(qtbot) -> None:
@@ -78,42 +82,123 @@ def test_settings_dialog_saves_valid_and_shows_problems(qtbot) -> None:
     assert backend.settings().chat_model == ""
 
 
+def idle(qtbot, dialog) -> None:
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
+
+
 def test_about_lists_model_pack_and_library_licences(qtbot) -> None:
     backend = FakeBackend()
-    dialog = AboutDialog(backend.models(), FakePacks().list_packs())
+    dialog = AboutDialog(backend.models(), FakePacks())
     qtbot.addWidget(dialog)
+    idle(qtbot, dialog)
     assert dialog.models_table.item(0, 2).text() == "Apache-2.0"
+    assert dialog.models_table.item(1, 3).text() == "no"
     assert dialog.packs_table.rowCount() == 2
+    assert dialog.packs_table.item(0, 2).text() == "Internal use"
+    assert dialog.tabs.tabText(1) == "Document packs (2)"
     names = {row[0] for row in dependency_licenses()}
     assert {"PySide6-Essentials", "llama-cpp-python"} <= names
     licences = {row[0]: row[2] for row in dependency_licenses()}
     assert "LGPL" in licences["PySide6-Essentials"]
 
 
+def test_about_without_a_pack_model_lists_no_packs(qtbot) -> None:
+    dialog = AboutDialog(FakeBackend().models(), None)
+    qtbot.addWidget(dialog)
+    assert not dialog.busy and dialog.packs_table.rowCount() == 0
+
+
+def test_pack_listing_runs_off_the_gui_thread(qtbot) -> None:
+    model = FakePacks()
+    model.gate = threading.Event()
+    dialog = PackManagerDialog(model)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    # The constructor returned while the listing is held: the GUI thread is not blocked on it.
+    qtbot.waitUntil(lambda: bool(model.threads), timeout=5000)
+    assert dialog.busy and dialog.checking.isVisible() and dialog.checking.text() == CHECKING
+    assert not dialog.install_button.isEnabled() and dialog.table.rowCount() == 0
+    model.gate.set()
+    idle(qtbot, dialog)
+    assert dialog.table.rowCount() == 2 and not dialog.checking.isVisible()
+    assert model.threads and all(t is not threading.main_thread() for t in model.threads)
+
+    about = AboutDialog([], model)
+    qtbot.addWidget(about)
+    idle(qtbot, about)
+    assert about.packs_table.rowCount() == 2
+    assert all(t is not threading.main_thread() for t in model.threads)
+
+
+def test_closing_the_pack_manager_mid_listing_waits_and_drops_the_result(qtbot) -> None:
+    model = FakePacks()
+    model.gate = threading.Event()
+    dialog = PackManagerDialog(model)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: bool(model.threads), timeout=5000)
+    model.gate.set()
+    dialog.reject()
+    assert not dialog.busy and dialog.calls.pool.activeThreadCount() == 0
+    QCoreApplication.processEvents()  # deliver the late result: it must be dropped, not drawn
+    assert dialog.table.rowCount() == 0
+
+
 def test_pack_manager_lists_installs_and_rejects(qtbot, tmp_path: Path) -> None:
     model = FakePacks()
     dialog = PackManagerDialog(model)
     qtbot.addWidget(dialog)
+    idle(qtbot, dialog)
     assert dialog.table.rowCount() == 2
     assert dialog.table.item(0, 3).text() == "✓ Signed"
+    assert dialog.table.item(0, 3).toolTip() == "Signed by IT Knowledge Team"
+    assert dialog.table.item(0, 4).text() == "managers, staff"
     assert dialog.table.item(1, 5).text().startswith("Expired")
     dialog.choose_file = lambda: tmp_path / "finance.enclavepack"
     dialog.install()
+    idle(qtbot, dialog)
     assert dialog.table.rowCount() == 3
-    assert "Installed finance" in dialog.outcome.text() and "✓ File hashes" in dialog.outcome.text()
+    assert "Installed finance v1" in dialog.outcome.text()
+    assert "✓ File hashes: 3 files" in dialog.outcome.text()
     dialog.choose_file = lambda: tmp_path / "tampered.enclavepack"
     dialog.install()
+    idle(qtbot, dialog)
     assert "rejected" in dialog.outcome.text() and "fresh copy" in dialog.outcome.text()
     assert dialog.table.rowCount() == 3
     dialog.table.selectRow(2)
     dialog.remove_selected()
-    assert dialog.table.rowCount() == 2
+    idle(qtbot, dialog)
+    assert dialog.table.rowCount() == 2 and dialog.outcome.text() == "Removed finance."
+    assert all(t is not threading.main_thread() for t in model.threads)
+
+
+def test_pack_manager_shows_a_pack_that_no_longer_verifies(qtbot) -> None:
+    from dataclasses import replace
+
+    model = FakePacks()
+    model.packs = [
+        replace(
+            model.packs[0],
+            signature="invalid",
+            signer="a file's hash does not match",
+            audiences=(),
+            expires=None,
+            expiry="unknown",
+        )
+    ]
+    dialog = PackManagerDialog(model)
+    qtbot.addWidget(dialog)
+    idle(qtbot, dialog)
+    assert dialog.table.item(0, 3).text() == "✗ Signature invalid"
+    assert dialog.table.item(0, 3).toolTip() == "a file's hash does not match"
+    assert dialog.table.item(0, 4).text() == "none"
 
 
 def test_enrolment_shows_exports_and_imports(qtbot, tmp_path: Path) -> None:
     model = FakePacks()
     dialog = EnrolmentDialog(model)
     qtbot.addWidget(dialog)
+    idle(qtbot, dialog)
     assert "not enrolled" in dialog.state.text()
     assert dialog.request.toPlainText().startswith("ENCLAVE-ENROL-1")
     target = tmp_path / "request.txt"
@@ -122,18 +207,20 @@ def test_enrolment_shows_exports_and_imports(qtbot, tmp_path: Path) -> None:
     assert target.read_text(encoding="utf-8").startswith("ENCLAVE-ENROL-1")
     dialog.choose_grant = lambda: tmp_path / "missing.grant"
     dialog.import_grant()
+    idle(qtbot, dialog)
     assert "No grant" in dialog.outcome.text()
     grant = tmp_path / "alice.grant"
     grant.write_text("grant", encoding="utf-8")
     dialog.choose_grant = lambda: grant
     dialog.import_grant()
-    assert "Enrolled as alice" in dialog.state.text()
+    idle(qtbot, dialog)
+    assert dialog.state.text() == "Enrolled as alice with staff, granted by IT, until 2030-01-01."
+    assert all(t is not threading.main_thread() for t in model.threads)
 
 
 def test_expiry_text() -> None:
-    import datetime
-
     today = datetime.date(2025, 1, 1)
-    assert _expiry_text("", today) == "Never"
-    assert _expiry_text("2024-12-31", today) == "Expired 2024-12-31"
-    assert _expiry_text("2025-01-10", today) == "2025-01-10 (soon)"
+    assert _expiry_text(None, today) == "Unknown"
+    assert _expiry_text(datetime.date(2024, 12, 31), today) == "Expired 2024-12-31"
+    assert _expiry_text(datetime.date(2025, 1, 10), today) == "2025-01-10 (soon)"
+    assert _expiry_text(datetime.date(2026, 1, 1), today) == "2026-01-01"

@@ -139,6 +139,21 @@ class Catalog:
         )
 
 
+@dataclass(frozen=True)
+class ModelRow:
+    """A catalog model as the About and Settings dialogs list it."""
+
+    id: str
+    role: Role
+    licence: str
+    description: str
+    provisioned: bool  # its file is on this computer (not re-hashed here)
+
+
+def model_rows(catalog: Iterable[ModelEntry]) -> list[ModelRow]:
+    return [ModelRow(e.id, e.role, e.license, e.description, e.path.exists()) for e in catalog]
+
+
 def admin_catalog_path() -> Path:
     return paths.models_dir() / ADMIN_CATALOG_NAME
 
