@@ -1,12 +1,14 @@
 """Enclave's command line: the GUI with no arguments, and commands for terminals and scripts.
 
-Exit codes: 0 success; 1 unexpected error; 2 bad usage or input; 3 model missing; 4 model invalid or
-failed to load; 5 keyring unavailable; 6 storage error; 7 setup fetch failed; 130 interrupted.
+A known problem (an `EngineError`) is printed with what to do and exits with its code; anything else
+is a bug: one line saying so, a crash report under the data folder, exit code 1. Under pytest or with
+ENCLAVE_RAISE=1 bugs propagate instead. The exit codes, from `desktop.engine.core.exit_codes`:
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,8 +18,11 @@ from pathlib import Path
 from desktop import __version__
 from desktop.cli import admin as cli_admin
 from desktop.engine.core.errors import EngineError
+from desktop.engine.core.exit_codes import ExitCode, table
 
-EPILOG = """\
+__doc__ = f"{__doc__}\n{table()}\n"
+
+EPILOG = f"""\
 commands:
   (none)               open the desktop app
   ask "QUESTION"       answer in the terminal, streamed (--json for scripts)
@@ -40,6 +45,10 @@ environment:
   ENCLAVE_PROFILE      a separate local identity (same as --profile)
   ENCLAVE_KEYRING=cryptfile with ENCLAVE_KEYRING_PASSPHRASE
                        use a passphrase-encrypted keyring file where no OS keyring exists
+  ENCLAVE_RAISE=1      let errors propagate with their traceback instead of a short message
+
+exit codes:
+{table()}
 """
 
 
@@ -127,17 +136,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, reraise_bugs: bool | None = None) -> int:
+    """Run one command; its exit code (see `exit_codes`).
+
+    `reraise_bugs`: let an exception that is not an `EngineError` propagate instead of reporting it
+    as a bug with a crash report; by default when ENCLAVE_RAISE is set or under pytest, so tests stay
+    loud. Tests of the crash report itself pass False.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.profile:
         os.environ["ENCLAVE_PROFILE"] = args.profile
-    if args.command is None:
-        from desktop.app import run_gui
+    from desktop.engine.core import paths
 
-        return run_gui()
+    try:
+        paths.profile()
+    except ValueError as exc:
+        parser.error(str(exc))
     handlers = {"ask": _ask, "models": _models, "doctor": _doctor, "history": _history}
     handlers.update(dict.fromkeys(("admin", "packs", "grants", "enrol", "demo"), cli_admin.run))
     try:
+        if args.command is None:
+            from desktop.app import run_gui
+
+            return run_gui()
         return handlers[args.command](args)
     except EngineError as exc:
         if os.environ.get("ENCLAVE_RAISE"):
@@ -146,7 +168,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("\nenclave: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`enclave history list | head`): stop quietly, not a bug.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.INTERRUPTED
+    except Exception as exc:
+        if reraise_bugs is None:
+            reraise_bugs = (
+                bool(os.environ.get("ENCLAVE_RAISE")) or "PYTEST_CURRENT_TEST" in os.environ
+            )
+        if reraise_bugs:
+            raise
+        return _report_bug(exc, _command_name(args))
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """`history search`, `admin build`...: the command, never its arguments (they are user data)."""
+    words = [args.command or "(window)"]
+    words += [
+        value
+        for name, value in vars(args).items()
+        if name.endswith("_command") and name != "command" and isinstance(value, str)
+    ]
+    return "enclave " + " ".join(words)
+
+
+def _report_bug(exc: Exception, command: str) -> int:
+    """Say in one line that Enclave has a bug, and where the traceback went."""
+    import traceback
+
+    from desktop.engine.core.crash_report import write_crash_report
+
+    summary = " ".join(str(exc).split())
+    summary = summary if len(summary) <= 300 else summary[:297] + "..."
+    print(
+        f"enclave: internal error (a bug in Enclave, not something you did): "
+        f"{type(exc).__name__}: {summary}",
+        file=sys.stderr,
+    )
+    try:
+        report = write_crash_report(exc, command)
+    except Exception as write_error:
+        print(
+            f"enclave: could not write a crash report ({type(write_error).__name__}: "
+            f"{write_error}); the details:",
+            file=sys.stderr,
+        )
+        traceback.print_exception(exc, file=sys.stderr)
+    else:
+        print(
+            f"enclave: the details are in {report}; please send that file to whoever supports "
+            "Enclave for you.",
+            file=sys.stderr,
+        )
+    return ExitCode.INTERNAL_ERROR
 
 
 def _open_knowledge(k: int) -> tuple[object | None, object | None, list[str]]:
@@ -294,7 +371,7 @@ def _models(args: argparse.Namespace) -> int:
             state = modelfiles.status(entry)
             verdict = "verified" if state.verified else state.problem
             print(f"{entry.id:<26} {entry.role:<9} {entry.license:<11} {verdict:<14} {entry.file}")
-        return 0
+        return ExitCode.OK
     if args.models_command == "fetch":
         from models.fetch import provision_all
 
@@ -302,9 +379,9 @@ def _models(args: argparse.Namespace) -> int:
         for model_id, outcome in provision_all(list(catalog), offline=args.offline):
             print(f"{model_id}: {outcome}")
             failed |= outcome.startswith("FAILED")
-        return 7 if failed else 0
+        return ExitCode.SETUP_FETCH_FAILED if failed else ExitCode.OK
     if args.models_command == "verify":
-        worst = 0
+        worst = ExitCode.OK
         for entry in catalog:
             try:
                 modelfiles.verify(entry, use_cache=False)
@@ -350,7 +427,7 @@ def _models_add(args: argparse.Namespace) -> int:
     shutil.copyfile(source, destination)
     modelfiles.verify(entry)
     print(f"added {entry.id} ({entry.size} bytes, sha256 {entry.sha256[:16]}...)")
-    return 0
+    return ExitCode.OK
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -358,4 +435,4 @@ def _doctor(args: argparse.Namespace) -> int:
 
     report = doctor.report()
     print(json.dumps(report, indent=2) if args.json else doctor.format_text(report))
-    return 0 if doctor.healthy(report) else 3
+    return ExitCode.OK if doctor.healthy(report) else ExitCode.UNHEALTHY

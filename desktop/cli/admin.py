@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from desktop.engine.core.exit_codes import ExitCode
+
 ADMIN_EPILOG = """\
 typical flow:
   enclave admin init WS                       signing key + audiences.toml in workspace WS
@@ -102,7 +104,7 @@ def _admin(args: argparse.Namespace) -> int:
         print(f"  signing key  {workspace.signing_key_path} (secret: keep offline, backed up)")
         print(f"  public key   {workspace.public_key_path} (install in <config>/trusted-keys/)")
         print(f"  audiences    {workspace.audiences_path} (edit: rules and roles)")
-        return 0
+        return ExitCode.OK
     if command == "verify":
         return _admin_verify(args)
     if command == "inspect":
@@ -115,21 +117,21 @@ def _admin(args: argparse.Namespace) -> int:
         roles = [r.strip() for r in args.roles.split(",") if r.strip()]
         user = workspace.enrol(request, roles)
         print(f"enrolled {user} ({request['fingerprint']}) with roles {', '.join(roles)}")
-        return 0
+        return ExitCode.OK
     if command == "users":
         for user, record in sorted(workspace.users().items()):
             print(f"{user:<20} {','.join(record['roles']):<30} {record['request']['fingerprint']}")
-        return 0
+        return ExitCode.OK
     if command == "revoke":
         workspace.revoke(args.user)
         print(
             f"revoked {args.user}. Build a new pack version now: its fresh audience keys make "
             "every older grant useless; then re-issue grants for the remaining users."
         )
-        return 0
+        return ExitCode.OK
     path = workspace.grant(args.user, args.pack_id, args.valid_days)
     print(f"grant written: {path} (send it to {args.user}: `enclave grants import FILE`)")
-    return 0
+    return ExitCode.OK
 
 
 def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
@@ -163,7 +165,7 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
                 print(f"\r  [{item.done}/{item.total}] {item.path[:60]:<60}", end="", flush=True)
     finally:
         embedder.close()
-    return 0
+    return ExitCode.OK
 
 
 def _admin_verify(args: argparse.Namespace) -> int:
@@ -183,7 +185,7 @@ def _admin_verify(args: argparse.Namespace) -> int:
         f"OK: {manifest.pack_id} v{manifest.version}, signature and {len(manifest.files)} file "
         f"hashes verified; expires {manifest.raw['expires']} ({manifest.expiry_state()})"
     )
-    return 0
+    return ExitCode.OK
 
 
 def _admin_inspect(args: argparse.Namespace) -> int:
@@ -211,7 +213,7 @@ def _admin_inspect(args: argparse.Namespace) -> int:
             for status in KnowledgeStore(db).file_report():
                 print(f"    [{name}] {status.status:<8} {status.path} {status.reason}")
             db.conn.close()
-    return 0
+    return ExitCode.OK
 
 
 def _packs(args: argparse.Namespace) -> int:
@@ -226,7 +228,7 @@ def _packs(args: argparse.Namespace) -> int:
         )
         if installed.expiry != "ok":
             print(f"warning: this pack is {installed.expiry} ({manifest.raw['expires']})")
-        return 0
+        return ExitCode.OK
     grants = install.installed_grants()
     broken: list[install.BrokenPack] = []
     for pack in install.active_packs(broken):
@@ -247,7 +249,7 @@ def _packs(args: argparse.Namespace) -> int:
         )
     for bad in broken:
         print(f"{bad.pack_id:<16} v{bad.version:<4} NOT USABLE: {bad.error}")
-    return 3 if broken else 0
+    return ExitCode.UNHEALTHY if broken else ExitCode.OK
 
 
 def _grants(args: argparse.Namespace) -> int:
@@ -259,13 +261,13 @@ def _grants(args: argparse.Namespace) -> int:
             f"grant accepted for {grant.user}: {grant.pack_id} v{grant.pack_version}, roles "
             f"{', '.join(grant.roles)}, audiences {', '.join(sorted(grant.audience_keys))}"
         )
-        return 0
+        return ExitCode.OK
     for grant in install.installed_grants():
         print(
             f"{grant.pack_id:<16} v{grant.pack_version:<4} {grant.user:<16} "
             f"{','.join(grant.roles):<20} expires {grant.expires.date()}"
         )
-    return 0
+    return ExitCode.OK
 
 
 def _enrol(args: argparse.Namespace) -> int:
@@ -281,7 +283,7 @@ def _enrol(args: argparse.Namespace) -> int:
         )
     else:
         print(text, end="")
-    return 0
+    return ExitCode.OK
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -289,4 +291,4 @@ def _demo(args: argparse.Namespace) -> int:
 
     for line in setup_demo(args.source):
         print(f"demo: {line}")
-    return 0
+    return ExitCode.OK

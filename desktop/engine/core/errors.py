@@ -102,6 +102,8 @@ class KeyringUnavailable(EngineError):
 
 
 class StorageError(EngineError):
+    """A local database or file cannot be read or written; `storage.encrypted_db` sorts SQLite's."""
+
     exit_code = ExitCode.STORAGE
 
 
@@ -111,3 +113,43 @@ class DiskFull(StorageError):
             f"The disk holding {path} is full; nothing was written.",
             "Free some space and try again: your earlier messages are safe.",
         )
+        self.path = path
+
+
+class StorageBusy(StorageError):
+    """Another connection holds the database's lock (SQLITE_BUSY / SQLITE_LOCKED) past the timeout."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path.name} is busy: another program, perhaps another Enclave window, is writing it.",
+            "Close other Enclave windows and try again; nothing was lost.",
+        )
+        self.path = path
+
+
+class NotEnclaveDatabase(StorageError):
+    """SQLCipher cannot decrypt the file (SQLITE_NOTADB): the key is wrong, or the file is not ours.
+
+    SQLCipher cannot tell the two apart by design: a wrong key and random bytes look the same.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path} cannot be opened with the key in your keyring (wrong key, or not an Enclave "
+            "database).",
+            "If you lost your keyring entry, ask your administrator to recover the history key; "
+            "for a pack, reinstall it with `enclave packs install`. The file was not changed.",
+        )
+        self.path = path
+
+
+class DatabaseDamaged(StorageError):
+    """The file decrypts but its pages are inconsistent (SQLITE_CORRUPT): truncated or overwritten."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path} is damaged (part of it is missing or overwritten).",
+            "Restore it from a backup, or move it aside to start afresh; for a pack, reinstall it "
+            "with `enclave packs install`.",
+        )
+        self.path = path

@@ -28,12 +28,12 @@ class ExitCode(IntEnum):
 
 MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success",
-    ExitCode.INTERNAL_ERROR: "internal error: a bug in Enclave (please report it)",
+    ExitCode.INTERNAL_ERROR: "internal error: a bug in Enclave (a crash report is written; send it)",
     ExitCode.USAGE: "bad usage or input (unknown model, empty question, bad file...)",
     ExitCode.MODEL_MISSING: "a model is not installed",
     ExitCode.MODEL_INVALID: "a model file is damaged, not GGUF, or failed to load",
     ExitCode.KEYRING: "no trusted keyring, or a key cannot be unsealed",
-    ExitCode.STORAGE: "a local database cannot be read or written (disk full, wrong key, busy)",
+    ExitCode.STORAGE: "a local database cannot be read or written (disk full, busy, wrong key, damaged)",
     ExitCode.SETUP_FETCH_FAILED: "setup could not fetch or convert a model",
     ExitCode.PACK_REJECTED: "a pack or grant was refused (signature, hashes, version, expiry)",
     ExitCode.ACCESS_DENIED: "a source is not available to this user",
