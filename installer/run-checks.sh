@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every check CI runs: lint, architecture contract, types, then the whole test suite.
+# Every check CI runs: lint, architecture contracts, types, then the whole test suite.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VPY="${1:-$ROOT/.venv/bin/python}"
@@ -7,8 +7,8 @@ cd "$ROOT"
 export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
 
 echo "== ruff" && "$VPY" -m ruff check . && "$VPY" -m ruff format --check .
-echo "== import contract (engine never imports Qt)" && "$(dirname "$VPY")/lint-imports"
-echo "== mypy (strict on desktop/engine)" && "$VPY" -m mypy desktop models
+echo "== import contracts (layers; engine never imports Qt)" && "$(dirname "$VPY")/lint-imports"
+echo "== mypy (strict on desktop and models, default mode on tests)" && "$VPY" -m mypy desktop models tests
 echo "== pytest"
 set +e
 # shellcheck disable=SC2086  # PYTEST_ARGS is a plain string of extra options, split on purpose

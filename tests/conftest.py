@@ -111,7 +111,7 @@ class MemoryKeyring:
 
 
 @pytest.fixture
-def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> MemoryKeyring:
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
     """Install an in-memory keyring as if it were a trusted OS keyring."""
     import keyring
     from keyring.backend import KeyringBackend

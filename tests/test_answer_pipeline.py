@@ -7,7 +7,7 @@ tests/packs/test_scoped_answers.py.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -174,6 +174,7 @@ def test_a_stopped_answer_is_kept_as_cancelled(
     stream = pipeline_for(model, store).run(conversation, "Count")
     seen = [next(stream), next(stream), next(stream)]
     assert kinds(seen) == ["retrieved", "token", "token"]
+    assert isinstance(stream, Generator)
     stream.close()  # the reader stops: the window's Stop, or Ctrl+C in the terminal
     [_, answer] = store.messages(conversation)
     assert answer.text == "one two" and answer.metrics["finish_reason"] == "cancelled"

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ CANARY = "CANARY-7f3a-confidential-salary-figures"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ConversationStore:
+def store(tmp_path: Path) -> Iterator[ConversationStore]:
     s = ConversationStore(tmp_path / "h.db", os.urandom(32))
     yield s
     s.close()

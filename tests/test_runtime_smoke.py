@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,7 @@ def test_new_request_cancels_the_running_stream(chat_manager: ModelManager) -> N
         [{"role": "user", "content": "Count to fifty."}], max_tokens=100
     )
     iterator = iter(first)
+    assert isinstance(iterator, Generator)
     next(iterator)
     iterator.close()  # the consumer walks away; the lock must be released
     second = chat_manager.stream_chat(QUESTION, max_tokens=8)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desktop.engine.access import AccessDenied, KnowledgeAccess
+from desktop.engine.core.exit_codes import ExitCode
 from desktop.engine.packs import install
 from desktop.engine.packs.errors import PackRejected
 
@@ -41,7 +42,7 @@ def test_employee_sees_staff_but_never_hr(
         assert CANARIES["everyone"] in seen and CANARIES["staff"] in seen
         assert CANARIES["hr"] not in seen and "Salary bands" not in seen
         top = access.search("How many days of annual leave do staff get?", k=3)[0]
-        assert top["audience"] == "staff" and top["pack_version"] == 2 and top["as_of"]
+        assert top.audience == "staff" and top.pack_version == 2 and top.as_of
     finally:
         access.close()
 
@@ -55,13 +56,13 @@ def test_two_profiles_get_differently_scoped_answers(
     hr_access = KnowledgeAccess(embedder)
     hr_hits = hr_access.search("salary bands for engineers", k=1)
     hr_access.close()
-    assert CANARIES["hr"] in hr_hits[0]["text"]
+    assert CANARIES["hr"] in hr_hits[0].text
     monkeypatch.delenv("ENCLAVE_PROFILE")
     employee = KnowledgeAccess(embedder)
     try:
-        assert all(CANARIES["hr"] not in h["text"] for h in employee.search("salary bands", k=10))
+        assert all(CANARIES["hr"] not in h.text for h in employee.search("salary bands", k=10))
         with pytest.raises(AccessDenied):
-            employee.open_citation(hr_hits[0])  # a forged/stale citation from elsewhere
+            employee.open_citation(hr_hits[0].ref)  # a forged/stale citation from elsewhere
     finally:
         employee.close()
 
@@ -186,7 +187,7 @@ def test_property_no_canary_outside_the_granted_audiences(
         for audience, canary in CANARIES.items():
             if audience not in allowed:
                 assert canary not in seen
-        assert {r["audience"] for r in results} <= allowed
+        assert {r.audience for r in results} <= allowed
     finally:
         del os.environ["ENCLAVE_PROFILE"]
 
@@ -211,5 +212,5 @@ def test_a_pack_that_stops_verifying_is_set_aside_not_fatal(
         assert any("sha256" in p.message for p in access.problems)
     finally:
         access.close()
-    assert main(["packs", "list"]) == 3
+    assert main(["packs", "list"]) == ExitCode.UNHEALTHY
     assert "NOT USABLE" in capsys.readouterr().out

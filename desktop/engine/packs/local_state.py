@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from desktop.engine.core import paths
-from desktop.engine.storage import secrets
-from desktop.engine.storage.encrypted_db import open_database, translate_errors
+from desktop.engine.storage.encrypted_db import translate_errors
+from desktop.engine.storage.stores import EncryptedStore
 
-KEY_NAME = "state-db-key"
 DB_NAME = "state.db"
 migrations = Migrations("enclave.local_state")
 
@@ -41,26 +39,16 @@ class PackState:
     active_version: int | None
 
 
-class LocalState:
-    def __init__(self, path: Path, key: bytes) -> None:
-        self.path = path
-        self.db = open_database(path, key)
-        with translate_errors(path):
-            migrations.apply(self.db)
+class LocalState(EncryptedStore):
+    schema = migrations
+    key_name = "state-db-key"
+    what = "The pack state database"
+    recovery_hint = "Reinstall the packs after your administrator restores your keyring."
 
     @classmethod
     def open(cls) -> LocalState:
-        path = paths.data_dir() / DB_NAME
-        key = secrets.database_key(
-            KEY_NAME,
-            path,
-            "The pack state database",
-            "Reinstall the packs after your administrator restores your keyring.",
-        )
-        return cls(path, key)
-
-    def close(self) -> None:
-        self.db.conn.close()
+        """This profile's pack state, keyed from the trusted keyring."""
+        return cls.open_with_keyring(paths.data_dir() / DB_NAME)
 
     def pack(self, pack_id: str) -> PackState | None:
         row = self.db.execute(

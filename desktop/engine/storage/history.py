@@ -18,7 +18,6 @@ from desktop.engine.core import paths
 from desktop.engine.storage import sealing, secrets
 from desktop.engine.storage.conversations import ConversationStore
 
-KEY_NAME = "history-db-key"
 DB_NAME = "history.db"
 SEALED_NAME = "history.key.sealed.json"
 RECOVERY_PUB_NAME = "recovery.pub"
@@ -51,13 +50,7 @@ def _wrap_for_recovery(key: bytes) -> None:
 
 def history_key() -> bytes:
     """The history key, created on first use; refuses to replace a lost key silently."""
-    key = secrets.database_key(
-        KEY_NAME,
-        history_path(),
-        "Your conversation history",
-        "Ask your administrator to run `enclave history recover --private-key FILE` "
-        "with the organisation's recovery key; nothing has been deleted.",
-    )
+    key = ConversationStore.keyring_key(history_path())
     paths.ensure_dir(paths.data_dir())
     _wrap_for_recovery(key)
     return key
@@ -74,7 +67,7 @@ def recover_key(private_key_file: Path) -> None:
     envelope = json.loads(sealed_key_path().read_text(encoding="utf-8"))
     key = sealing.unseal(envelope, private, SEAL_LABEL)
     ConversationStore(history_path(), key).close()  # proves the key opens the database
-    secrets.set_secret(KEY_NAME, key)
+    secrets.set_secret(ConversationStore.key_name, key)
 
 
 def generate_recovery_keypair(out_dir: Path) -> tuple[Path, Path]:
