@@ -250,7 +250,8 @@ START_SCRIPT = r"""
 import time, sys
 t0 = time.perf_counter()
 from PySide6.QtWidgets import QApplication
-from desktop.app import ChatSession, build_window
+from desktop.app import ChatSession
+from desktop.ui.launch import build_window
 app = QApplication(sys.argv)
 session = ChatSession()
 window = build_window(session)

@@ -1,6 +1,6 @@
 """The answer pipeline's decisions, stage by stage, with the fake chat model (milliseconds each).
 
-The same pipeline on the real model and real packs: tests/test_assistant_events.py and
+The same pipeline on the real model and real packs: tests/packs/test_window_and_ask_events.py and
 tests/packs/test_scoped_answers.py.
 """
 

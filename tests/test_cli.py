@@ -117,6 +117,7 @@ def test_every_command_is_documented_in_help_and_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     parser = _parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert isinstance(commands, dict)
     for name, sub in commands.items():
         assert name in EPILOG, name
         assert f"enclave {name}" in readme, name

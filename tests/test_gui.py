@@ -6,6 +6,7 @@ Widget tests on a fake backend live in tests/ui/.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ pytest.importorskip("PySide6")
 
 from ui.fakes import FakeBackend
 
-from desktop.app import ChatSession, build_window, display_available
+from desktop.app import ChatSession
 from desktop.engine.core.errors import ModelMissing
+from desktop.ui.launch import build_window, display_available
 from desktop.ui.main_window import MainWindow
 
 PARIS = "What is the capital of France? Answer in one word."
@@ -94,9 +96,11 @@ def test_real_engine_switch_conversations_while_streaming(qtbot, memory_keyring)
     window.ask(PARIS)
     qtbot.waitUntil(lambda: not window.busy, timeout=60000)
     first = window._conversation_id
+    assert first is not None
     window.new_chat()
     window.ask(LONG)
     second = window._conversation_id
+    assert second is not None
     qtbot.waitUntil(lambda: len(window._turns[-1].answer) > 10, timeout=60000)
     window.open_conversation(first)
     assert "Paris" in window.chat.toPlainText() and "dragon" not in window.chat.toPlainText()
@@ -110,3 +114,21 @@ def test_real_engine_switch_conversations_while_streaming(qtbot, memory_keyring)
     assert stored[1].metrics["finish_reason"] == "cancelled"
     window.shutdown()
     session.close()
+
+
+def test_a_bug_in_the_window_is_reported_not_hidden(qtbot, monkeypatch, isolated_dirs) -> None:
+    from desktop.ui.launch import report_bugs_in_window
+
+    window = MainWindow(FakeBackend())
+    qtbot.addWidget(window)
+    monkeypatch.setattr("sys.excepthook", sys.excepthook)  # restored after the test
+    report_bugs_in_window(window)
+    try:
+        raise RuntimeError("boom in a slot")
+    except RuntimeError as exc:
+        sys.excepthook(RuntimeError, exc, exc.__traceback__)
+    shown = window.chat.toPlainText()
+    assert "Internal error (a bug in Enclave" in shown and "RuntimeError" in shown
+    [report] = (isolated_dirs / "crash-reports").glob("enclave-*.txt")
+    assert "boom in a slot" in report.read_text() and str(report) in shown
+    window.shutdown()

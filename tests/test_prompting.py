@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktop.engine.core.errors import ContextTooLong
 from desktop.engine.answer.prompt import plan_prompt
+from desktop.engine.core.errors import ContextTooLong
 from desktop.engine.runtime.chat_format import CHATML, REGISTRY, ChatFormat, from_metadata
 from desktop.engine.runtime.model_manager import ModelManager
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from desktop import __version__
 from desktop.cli import admin as cli_admin
+from desktop.cli import ask as ask_command
 from desktop.engine.core.errors import EngineError
 from desktop.engine.core.exit_codes import ExitCode, table
 
@@ -67,25 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    ask = sub.add_parser("ask", help="answer a question in the terminal")
-    ask.add_argument("question", help="the question to ask")
-    ask.add_argument(
-        "--json", action="store_true", help="print one JSON object instead of a stream"
-    )
-    ask.add_argument(
-        "--model", help="chat model id from `enclave models list` (default: catalog's)"
-    )
-    ask.add_argument("--max-tokens", type=int, default=256, help="longest answer in tokens")
-    ask.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    ask.add_argument("--sources", type=int, default=4, help="passages to retrieve (default 4)")
-    ask.add_argument(
-        "--save",
-        action="store_true",
-        help="keep the question and answer in your encrypted history (needs a secure keyring)",
-    )
-    ask.add_argument(
-        "--conversation", type=int, help="continue this history conversation id (implies --save)"
-    )
+    ask_command.register(sub)
 
     hist = sub.add_parser("history", help="your encrypted conversation history")
     hist_sub = hist.add_subparsers(dest="history_command", metavar="ACTION", required=True)
@@ -153,11 +136,11 @@ def main(argv: Sequence[str] | None = None, *, reraise_bugs: bool | None = None)
         paths.profile()
     except ValueError as exc:
         parser.error(str(exc))
-    handlers = {"ask": _ask, "models": _models, "doctor": _doctor, "history": _history}
+    handlers = {"ask": ask_command.run, "models": _models, "doctor": _doctor, "history": _history}
     handlers.update(dict.fromkeys(("admin", "packs", "grants", "enrol", "demo"), cli_admin.run))
     try:
         if args.command is None:
-            from desktop.app import run_gui
+            from desktop.ui.launch import run_gui
 
             return run_gui()
         return handlers[args.command](args)
@@ -224,103 +207,6 @@ def _report_bug(exc: Exception, command: str) -> int:
             file=sys.stderr,
         )
     return ExitCode.INTERNAL_ERROR
-
-
-def _open_knowledge(k: int) -> tuple[object | None, object | None, list[str]]:
-    """(embedder, access) for this profile's packs, or (None, None, warnings) when there are none."""
-    from desktop.engine.access import KnowledgeAccess
-    from desktop.engine.core import paths
-    from desktop.engine.runtime.catalog import Catalog
-    from desktop.engine.runtime.embedder import Embedder
-
-    if not (paths.data_dir() / "state.db").exists():
-        return None, None, []
-    embedder = Embedder(Catalog.load().default("embedding"))
-    try:
-        access = KnowledgeAccess(embedder)
-    except EngineError as exc:
-        embedder.close()
-        return None, None, [f"packs unavailable: {exc}"]
-    warnings = [str(p) for p in access.problems]
-    warnings += [
-        f"pack '{p.pack_id}' is {p.expiry} (expires {p.expires})"
-        for p in access.packs
-        if p.expiry != "ok"
-    ]
-    return embedder, access, warnings
-
-
-def _ask(args: argparse.Namespace) -> int:
-    from desktop.engine.chat import ChatService
-    from desktop.engine.core.text_input import clean_message
-    from desktop.engine.runtime.catalog import Catalog
-    from desktop.engine.runtime.model_manager import ModelManager
-
-    question = clean_message(args.question)
-    catalog = Catalog.load()
-    entry = catalog.get(args.model) if args.model else catalog.default("chat")
-    store = None
-    conversation_id = args.conversation
-    if args.save or conversation_id is not None:
-        from desktop.engine.storage.history import open_history
-
-        store = open_history()
-        if conversation_id is None:
-            conversation_id = store.create_conversation(question[:60]).id
-    embedder, access, warnings = _open_knowledge(args.sources)
-    for warning in warnings:
-        print(f"enclave: warning: {warning}", file=sys.stderr)
-    manager = ModelManager()
-    try:
-        manager.load(entry)
-        sources = access.sources_for(args.sources) if access is not None else None  # type: ignore[attr-defined]
-        service = ChatService(
-            manager, store, sources, max_answer_tokens=args.max_tokens, temperature=args.temperature
-        )
-        turn = service.ask(conversation_id, question)
-        for token in turn:
-            if not args.json:
-                sys.stdout.write(token.text)
-                sys.stdout.flush()
-    finally:
-        manager.close()
-        if store is not None:
-            store.close()
-        if access is not None:
-            access.close()  # type: ignore[attr-defined]
-        if embedder is not None:
-            embedder.close()  # type: ignore[attr-defined]
-    as_of = access.knowledge_as_of() if access is not None else None  # type: ignore[attr-defined]
-    stats = turn.generation.stats
-    if args.json:
-        payload = {
-            "question": question,
-            "answer": turn.text,
-            "model": {"id": entry.id, "sha256": entry.sha256},
-            "conversation_id": conversation_id,
-            "knowledge_as_of": as_of,
-            "sources": turn.citations,
-            "metrics": stats.as_dict(),
-            "ai_generated": True,
-        }
-        print(json.dumps(payload, ensure_ascii=False, indent=2))
-        return 0
-    sys.stdout.write("\n")
-    for citation in turn.citations:
-        where = " > ".join(x for x in (citation["heading"], citation["location"]) if x)
-        print(
-            f"  [{citation['n']}] {citation['title']} ({where}) "
-            f"{citation['pack']} v{citation['pack_version']}, {citation['audience']}"
-        )
-    knowledge = (
-        f"knowledge as of {as_of}" if as_of else "no document packs: answering from the model alone"
-    )
-    print(
-        f"[{entry.id} · {stats.completion_tokens} tokens · {stats.tokens_per_second:.1f} tok/s · "
-        f"{knowledge} · AI-generated, check important facts]",
-        file=sys.stderr,
-    )
-    return 0
 
 
 def _history(args: argparse.Namespace) -> int:

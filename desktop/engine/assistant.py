@@ -9,7 +9,7 @@ behave the same and nothing else assembles these parts. Opening is quick (settin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, replace
 
 from desktop.engine.access import (
@@ -157,7 +157,7 @@ class Assistant:
         self.problems += self.knowledge.problems
 
     # -- answering -----------------------------------------------------------------------------
-    def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
+    def ask(self, conversation_id: int | None, question: str) -> Generator[AnswerEvent, None, None]:
         """The event stream of one answer (see `answer.events`); nothing runs until it is read."""
         return self.pipeline().run(conversation_id, question)
 

@@ -1,75 +1,52 @@
-"""What the window needs from the engine, as small protocols (the seam between `ui` and `engine`).
+"""What the window needs from the engine, as a small protocol (the seam between `ui` and `engine`).
 
-`desktop.app.ChatSession` implements `ChatBackend` with the real engine; tests use fakes. Pack
-management is `PackManagerModel`, implemented by the pack engine once it lands. Everything here is
-plain values (dicts, dataclasses from the engine), so widgets stay testable without a model.
+`desktop.app.ChatSession` implements `ChatBackend` over the engine's `Assistant`; widget tests use a
+fake. Everything crossing it is a typed engine record (`Passage`, `CitationRef`, answer events,
+`ModelRow`...). Pack management has its own protocol in `ui.pack_backend`.
 
-Threading: `load_model` and iterating an `AnswerStream` run on the engine worker thread; every other
-method is called on the GUI thread and must be quick.
+Threading: `load_model` and iterating the event stream `ask` returns run on the engine worker
+thread; every other method is called on the GUI thread and must be quick.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from desktop.engine.access import CitationRef, OpenedDocument, Passage
+from desktop.engine.answer.events import AnswerEvent
+from desktop.engine.assistant import ModelStatus
+from desktop.engine.core.errors import EngineError
 from desktop.engine.core.settings import AppSettings
-from desktop.engine.runtime.model_manager import GenerationStats, Token
+from desktop.engine.runtime.catalog import ModelRow
 from desktop.engine.storage.conversations import Conversation, Message
 
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """What the status bar shows about the loaded model."""
-
-    model_id: str
-    device: str  # "CPU" or "GPU"
-    threads: int
-    n_ctx: int
-
-    def describe(self) -> str:
-        return f"{self.model_id} · {self.device} · {self.threads} threads"
+__all__ = ["ChatBackend", "ModelStatus", "Verdict"]
 
 
 @dataclass
 class Verdict:
-    """Room for the trust layer: an abstention, and sentences the sources do not support."""
+    """What the window shows of the answer checks: an abstention, unsupported sentences."""
 
     abstained: bool = False
     unsupported_sentences: list[str] = field(default_factory=list)
-
-
-class HasStats(Protocol):
-    @property
-    def stats(self) -> GenerationStats: ...
-
-
-class AnswerStream(Protocol):
-    """One answer being produced (the engine's `Turn` fits): iterate for tokens on a worker."""
-
-    @property
-    def citations(self) -> list[dict[str, Any]]: ...
-
-    @property
-    def message_id(self) -> int | None: ...
-
-    @property
-    def generation(self) -> HasStats: ...
-
-    def __iter__(self) -> Iterator[Token]: ...
-
-    def cancel(self) -> None: ...
 
 
 class ChatBackend(Protocol):
     @property
     def history_enabled(self) -> bool: ...
 
+    @property
+    def knowledge_problems(self) -> list[EngineError]:
+        """Packs that could not be opened (known after `load_model`)."""
+        ...
+
     def load_model(self) -> ModelStatus: ...
 
-    def ask(self, conversation_id: int | None, question: str) -> AnswerStream: ...
+    def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
+        """The answer pipeline's events for one question (read on the engine thread)."""
+        ...
 
     def cancel(self) -> None: ...
 
@@ -87,6 +64,10 @@ class ChatBackend(Protocol):
 
     def set_feedback(self, message_id: int, vote: int, comment: str) -> None: ...
 
+    def export_conversation(self, conversation_id: int, fmt: str) -> str:
+        """The conversation as Markdown ("md") or JSON ("json"); `EngineError` if history is off."""
+        ...
+
     def knowledge_as_of(self) -> str | None:
         """Oldest "as of" date among the packs the user can read; None with no packs."""
         ...
@@ -95,23 +76,16 @@ class ChatBackend(Protocol):
         """How many open packs the user can read at least one audience of."""
         ...
 
-    def original_of(self, citation: dict[str, Any]) -> Path | None:
-        """The original document for a citation, when its pack ships it (None otherwise)."""
+    def document_of(self, passage: Passage) -> OpenedDocument:
+        """The re-authorised whole document a passage comes from; `AccessDenied` otherwise."""
         ...
 
-    def document_of(self, citation: dict[str, Any]) -> dict[str, Any] | None:
-        """The re-authorised document text around a citation: the citation's fields plus
-        "document" (full text) and "char_start"/"char_end"; None when packs hold no text."""
+    def resolve_citations(self, refs: list[CitationRef]) -> list[Passage]:
+        """Re-authorise stored references (history keeps no passage text) and return them as
+        passages, or marked as no longer available to this user."""
         ...
 
-    def resolve_citations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Re-authorise stored citation references (history keeps no passage text) and return
-        them with their passages, or marked as no longer available to this user."""
-        ...
-
-    def models(self) -> list[dict[str, Any]]:
-        """Catalog models as plain dicts: id, role, license, description, provisioned (bool)."""
-        ...
+    def models(self) -> list[ModelRow]: ...
 
     def settings(self) -> AppSettings: ...
 

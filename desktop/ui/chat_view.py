@@ -28,6 +28,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from desktop.engine.access import CitationRef, Passage
 from desktop.ui.backend import Verdict
 
 MARKDOWN_FEATURES = QTextDocument.MarkdownFeature(
@@ -40,18 +41,31 @@ _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
 
 @dataclass
 class TurnRecord:
-    """One question and its answer as the view shows them (from history or from a live stream)."""
+    """One question and its answer as the view shows them (from history or from a live stream).
+
+    `refs` are what the answer cites; `passages` are those references opened through the access
+    choke point (None until then: history keeps references only, never the passages).
+    """
 
     key: int
     question: str
     answer: str = ""
-    citations: list[dict[str, Any]] = field(default_factory=list)
+    refs: list[CitationRef] = field(default_factory=list)
+    passages: list[Passage] | None = None
     message_id: int | None = None
     vote: int = 0
     verdict: Verdict | None = None
     stopped: bool = False
     error: str = ""
     finished: bool = False
+
+    @property
+    def citations(self) -> list[Passage]:
+        return self.passages or []
+
+    def cite(self, passages: list[Passage]) -> None:
+        self.passages = list(passages)
+        self.refs = [p.ref for p in passages]
 
 
 def link_citations(markdown: str, key: int, count: int) -> str:
@@ -254,7 +268,7 @@ class ChatView(InertBrowser):
     # -- rendering ----------------------------------------------------------------------------
     def _render_answer(self, cursor: QTextCursor, turn: TurnRecord) -> None:
         body_start = cursor.position()
-        markdown = link_citations(turn.answer or "", turn.key, len(turn.citations))
+        markdown = link_citations(turn.answer or "", turn.key, len(turn.refs))
         if markdown.strip():
             cursor.insertMarkdown(markdown, MARKDOWN_FEATURES)
         elif not turn.error:
@@ -282,8 +296,8 @@ class ChatView(InertBrowser):
         plain = self._muted_format()
         plain.setFontPointSize(small)
         actions = [("copy", "Copy"), ("regenerate", "Regenerate"), ("edit", "Edit question")]
-        if turn.citations:
-            actions.insert(0, ("sources", f"Sources ({len(turn.citations)})"))
+        if turn.refs:
+            actions.insert(0, ("sources", f"Sources ({len(turn.refs)})"))
         if turn.message_id is not None:
             actions += [
                 ("up", "▲ Helpful" if turn.vote != 1 else "▲ Marked helpful"),

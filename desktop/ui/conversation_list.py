@@ -210,6 +210,10 @@ class ConversationList(QWidget):
         self.deleted.emit(conversation_id)
         self.refresh()
 
+    def shutdown(self) -> None:
+        """Stop pending work (the search debounce) before the window goes away."""
+        self._search_timer.stop()
+
     def _ask_delete(self, title: str) -> bool:
         box = QMessageBox(
             QMessageBox.Icon.Question,

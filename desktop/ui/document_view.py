@@ -6,8 +6,6 @@ read-only view; the passage was re-authorised by the engine before the text reac
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QDialog,
@@ -18,19 +16,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.engine.access import OpenedDocument
+
 
 class DocumentDialog(QDialog):
-    def __init__(self, document: dict[str, Any], parent: QWidget | None = None) -> None:
+    def __init__(self, document: OpenedDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(str(document.get("title") or "Document"))
+        passage = document.passage
+        self.setWindowTitle(document.title or passage.title or "Document")
         where = " · ".join(
-            str(x)
+            x
             for x in (
-                document.get("pack"),
-                f"for {document.get('audience')}" if document.get("audience") else "",
-                f"as of {document.get('as_of')}" if document.get("as_of") else "",
-                document.get("path"),
-                document.get("location"),
+                passage.pack,
+                f"for {passage.audience}" if passage.audience else "",
+                f"as of {passage.as_of}" if passage.as_of else "",
+                passage.path,
+                passage.location,
             )
             if x
         )
@@ -39,7 +40,7 @@ class DocumentDialog(QDialog):
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.text.setAccessibleName("Document text")
-        self.text.setPlainText(str(document.get("document", "")))
+        self.text.setPlainText(document.text)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -48,7 +49,7 @@ class DocumentDialog(QDialog):
         layout.addWidget(buttons)
         em = self.fontMetrics().horizontalAdvance("M")
         self.resize(em * 60, em * 45)
-        self.select_passage(int(document.get("char_start", 0)), int(document.get("char_end", 0)))
+        self.select_passage(passage.char_start, passage.char_end)
 
     def select_passage(self, start: int, end: int) -> None:
         length = len(self.text.toPlainText())

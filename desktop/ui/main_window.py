@@ -1,20 +1,19 @@
 """The main window: conversations on the left, the chat in the middle, sources on the right.
 
 Engine work runs on one dedicated worker thread (one model, one generation at a time): loading the
-model and producing answers. Tokens arrive through signals, are coalesced every ~30 ms and appended
-to the chat view. An answer keeps streaming when the user looks at another conversation; coming back
-shows it live again. Known engine errors are shown inline with what to do; anything else is a bug
-and is re-raised.
+model and producing answers. The answer state machine (queued, live, finished) is
+`answer_controller.AnswerController`; this window lays out the panes, keeps the open conversation's
+turns and routes what the controller reports to them. Known engine errors are shown inline with
+what to do; anything else is a bug and is re-raised.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThreadPool, QTimer, QUrl, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -31,16 +30,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine.core.errors import Cancelled, EngineError
-from desktop.engine.runtime.model_manager import Token
+from desktop.engine.access import CitationRef, Passage
+from desktop.engine.core.errors import EngineError
 from desktop.engine.storage.conversations import Message
-from desktop.ui.backend import AnswerStream, ChatBackend, ModelStatus, PackManagerModel, Verdict
+from desktop.ui.answer_controller import AnswerController, LiveAnswer
+from desktop.ui.backend import ChatBackend, ModelStatus
 from desktop.ui.chat_view import ChatView, TurnRecord
 from desktop.ui.conversation_list import ConversationList
+from desktop.ui.pack_backend import PackManagerModel
 from desktop.ui.sources_panel import SourcesPanel
 from desktop.ui.worker import GeneratorWorker, call_in_worker
 
-FLUSH_MS = 30
 AI_NOTICE = "Answers come from an AI model on this computer: check important facts."
 SAFE_SCHEMES = ("http", "https", "mailto")
 
@@ -59,18 +59,6 @@ class ChatInput(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
-@dataclass
-class LiveAnswer:
-    """The answer being generated, which may belong to a conversation not on screen."""
-
-    record: TurnRecord
-    conversation_id: int | None
-    worker: GeneratorWorker
-    visible: bool = True
-    stream: AnswerStream | None = None
-    pending: list[str] = field(default_factory=list)
-
-
 def turns_from_messages(messages: list[Message], keys: Callable[[], int]) -> list[TurnRecord]:
     turns: list[TurnRecord] = []
     for message in messages:
@@ -81,7 +69,7 @@ def turns_from_messages(messages: list[Message], keys: Callable[[], int]) -> lis
                 turns.append(TurnRecord(keys(), ""))
             turn = turns[-1]
             turn.answer = message.text
-            turn.citations = [c for c in message.citations if isinstance(c, dict)]
+            turn.refs = [CitationRef.from_dict(c) for c in message.citations if isinstance(c, dict)]
             turn.message_id = message.id
             turn.vote = message.feedback or 0
             turn.stopped = message.metrics.get("finish_reason") == "cancelled"
@@ -112,8 +100,6 @@ class MainWindow(QMainWindow):
         self._keys = itertools.count(1).__next__
         self._turns: list[TurnRecord] = []
         self._conversation_id: int | None = None
-        self._live: LiveAnswer | None = None
-        self._queued: TurnRecord | None = None
         self.model_ready = False
         self.model_problem: BaseException | None = None
         self.model_status: ModelStatus | None = None
@@ -126,9 +112,13 @@ class MainWindow(QMainWindow):
         self.conversations.newRequested.connect(self.new_chat)
         self.conversations.failed.connect(self.show_error)
         self.conversations.deleted.connect(self._conversation_deleted)
-        self.conversations.confirm_delete = self._confirm_delete
 
         self.chat = ChatView()
+        self.answers = AnswerController(backend, self.chat, self._launch, self)
+        self.answers.sourcesReady.connect(self._show_sources_of)
+        self.answers.answerFinished.connect(self._answer_finished)
+        self.answers.statusChanged.connect(lambda text: self.status_speed.setText(text))
+        self.answers.busyChanged.connect(self._update_buttons)
         self.chat.citationClicked.connect(self.show_citation)
         self.chat.actionRequested.connect(self._on_action)
         self.chat.externalLinkRequested.connect(self._open_external)
@@ -189,9 +179,6 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
         QShortcut(QKeySequence.StandardKey.Find, self, self.conversations.focus_search)
 
-        self._flush_timer = QTimer(self)
-        self._flush_timer.setInterval(FLUSH_MS)
-        self._flush_timer.timeout.connect(self._flush)
         self.conversations.refresh()
         self._update_buttons()
 
@@ -262,23 +249,20 @@ class MainWindow(QMainWindow):
         self.status_model.setText(status.describe())
         self.status_model.setToolTip(f"Context window: {status.n_ctx} tokens")
         self.refresh_knowledge()  # packs are opened behind the model, on the engine thread
-        for problem in getattr(self.backend, "knowledge_problems", []):
+        for problem in self.backend.knowledge_problems:
             self.show_notice(problem, "A document pack is not usable.")
-        if self._queued is not None:
-            record, self._queued = self._queued, None
-            self._ask(record)
+        self.answers.model_loaded()
 
     def _model_failed(self, error: BaseException) -> None:
         self.status_model.setText("Model not loaded")
         self.model_problem = error
-        self._queued = None
-        self._update_buttons()
+        self.answers.model_failed()
         self.show_error(error)
 
     # -- asking --------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self._live is not None or self._queued is not None
+        return self.answers.busy
 
     def send(self) -> None:
         question = self.input.toPlainText().strip()
@@ -307,106 +291,17 @@ class MainWindow(QMainWindow):
         record = TurnRecord(self._keys(), question)
         self._turns.append(record)
         self.chat.add_question(question)
-        if not self.model_ready:
-            self._queued = record
-            self.chat.add_notice("Waiting for the model to load…", kind="info")
-            self._update_buttons()
-            return
-        self._ask(record)
-
-    def _ask(self, record: TurnRecord) -> None:
-        conversation_id = self._conversation_id
-        question = record.question
-
-        def produce() -> Any:
-            stream = self.backend.ask(conversation_id, question)
-            yield stream
-            yield from stream
-
-        worker = GeneratorWorker(produce)
-        live = LiveAnswer(record, conversation_id, worker)
-        worker.signals.yielded.connect(lambda item: self._on_item(live, item))
-        worker.signals.errored.connect(lambda error: self._answer_failed(live, error))
-        worker.signals.finished.connect(lambda: self._answer_finished(live))
-        self._live = live
-        self.chat.begin_answer(record.key)
-        self.status_speed.setText("Answering…")
-        self._flush_timer.start()
-        self._update_buttons()
-        self._launch(worker)
-
-    def _on_item(self, live: LiveAnswer, item: Any) -> None:
-        if isinstance(item, Token):
-            live.pending.append(item.text)
-            return
-        live.stream = item
-        live.record.citations = [dict(c) for c in getattr(item, "citations", [])]
-        live.record.verdict = getattr(item, "verdict", None)
-        if live.visible and live.record.citations:
-            self._show_sources_of(live.record)
-
-    def _flush(self) -> None:
-        live = self._live
-        if live is None or not live.pending:
-            return
-        text = "".join(live.pending)
-        live.pending.clear()
-        live.record.answer += text
-        if live.visible:
-            self.chat.append_tokens(text)
-
-    def _answer_failed(self, live: LiveAnswer, error: BaseException) -> None:
-        if isinstance(error, Cancelled):
-            live.record.stopped = True
-            return
-        if not isinstance(error, EngineError):
-            raise error
-        live.record.error = error.message
-        if live.visible:
-            self._flush()
-            self.chat.add_notice(error.message, error.hint)
+        self.answers.submit(record, self._conversation_id)
 
     def _answer_finished(self, live: LiveAnswer) -> None:
-        self._flush()
-        if self._live is live:
-            self._live = None
-            self._flush_timer.stop()
         record = live.record
-        stream = live.stream
-        record.finished = True
-        if stream is not None:
-            record.message_id = stream.message_id
-            stats = stream.generation.stats
-            record.stopped = record.stopped or stats.finish_reason == "cancelled"
-            if stats.tokens_per_second:
-                self.status_speed.setText(
-                    f"{stats.tokens_per_second:.1f} tokens/s · first token in "
-                    f"{stats.time_to_first_token_s or 0:.2f} s"
-                )
-            else:
-                self.status_speed.setText("")
-            if isinstance(getattr(stream, "verdict", None), Verdict):
-                record.verdict = stream.verdict  # type: ignore[attr-defined]
-        else:
-            self.status_speed.setText("")
-        record.stopped = record.stopped or live.worker.cancelled
-        if live.visible:
-            if record.answer or not record.error:
-                self.chat.finish_answer(record)
-            if record.citations or record.verdict:
-                self._show_sources_of(record)
-        self._update_buttons()
+        if live.visible and (record.citations or record.verdict):
+            self._show_sources_of(record)
         if live.conversation_id is not None:
             self.conversations.refresh()
 
     def stop(self) -> None:
-        if self._live is not None:
-            self._live.worker.cancel()
-            self.backend.cancel()
-        elif self._queued is not None:
-            self._queued = None
-            self.chat.add_notice("Not sent: stopped before the model was ready.", kind="info")
-        self._update_buttons()
+        self.answers.stop()
 
     def _escape(self) -> None:
         if self.busy:
@@ -423,8 +318,7 @@ class MainWindow(QMainWindow):
     def new_chat(self) -> None:
         self._conversation_id = None
         self._turns = []
-        if self._live is not None:
-            self._live.visible = False
+        self.answers.show_conversation(None)
         self.chat.clear_view()
         self.sources.clear_sources()
         self.conversations.set_current(None)
@@ -440,16 +334,14 @@ class MainWindow(QMainWindow):
         self._conversation_id = conversation_id
         self.conversations.set_current(conversation_id)
         turns = turns_from_messages(messages, self._keys)
-        live = self._live
+        live = self.answers.show_conversation(conversation_id)
         if live is not None:
-            live.visible = live.conversation_id == conversation_id
-            if live.visible:
-                if turns and turns[-1].question == live.record.question and not turns[-1].answer:
-                    turns.pop()  # the live question, already stored by the engine
-                turns.append(live.record)
+            if turns and turns[-1].question == live.record.question and not turns[-1].answer:
+                turns.pop()  # the live question, already stored by the engine
+            turns.append(live.record)
         self._turns = turns
         self._render()
-        last = next((t for t in reversed(turns) if t.citations), None)
+        last = next((t for t in reversed(turns) if t.refs), None)
         if last is not None:
             self._show_sources_of(last)
         else:
@@ -458,7 +350,7 @@ class MainWindow(QMainWindow):
     def _render(self) -> None:
         """Rebuild the view for the open conversation (on open or theme change, never per token)."""
         self.chat.clear_view()
-        live = self._live
+        live = self.answers.live if self.answers.live and self.answers.live.visible else None
         for turn in self._turns:
             if turn.question:
                 self.chat.add_question(turn.question)
@@ -471,11 +363,8 @@ class MainWindow(QMainWindow):
         bar = self.chat.verticalScrollBar()
         bar.setValue(bar.maximum())
 
-    def _confirm_delete(self, title: str) -> bool:
-        return self.conversations._ask_delete(title)
-
     def _conversation_deleted(self, conversation_id: int) -> None:
-        live = self._live
+        live = self.answers.live
         if live is not None and live.conversation_id == conversation_id:
             self.stop()
         if conversation_id == self._conversation_id:
@@ -493,14 +382,8 @@ class MainWindow(QMainWindow):
         if not path:
             return
         try:
-            store = getattr(self.backend, "store", None)
-            if store is None:
-                raise EngineError("History is off, so there is nothing to export.")
-            text = (
-                store.export_json(self._conversation_id)
-                if path.endswith(".json")
-                else store.export_markdown(self._conversation_id)
-            )
+            fmt = "json" if path.endswith(".json") else "md"
+            text = self.backend.export_conversation(self._conversation_id, fmt)
             with open(path, "w", encoding="utf-8") as out:
                 out.write(text)
         except (EngineError, OSError) as exc:
@@ -555,8 +438,8 @@ class MainWindow(QMainWindow):
 
     # -- sources -------------------------------------------------------------------------------
     def _show_sources_of(self, turn: TurnRecord, selected: int | None = None) -> None:
-        if any("text" not in c for c in turn.citations):  # from history: re-authorise first
-            turn.citations = self.backend.resolve_citations(turn.citations)
+        if turn.passages is None and turn.refs:  # from history: re-authorise first
+            turn.passages = self.backend.resolve_citations(turn.refs)
         self.sources.show_sources(turn.citations, turn.answer, turn.verdict, selected)
 
     def show_citation(self, key: int, n: int) -> None:
@@ -566,28 +449,17 @@ class MainWindow(QMainWindow):
         self._show_sources_of(turn, n)
         self.sources.select(n)
 
-    def _open_original(self, citation: dict[str, Any]) -> None:
+    def _open_original(self, passage: Passage) -> None:
+        """The whole document a source comes from, re-authorised, scrolled to the passage."""
         try:
-            document = self.backend.document_of(citation)
+            document = self.backend.document_of(passage)
         except EngineError as error:
             self.show_error(error)
             return
-        if document is not None:
-            from desktop.ui.document_view import DocumentDialog
+        from desktop.ui.document_view import DocumentDialog
 
-            self.document_dialog = DocumentDialog(document, self)
-            self.document_dialog.show()
-            return
-        path = self.backend.original_of(citation)
-        if path is None:
-            where = citation.get("location") or citation.get("heading") or ""
-            self.statusBar().showMessage(
-                f"The original of “{citation.get('title', '')}” is not on this computer"
-                + (f" ({where})" if where else ""),
-                5000,
-            )
-            return
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        self.document_dialog = DocumentDialog(document, self)
+        self.document_dialog.show()
 
     def _open_external(self, url: QUrl) -> None:
         if url.scheme().lower() not in SAFE_SCHEMES:
@@ -618,8 +490,7 @@ class MainWindow(QMainWindow):
     def open_about(self) -> None:
         from desktop.ui.about_dialog import AboutDialog
 
-        packs = self.packs.list_packs() if self.packs is not None else []
-        AboutDialog(self.backend.models(), packs, self).exec()
+        AboutDialog(self.backend.models(), self.packs, self).exec()
 
     def open_packs(self) -> None:
         if self.packs is None:
@@ -655,23 +526,19 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self._render()
-            self.sources.show_sources(
-                self.sources.citations, self.sources._answer, self.sources._verdict
-            )
+            self.sources.refresh()
         super().changeEvent(event)
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Stop and wait for every worker (called on quit and by tests)."""
-        self.stop()
-        self._queued = None
+        self.answers.shutdown()
         for worker in list(self._workers):
             worker.cancel()
         self._pool.waitForDone(int(timeout_s * 1000))
         for worker in list(self._workers):  # deliver their last signals now, not after we are gone
             if worker.wait(0):
                 QCoreApplication.sendPostedEvents(worker.signals, QEvent.Type.MetaCall)
-        self._flush_timer.stop()
-        self.conversations._search_timer.stop()
+        self.conversations.shutdown()
 
     def closeEvent(self, event: Any) -> None:
         self.shutdown()

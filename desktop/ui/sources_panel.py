@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
 
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from desktop.engine.access import Passage
 from desktop.ui.backend import Verdict
 from desktop.ui.chat_view import InertBrowser
 
@@ -108,9 +108,9 @@ def highlight_passage(passage: str, words: set[str], background: str, foreground
 
 
 class SourcesPanel(QWidget):
-    """`openOriginalRequested(citation)` asks the window to open a source's original document."""
+    """`openOriginalRequested(passage)` asks the window to open a source's whole document."""
 
-    openOriginalRequested = Signal(dict)
+    openOriginalRequested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -138,7 +138,7 @@ class SourcesPanel(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.verdict)
         layout.addWidget(self.view, 1)
-        self._citations: list[dict[str, Any]] = []
+        self._citations: list[Passage] = []
         self._answer = ""
         self._verdict: Verdict | None = None
         self.selected: int | None = None
@@ -147,25 +147,37 @@ class SourcesPanel(QWidget):
         text = url.toString()
         if text.startswith("open:") and text[5:].isdigit():
             n = int(text[5:])
-            for citation in self._citations:
-                if int(citation.get("n", 0)) == n:
-                    self.openOriginalRequested.emit(citation)
+            for passage in self._citations:
+                if passage.n == n and passage.available:
+                    self.openOriginalRequested.emit(passage)
 
     @property
-    def citations(self) -> list[dict[str, Any]]:
+    def citations(self) -> list[Passage]:
         return list(self._citations)
+
+    @property
+    def answer(self) -> str:
+        return self._answer
+
+    @property
+    def verdict_shown(self) -> Verdict | None:
+        return self._verdict
+
+    def refresh(self) -> None:
+        """Render again (after a palette change)."""
+        self._render()
 
     def clear_sources(self) -> None:
         self.show_sources([])
 
     def show_sources(
         self,
-        citations: list[dict[str, Any]],
+        citations: list[Passage],
         answer: str = "",
         verdict: Verdict | None = None,
         selected: int | None = None,
     ) -> None:
-        self._citations = [dict(c, n=c.get("n", i)) for i, c in enumerate(citations, 1)]
+        self._citations = list(citations)
         self._answer = answer
         self._verdict = verdict
         self.selected = selected
@@ -212,32 +224,33 @@ class SourcesPanel(QWidget):
         mark = f"rgba({mark_bg.red()},{mark_bg.green()},{mark_bg.blue()},{mark_bg.alpha()})"
         cards = []
         for citation in self._citations:
-            n = int(citation["n"])
+            n = citation.n
             meta = " · ".join(
                 html.escape(str(part))
                 for part in (
-                    citation.get("pack"),
-                    f"for {citation['audience']}" if citation.get("audience") else None,
-                    f"as of {citation['as_of']}" if citation.get("as_of") else None,
+                    citation.pack,
+                    f"for {citation.audience}" if citation.audience else None,
+                    f"as of {citation.as_of}" if citation.as_of else None,
                 )
                 if part
             )
-            heading, location = (
-                str(citation.get("heading") or ""),
-                str(citation.get("location") or ""),
-            )
+            heading, location = citation.heading, citation.location
             parts = [location] if heading and heading in location else [heading, location]
             where = " › ".join(html.escape(p) for p in parts if p)
-            passage = highlight_passage(str(citation.get("text", "")), words, mark, text)
+            passage = highlight_passage(citation.text, words, mark, text)
             background = f' bgcolor="{selected_bg}"' if n == self.selected else ""
             cards.append(
                 f'<a name="source-{n}"></a>'
                 f'<table width="100%" cellpadding="8" cellspacing="0"{background}><tr><td>'
-                f'<b style="color:{link}">[{n}]</b> <b>{html.escape(str(citation.get("title", "Untitled")))}</b>'
+                f'<b style="color:{link}">[{n}]</b> <b>{html.escape(citation.title or "Untitled")}</b>'
                 f'<br><span style="color:{muted}">{meta}</span>'
                 + (f'<br><span style="color:{muted}">{where}</span>' if where else "")
                 + f'<p style="color:{text}">{passage}</p>'
-                f'<a href="open:{n}" style="color:{link}">Open original</a>'
-                "</td></tr></table>"
+                + (
+                    f'<a href="open:{n}" style="color:{link}">Open original</a>'
+                    if citation.available
+                    else ""
+                )
+                + "</td></tr></table>"
             )
         self.view.setHtml("<br>".join(cards))

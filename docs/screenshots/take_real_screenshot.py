@@ -24,7 +24,8 @@ def main() -> int:
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
-    from desktop.app import ChatSession, build_window
+    from desktop.app import ChatSession
+    from desktop.ui.launch import build_window
     from desktop.ui.theme import apply_theme, prepare_hidpi
 
     prepare_hidpi()

@@ -38,7 +38,8 @@ def main() -> int:
 
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication, QWidget
-    from ui.fakes import HANDBOOK_CITATIONS, FakeBackend, FakePacks
+    from ui.fake_packs import FakePacks
+    from ui.fakes import HANDBOOK_CITATIONS, FakeBackend
 
     from desktop.ui.about_dialog import AboutDialog
     from desktop.ui.backend import Verdict
@@ -182,7 +183,7 @@ def main() -> int:
     save(dialog3, "09-settings")
     dialog3.close()
 
-    dialog4 = AboutDialog(backend.models(), packs.list_packs())
+    dialog4 = AboutDialog(backend.models(), packs)
     dialog4.show()
     save(dialog4, "10-about")
     dialog4.close()

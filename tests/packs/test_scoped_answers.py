@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
 from desktop.cli import main
-from desktop.engine.access import KnowledgeAccess
-from desktop.engine.chat import ChatService
+from desktop.engine.access import KnowledgeAccess, Passage
+from desktop.engine.answer.events import Done
+from desktop.engine.answer.prompt import PromptPlan
+from desktop.engine.answer.records import Question
+from desktop.engine.assistant import Assistant, AssistantOptions
 from desktop.engine.packs import install
 from desktop.engine.storage.conversations import ConversationStore
 
@@ -68,12 +73,28 @@ def test_prompt_answer_and_history_never_hold_other_audiences(
     _setup_user(admin_workspace, "", "gina", ["guest"], monkeypatch)
     access = KnowledgeAccess(embedder)
     store = ConversationStore(tmp_path / "h.db", os.urandom(32))
+    assistant = Assistant(
+        chat_manager,
+        options=AssistantOptions(sources_per_answer=8, max_answer_tokens=32),
+        history=store,
+        knowledge=access,
+    )
+    planned: list[PromptPlan] = []
+    grounded = assistant.pipeline().stages.plan
+
+    class CapturePrompt:
+        def plan(self, question: Question, passages: Sequence[Passage]) -> PromptPlan:
+            planned.append(grounded.plan(question, passages))
+            return planned[-1]
+
+    assistant.pipeline().stages.plan = CapturePrompt()
     try:
-        service = ChatService(chat_manager, store, access.sources_for(8), max_answer_tokens=32)
         conversation = store.create_conversation().id
-        turn = service.ask(conversation, QUESTION)
-        answer = "".join(t.text for t in turn)
-        prompt = json.dumps(turn.plan.messages)
+        events = list(assistant.ask(conversation, QUESTION))
+        done = events[-1]
+        assert isinstance(done, Done)
+        answer = done.answer.text
+        prompt = json.dumps(planned[0].messages)
         history = store.export_json(conversation)
         assert CANARIES["everyone"] in prompt  # the guest's own audience does reach the prompt
         for secret in (CANARIES["staff"], CANARIES["hr"], "Salary bands", "Leave policy"):
@@ -86,7 +107,7 @@ def test_prompt_answer_and_history_never_hold_other_audiences(
         )
     finally:
         store.close()
-        access.close()
+        access.close()  # the session's shared model stays loaded for the other tests
 
 
 def test_window_answers_with_a_citation_and_opens_it(
@@ -95,32 +116,34 @@ def test_window_answers_with_a_citation_and_opens_it(
     pytest.importorskip("PySide6")
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
     _setup_user(admin_workspace, "", "emma", ["employee"], monkeypatch)
-    from desktop.app import ChatSession, build_window
+    from desktop.app import ChatSession
+    from desktop.ui.launch import build_window
 
     session = ChatSession()
     window = build_window(session)
     qtbot.addWidget(window)
     window.show()
     window.start_loading()
-    qtbot.waitUntil(lambda: session.access is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: session.assistant.knowledge is not None, timeout=120_000)
     assert session.knowledge_as_of()
+    assert window.packs is not None
     [listed] = window.packs.list_packs()
-    assert listed["name"] == "handbook" and listed["audiences"] == ["everyone", "staff"]
-    assert listed["license"] == "unspecified" and listed["signature"] == "valid"
+    assert listed.pack_id == "handbook" and listed.audiences == ("everyone", "staff")
+    assert listed.licence == "unspecified" and listed.signature == "valid"
     window.input.setPlainText("How many days of annual leave do staff get?")
     window.send()
     qtbot.waitUntil(lambda: not window.busy and bool(window.sources.citations), timeout=120_000)
     citations = window.sources.citations
-    assert citations[0]["audience"] in ("everyone", "staff")
-    assert any(CANARIES["staff"] in c["text"] or "leave" in c["text"].lower() for c in citations)
+    assert citations[0].audience in ("everyone", "staff")
+    assert any(CANARIES["staff"] in c.text or "leave" in c.text.lower() for c in citations)
     # "Open original": the whole document, re-authorised, scrolled to the passage and selected.
     window._open_original(citations[0])
     dialog = window.document_dialog
     assert dialog.isVisible()
-    assert dialog.selected_passage().strip() == citations[0]["text"].strip()
+    assert dialog.selected_passage().strip() == citations[0].text.strip()
     dialog.close()
     # A citation for an audience this user does not hold is refused, shown inline.
-    forged = dict(citations[0], audience="hr")
+    forged = replace(citations[0], ref=replace(citations[0].ref, audience="hr"))
     window._open_original(forged)
     assert "not available to you" in window.chat.toPlainText()
     window.shutdown()

@@ -35,7 +35,7 @@ def window(qtbot, backend: FakeBackend, packs: FakePacks) -> Iterator[MainWindow
     yield win
     win.shutdown()
     assert not win._workers, "a worker outlived the window"
-    assert not win._flush_timer.isActive()
+    assert not win.answers.flushing
 
 
 def wait_idle(qtbot, win: MainWindow) -> None:

@@ -9,76 +9,104 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from desktop.engine.access import CitationRef, OpenedDocument, Passage
+from desktop.engine.answer.events import (
+    Abstained,
+    AnswerEvent,
+    AnswerToken,
+    Done,
+    Retrieved,
+    SentenceChecked,
+)
+from desktop.engine.answer.records import Answer, Decision, Question, SentenceVerdict
 from desktop.engine.core.errors import EngineError, InvalidInput
 from desktop.engine.core.settings import AppSettings, SettingsInvalid
 from desktop.engine.runtime.catalog import ModelRow
-from desktop.engine.runtime.model_manager import GenerationStats, Token
+from desktop.engine.runtime.chat_model import GenerationStats
 from desktop.engine.storage.conversations import Conversation, Message
 from desktop.ui.backend import ModelStatus, Verdict
 
 HANDBOOK_CITATIONS = [
-    {
-        "n": 1,
-        "title": "Travel policy",
-        "pack": "handbook",
-        "audience": "staff",
-        "as_of": "2024-05-01",
-        "heading": "Booking",
-        "text": "Staff book travel through the approved agency at least 14 days ahead.",
-        "location": "page 3",
-        "chunk_id": 11,
-    },
-    {
-        "n": 2,
-        "title": "Expenses",
-        "pack": "handbook",
-        "audience": "staff",
-        "as_of": "2024-05-01",
-        "heading": "Receipts",
-        "text": "Keep every receipt; claims without receipts are refused.",
-        "location": "Expenses › Receipts",
-        "chunk_id": 12,
-    },
+    Passage(
+        ref=CitationRef(1, "handbook", 1, "staff", 11),
+        title="Travel policy",
+        heading="Booking",
+        text="Staff book travel through the approved agency at least 14 days ahead.",
+        location="page 3",
+        as_of="2024-05-01",
+    ),
+    Passage(
+        ref=CitationRef(2, "handbook", 1, "staff", 12),
+        title="Expenses",
+        heading="Receipts",
+        text="Keep every receipt; claims without receipts are refused.",
+        location="Expenses › Receipts",
+        as_of="2024-05-01",
+    ),
 ]
-
-
-@dataclass
-class FakeGeneration:
-    stats: GenerationStats = field(default_factory=GenerationStats)
+ABSTAIN_MESSAGE = "The documents you can read don't say."
 
 
 class FakeTurn:
+    """One answer's events, shaped like the pipeline's: Retrieved, tokens (or Abstained),
+    SentenceChecked for sentences the verdict marks unsupported, then Done once recorded."""
+
     def __init__(
         self,
         backend: FakeBackend,
         conversation_id: int | None,
+        question: str,
         tokens: list[str],
-        citations: list[dict[str, Any]],
+        citations: list[Passage],
         verdict: Verdict | None,
     ) -> None:
         self.backend = backend
         self.conversation_id = conversation_id
+        self.question = question
         self.tokens = tokens
-        self.citations = [dict(c) for c in citations]
+        self.citations = list(citations)
         self.verdict = verdict
         self.message_id: int | None = None
-        self.generation = FakeGeneration()
+        self.stats = GenerationStats()
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
         self._cancel.set()
 
-    def __iter__(self) -> Iterator[Token]:
-        return self._run()
-
-    def _run(self) -> Iterator[Token]:
-        stats = self.generation.stats
-        started = time.perf_counter()
+    def events(self) -> Iterator[AnswerEvent]:
+        question = Question(self.question, self.conversation_id)
+        yield Retrieved(self.question, tuple(self.citations))
+        if self.verdict is not None and self.verdict.abstained:
+            decision = Decision.abstain("fake: nothing relevant", ABSTAIN_MESSAGE)
+            yield Abstained(decision, tuple(self.citations))
+            self.message_id = self._store(ABSTAIN_MESSAGE, [])
+            yield Done(Answer(question, ABSTAIN_MESSAGE, decision, message_id=self.message_id))
+            return
         pieces: list[str] = []
+        try:
+            yield from self._tokens(pieces)
+        finally:
+            text = "".join(pieces)
+            self.message_id = self._store(text, self.citations)
+        unsupported = self.verdict.unsupported_sentences if self.verdict else []
+        for index, sentence in enumerate(unsupported):
+            yield SentenceChecked(SentenceVerdict(index, sentence, False, (), "fake check"))
+        yield Done(
+            Answer(
+                question,
+                text,
+                Decision.answer("fake"),
+                passages=tuple(self.citations),
+                stats=self.stats,
+                message_id=self.message_id,
+            )
+        )
+
+    def _tokens(self, pieces: list[str]) -> Iterator[AnswerEvent]:
+        stats = self.stats
+        started = time.perf_counter()
         try:
             for index, text in enumerate(self.tokens):
                 if index and self.backend.gate is not None:
@@ -92,19 +120,23 @@ class FakeTurn:
                     stats.time_to_first_token_s = time.perf_counter() - started
                 pieces.append(text)
                 stats.completion_tokens += 1
-                yield Token(text, index)
+                yield AnswerToken(text, index)
             else:
                 stats.finish_reason = "stop"
         finally:
+            stats.finish_reason = stats.finish_reason or "cancelled"
             stats.total_s = time.perf_counter() - started + 0.01
-            if self.conversation_id is not None and pieces:
-                self.message_id = self.backend._add(
-                    self.conversation_id,
-                    "assistant",
-                    "".join(pieces),
-                    self.citations,
-                    {"finish_reason": stats.finish_reason},
-                )
+
+    def _store(self, text: str, citations: list[Passage]) -> int | None:
+        if self.conversation_id is None or not text:
+            return None
+        return self.backend._add(
+            self.conversation_id,
+            "assistant",
+            text,
+            [p.ref.as_dict() for p in citations],
+            {"finish_reason": self.stats.finish_reason},
+        )
 
 
 class FakeBackend:
@@ -113,7 +145,7 @@ class FakeBackend:
     def __init__(
         self,
         tokens: list[str] | None = None,
-        citations: list[dict[str, Any]] | None = None,
+        citations: list[Passage] | None = None,
         *,
         history: bool = True,
     ) -> None:
@@ -143,14 +175,16 @@ class FakeBackend:
             raise self.load_error
         return ModelStatus("fake-model", "CPU", 2, 4096)
 
-    def ask(self, conversation_id: int | None, question: str) -> FakeTurn:
+    def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
         if self.ask_error is not None:
             raise self.ask_error
         self.asked.append(question)
         if conversation_id is not None:
             self._add(conversation_id, "user", question, [], {})
-        self.current = FakeTurn(self, conversation_id, self.tokens, self.citations, self.verdict)
-        return self.current
+        self.current = FakeTurn(
+            self, conversation_id, question, self.tokens, self.citations, self.verdict
+        )
+        return self.current.events()
 
     def cancel(self) -> None:
         if self.current is not None:
@@ -199,7 +233,9 @@ class FakeBackend:
         assert conversation_id is not None
         for question, answer in pairs:
             self._add(conversation_id, "user", question, [], {})
-            self._add(conversation_id, "assistant", answer, list(self.citations), {})
+            self._add(
+                conversation_id, "assistant", answer, [p.ref.as_dict() for p in self.citations], {}
+            )
         return conversation_id
 
     def conversations(self) -> list[Conversation]:
@@ -247,14 +283,33 @@ class FakeBackend:
     def readable_packs(self) -> int:
         return 1 if self.as_of else 0
 
-    def original_of(self, citation: dict[str, Any]) -> Path | None:
-        return None
+    def resolve_citations(self, refs: list[CitationRef]) -> list[Passage]:
+        known = {p.ref: p for p in self.citations}
+        return [
+            known[ref] if ref in known else Passage.unavailable(ref, "Not in the fake's pack.")
+            for ref in refs
+        ]
 
-    def resolve_citations(self, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [dict(c) for c in citations]
+    def document_of(self, passage: Passage) -> OpenedDocument:
+        text = f"Preamble.\n\n{passage.text}\n\nMore text."
+        start = text.index(passage.text)
+        opened = Passage(
+            passage.ref,
+            passage.title,
+            passage.text,
+            char_start=start,
+            char_end=start + len(passage.text),
+        )
+        return OpenedDocument(opened, passage.title, text)
 
-    def document_of(self, citation: dict[str, Any]) -> dict[str, Any] | None:
-        return None
+    def export_conversation(self, conversation_id: int, fmt: str) -> str:
+        if not self._history:
+            raise EngineError("History is off, so there is nothing to export.")
+        return "\n\n".join(m.text for m in self.messages(conversation_id))
+
+    @property
+    def knowledge_problems(self) -> list[EngineError]:
+        return []
 
     def models(self) -> list[ModelRow]:
         return [

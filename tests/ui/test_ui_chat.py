@@ -52,7 +52,7 @@ def test_streamed_answer_is_rendered_with_clickable_chips(qtbot, window: MainWin
     assert "The agency books travel 14 days ahead [1]." in text
     key = window._turns[-1].key
     assert f"cite:{key}:1" in anchors(window.chat)
-    assert window.sources.citations[0]["title"] == "Travel policy"
+    assert window.sources.citations[0].title == "Travel policy"
     window.chat._on_anchor(QUrl(f"cite:{key}:1"))
     assert window.sources.selected == 1
     html = window.sources.view.toHtml()
@@ -78,7 +78,12 @@ def test_markdown_is_safe_no_images_no_html_links_inert(qtbot, window, backend) 
         "![d](data:image/png;base64,AAAA)",
     ]
     opened: list[QUrl] = []
-    window.confirm_open = lambda url: opened.append(url) or False
+
+    def refuse(url: QUrl) -> bool:
+        opened.append(url)
+        return False
+
+    window.confirm_open = refuse
     window.ask("render this")
     wait_idle(qtbot, window)
     assert images(window.chat) == 0
@@ -184,6 +189,7 @@ def test_verdicts_have_their_place(qtbot, window, backend) -> None:
         1,
         "q",
         "Travel is booked by the agency. Bookings are free.",
+        [p.ref for p in HANDBOOK_CITATIONS],
         HANDBOOK_CITATIONS,
         verdict=Verdict(unsupported_sentences=["Bookings are free."]),
     )
@@ -241,7 +247,7 @@ def test_quitting_while_streaming_stops_workers(qtbot, backend) -> None:
     qtbot.waitUntil(lambda: bool(win._turns[-1].answer), timeout=5000)
     win.close()
     assert not win._workers and win._pool.activeThreadCount() == 0
-    assert not win._flush_timer.isActive()
+    assert not win.answers.flushing
     QApplication.processEvents()
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QTableWidget, QTableWidgetItem
 
+from desktop.engine.access import Passage
 from desktop.engine.core.settings import AppSettings, SettingsInvalid, load_settings, save_settings
 from desktop.ui.about_dialog import AboutDialog, dependency_licenses
 from desktop.ui.packs import CHECKING, EnrolmentDialog, PackManagerDialog, _expiry_text
@@ -19,11 +22,17 @@ from ui.fake_packs import FakePacks
 from ui.fakes import HANDBOOK_CITATIONS, FakeBackend
 
 
+def cell(table: QTableWidget, row: int, column: int) -> QTableWidgetItem:
+    item = table.item(row, column)
+    assert item is not None, f"no cell at {row}, {column}"
+    return item
+
+
 def test_sources_panel_cards_escape_and_highlight(qtbot) -> None:
     panel = SourcesPanel()
     qtbot.addWidget(panel)
-    hostile = dict(HANDBOOK_CITATIONS[0], title="<b>x</b><img src='http://e/x.png'>")
-    opened: list[dict] = []
+    hostile = replace(HANDBOOK_CITATIONS[0], title="<b>x</b><img src='http://e/x.png'>")
+    opened: list[Passage] = []
     panel.openOriginalRequested.connect(opened.append)
     panel.show_sources([hostile, HANDBOOK_CITATIONS[1]], "Book travel through the agency")
     assert panel.title.text() == "Sources (2)"
@@ -35,7 +44,7 @@ def test_sources_panel_cards_escape_and_highlight(qtbot) -> None:
     from PySide6.QtCore import QUrl
 
     panel._on_anchor(QUrl("open:2"))
-    assert opened and opened[0]["title"] == "Expenses"
+    assert opened and opened[0].title == "Expenses"
     panel.clear_sources()
     assert panel.citations == [] and panel.title.text() == "Sources"
 
@@ -91,10 +100,10 @@ def test_about_lists_model_pack_and_library_licences(qtbot) -> None:
     dialog = AboutDialog(backend.models(), FakePacks())
     qtbot.addWidget(dialog)
     idle(qtbot, dialog)
-    assert dialog.models_table.item(0, 2).text() == "Apache-2.0"
-    assert dialog.models_table.item(1, 3).text() == "no"
+    assert cell(dialog.models_table, 0, 2).text() == "Apache-2.0"
+    assert cell(dialog.models_table, 1, 3).text() == "no"
     assert dialog.packs_table.rowCount() == 2
-    assert dialog.packs_table.item(0, 2).text() == "Internal use"
+    assert cell(dialog.packs_table, 0, 2).text() == "Internal use"
     assert dialog.tabs.tabText(1) == "Document packs (2)"
     names = {row[0] for row in dependency_licenses()}
     assert {"PySide6-Essentials", "llama-cpp-python"} <= names
@@ -150,10 +159,10 @@ def test_pack_manager_lists_installs_and_rejects(qtbot, tmp_path: Path) -> None:
     qtbot.addWidget(dialog)
     idle(qtbot, dialog)
     assert dialog.table.rowCount() == 2
-    assert dialog.table.item(0, 3).text() == "✓ Signed"
-    assert dialog.table.item(0, 3).toolTip() == "Signed by IT Knowledge Team"
-    assert dialog.table.item(0, 4).text() == "managers, staff"
-    assert dialog.table.item(1, 5).text().startswith("Expired")
+    assert cell(dialog.table, 0, 3).text() == "✓ Signed"
+    assert cell(dialog.table, 0, 3).toolTip() == "Signed by IT Knowledge Team"
+    assert cell(dialog.table, 0, 4).text() == "managers, staff"
+    assert cell(dialog.table, 1, 5).text().startswith("Expired")
     dialog.choose_file = lambda: tmp_path / "finance.enclavepack"
     dialog.install()
     idle(qtbot, dialog)
@@ -189,9 +198,9 @@ def test_pack_manager_shows_a_pack_that_no_longer_verifies(qtbot) -> None:
     dialog = PackManagerDialog(model)
     qtbot.addWidget(dialog)
     idle(qtbot, dialog)
-    assert dialog.table.item(0, 3).text() == "✗ Signature invalid"
-    assert dialog.table.item(0, 3).toolTip() == "a file's hash does not match"
-    assert dialog.table.item(0, 4).text() == "none"
+    assert cell(dialog.table, 0, 3).text() == "✗ Signature invalid"
+    assert cell(dialog.table, 0, 3).toolTip() == "a file's hash does not match"
+    assert cell(dialog.table, 0, 4).text() == "none"
 
 
 def test_enrolment_shows_exports_and_imports(qtbot, tmp_path: Path) -> None:

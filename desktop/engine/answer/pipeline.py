@@ -10,7 +10,7 @@ recorded when the stream ends, also when the caller stops early, so a stopped an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 
 from desktop.engine.answer.events import (
@@ -68,7 +68,7 @@ class AnswerPipeline:
         """Stop the generation in progress (the stream then ends with a cancelled `Done`)."""
         self.stages.generate.cancel()
 
-    def run(self, conversation_id: int | None, text: str) -> Iterator[AnswerEvent]:
+    def run(self, conversation_id: int | None, text: str) -> Generator[AnswerEvent, None, None]:
         """Answer `text` in `conversation_id` (None: not kept). `InvalidInput` before any event
         when the question cannot be sent; the question is durable once the first event arrives."""
         s = self.stages

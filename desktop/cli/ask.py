@@ -1,0 +1,170 @@
+"""`enclave ask`: one question through the same assistant and answer pipeline as the window.
+
+Three outputs of one event stream: the answer streamed as text (default), one JSON object at the
+end (`--json`), or every pipeline event as a JSON line (`--events`: exactly what the window gets).
+Defaults come from the user's saved settings, like the window; flags override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from desktop.engine.answer.events import Abstained, AnswerEvent, AnswerToken, Done
+from desktop.engine.assistant import Assistant, AssistantOptions
+from desktop.engine.core.settings import load_settings
+from desktop.engine.core.text_input import clean_message
+
+DEFAULT_ANSWER_TOKENS = AssistantOptions().max_answer_tokens
+
+
+def register(sub: Any) -> None:
+    ask = sub.add_parser(
+        "ask",
+        help="answer a question in the terminal",
+        description="Answer one question from the document packs you may read, streamed. "
+        "Uses your saved settings (model, sources, temperature) unless a flag overrides them.",
+    )
+    ask.add_argument("question", help="the question to ask")
+    output = ask.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="print one JSON object at the end instead of a stream"
+    )
+    output.add_argument(
+        "--events",
+        action="store_true",
+        help="print every answer event as a JSON line (retrieved, abstained, token, "
+        "sentence_checked, done): what the window receives",
+    )
+    ask.add_argument("--model", help="chat model id from `enclave models list`")
+    ask.add_argument(
+        "--max-tokens",
+        type=int,
+        default=DEFAULT_ANSWER_TOKENS,
+        help=f"longest answer in tokens (default {DEFAULT_ANSWER_TOKENS}, as in the window)",
+    )
+    ask.add_argument("--temperature", type=float, help="0 = greedy (default: your settings)")
+    ask.add_argument("--sources", type=int, help="passages to retrieve (default: your settings, 4)")
+    ask.add_argument(
+        "--save",
+        action="store_true",
+        help="keep the question and answer in your encrypted history (needs a secure keyring)",
+    )
+    ask.add_argument(
+        "--conversation", type=int, help="continue this history conversation id (implies --save)"
+    )
+
+
+def options_from(args: argparse.Namespace) -> AssistantOptions:
+    settings, _note = load_settings()
+    overrides: dict[str, object] = {"max_answer_tokens": args.max_tokens}
+    if args.model:
+        overrides["chat_model"] = args.model
+    if args.temperature is not None:
+        overrides["temperature"] = args.temperature
+    if args.sources is not None:
+        overrides["sources_per_answer"] = args.sources
+    return AssistantOptions.from_settings(settings, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    question = clean_message(args.question)
+    keep = args.save or args.conversation is not None
+    assistant = Assistant.open(options_from(args), keep_history=keep)
+    try:
+        if keep:
+            history = assistant.require_history()  # --save without a secure keyring: refuse
+        status = assistant.load()
+        for problem in assistant.problems:
+            print(f"enclave: warning: {problem}", file=sys.stderr)
+        for warning in assistant.expiry_warnings():
+            print(f"enclave: warning: {warning}", file=sys.stderr)
+        conversation_id = args.conversation
+        if keep and conversation_id is None:
+            conversation_id = history.create_conversation(question[:60]).id
+        stream = assistant.ask(conversation_id, question)
+        try:
+            if args.events:
+                print_events(stream, sys.stdout)
+            elif args.json:
+                done = last_done(stream)
+                payload = json_payload(done, conversation_id, assistant.knowledge_as_of())
+                print(json.dumps(payload, ensure_ascii=False, indent=2))
+            else:
+                done = print_text(stream, sys.stdout)
+                print_footer(done, status.model_id, assistant.knowledge_as_of(), sys.stderr)
+        finally:
+            stream.close()  # a stopped answer (Ctrl+C) is recorded before the model closes
+    finally:
+        assistant.close()
+    return 0
+
+
+def print_events(stream: Iterator[AnswerEvent], out: TextIO) -> None:
+    for event in stream:
+        out.write(json.dumps(event.as_dict(), ensure_ascii=False) + "\n")
+        out.flush()
+
+
+def last_done(stream: Iterator[AnswerEvent]) -> Done:
+    done = None
+    for event in stream:
+        if isinstance(event, Done):
+            done = event
+    if done is None:  # pragma: no cover - the pipeline always ends with Done
+        raise RuntimeError("the answer stream ended without Done")
+    return done
+
+
+def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
+    done = None
+    for event in stream:
+        if isinstance(event, AnswerToken):
+            out.write(event.text)
+            out.flush()
+        elif isinstance(event, Abstained):
+            out.write(event.decision.message)
+        elif isinstance(event, Done):
+            done = event
+    out.write("\n")
+    if done is None:  # pragma: no cover - the pipeline always ends with Done
+        raise RuntimeError("the answer stream ended without Done")
+    for passage in done.answer.passages:
+        where = " > ".join(x for x in (passage.heading, passage.location) if x)
+        out.write(
+            f"  [{passage.n}] {passage.title} ({where}) "
+            f"{passage.pack} v{passage.pack_version}, {passage.audience}\n"
+        )
+    return done
+
+
+def print_footer(done: Done, model_id: str, as_of: str | None, err: TextIO) -> None:
+    stats = done.answer.stats
+    knowledge = (
+        f"knowledge as of {as_of}" if as_of else "no document packs: answering from the model alone"
+    )
+    err.write(
+        f"[{model_id} · {stats.completion_tokens} tokens · {stats.tokens_per_second:.1f} tok/s · "
+        f"{knowledge} · AI-generated, check important facts]\n"
+    )
+
+
+def json_payload(done: Done, conversation_id: int | None, as_of: str | None) -> dict[str, Any]:
+    answer = done.answer
+    event = done.as_dict()
+    return {
+        "question": answer.question.text,
+        "answer": answer.text,
+        "decision": event["decision"],
+        "reason": event["reason"],
+        "model": event["model"],
+        "conversation_id": conversation_id,
+        "knowledge_as_of": as_of,
+        "sources": event["sources"],
+        "verdicts": event["verdicts"],
+        "metrics": event["metrics"],
+        "ai_generated": True,
+    }

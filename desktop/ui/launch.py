@@ -1,0 +1,83 @@
+"""Start the desktop app: check for a display, build the window around a `ChatSession`, run Qt.
+
+Imported only when the window is wanted (`enclave` with no command): it loads Qt."""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import TracebackType
+
+from desktop.app import ChatSession
+from desktop.engine.core.crash_report import write_crash_report
+from desktop.engine.core.exit_codes import ExitCode
+from desktop.ui.main_window import MainWindow
+
+NO_DISPLAY = """\
+enclave: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so the window cannot open.
+  -> On a desktop, start Enclave from your session. On a server, use the terminal commands:
+       enclave ask "your question"     enclave doctor     enclave --help
+     or run the window off-screen for tests: QT_QPA_PLATFORM=offscreen enclave
+"""
+
+
+def display_available() -> bool:
+    if sys.platform != "linux":
+        return True
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def build_window(session: ChatSession) -> MainWindow:
+    window = MainWindow(session, packs=session.packs)
+    if session.store_problem is not None:
+        window.show_notice(session.store_problem, "History is off: nothing will be saved.")
+    if session.settings_note:
+        window.chat.add_notice(session.settings_note, kind="warning")
+    return window
+
+
+def report_bugs_in_window(window: MainWindow) -> None:
+    """An exception that is not an `EngineError` escaping a Qt slot is a bug: write a crash
+    report and say so inline, instead of a traceback on a terminal the user never sees."""
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if not isinstance(exc, Exception):
+            previous(kind, exc, tb)
+            return
+        try:
+            where = f"A report was saved to {write_crash_report(exc, 'enclave (window)')}."
+        except Exception:
+            previous(kind, exc, tb)
+            where = "The details were printed to the terminal."
+        window.chat.add_notice(
+            f"Internal error (a bug in Enclave, not something you did): {type(exc).__name__}.",
+            f"{where} Please send it to your administrator; you can keep working.",
+        )
+
+    sys.excepthook = hook
+
+
+def run_gui() -> int:
+    if not display_available():
+        print(NO_DISPLAY, file=sys.stderr)
+        return ExitCode.USAGE
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.ui.theme import apply_theme, prepare_hidpi
+
+    prepare_hidpi()
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Enclave")
+    apply_theme(app)  # type: ignore[arg-type]
+    session = ChatSession()
+    window = build_window(session)
+    report_bugs_in_window(window)
+    window.show()
+    window.start_loading()
+    code = app.exec()
+    window.shutdown()
+    session.close()
+    return int(code)
