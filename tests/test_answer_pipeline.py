@@ -20,11 +20,15 @@ from desktop.engine.answer.events import (
     AnswerToken,
     Done,
     Retrieved,
+    SentenceChecked,
 )
+from desktop.engine.answer.evidence import Quote
 from desktop.engine.answer.pipeline import AnswerPipeline, Stages
 from desktop.engine.answer.prompt import PromptPlan
 from desktop.engine.answer.records import (
     Answer,
+    AnswerForm,
+    CheckedAnswer,
     Decision,
     ModelRef,
     Question,
@@ -35,6 +39,7 @@ from desktop.engine.answer.stages import (
     CleanInput,
     GroundedPrompt,
     HistoryRecorder,
+    Retrieval,
     SearchPermittedPassages,
     SentenceCheck,
     StreamFromModel,
@@ -194,7 +199,7 @@ def test_cancel_ends_the_stream_with_a_cancelled_done(model: FakeChatModel) -> N
 
 
 class Abstain:
-    def decide(self, question: Question, passages: Sequence[Passage]) -> Decision:
+    def decide(self, question: Question, retrieval: Retrieval) -> Decision:
         return Decision.abstain("nothing relevant", "Your documents don't say.")
 
 
@@ -255,6 +260,8 @@ def test_the_output_filter_decides_what_is_shown_and_stored(
 class PeriodCheck:
     """Marks each sentence as it completes: supported when it cites [n]."""
 
+    evidence: tuple[Quote, ...] = ()
+
     def __init__(self) -> None:
         self.buffer = ""
         self.count = 0
@@ -268,8 +275,8 @@ class PeriodCheck:
             self.count += 1
         return out
 
-    def finish(self) -> list[SentenceVerdict]:
-        return []
+    def finish(self, text: str) -> CheckedAnswer:
+        return CheckedAnswer(text, AnswerForm.GENERATED)
 
 
 class PeriodChecker:
@@ -282,9 +289,8 @@ def test_sentence_verdicts_stream_as_sentences_complete(model: FakeChatModel) ->
     events = list(pipeline_for(model, check=PeriodChecker()).run(None, "Leave?"))
     expected = ["retrieved", "token", "sentence_checked", "token", "sentence_checked", "done"]
     assert kinds(events) == expected
-    done = events[-1]
-    assert isinstance(done, Done)
-    assert [v.supported for v in done.answer.verdicts] == [True, False]
+    streamed = [e.verdict.supported for e in events if isinstance(e, SentenceChecked)]
+    assert streamed == [True, False]
 
 
 def test_sources_that_do_not_fit_are_dropped_and_not_cited(model: FakeChatModel) -> None:

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from desktop.engine.answer.events import Abstained, AnswerEvent, AnswerToken, Done
+from desktop.engine.answer.events import Abstained, AnswerEvent, AnswerToken, Done, Evidence
+from desktop.engine.answer.records import AnswerForm
 from desktop.engine.assistant import Assistant, AssistantOptions
 from desktop.engine.core.settings import load_settings
 from desktop.engine.core.text_input import clean_message
@@ -120,9 +121,15 @@ def last_done(stream: Iterator[AnswerEvent]) -> Done:
 
 
 def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
+    """Evidence first, then the answer as it streams; then what the check made of it."""
     done = None
+    streamed: list[str] = []
     for event in stream:
-        if isinstance(event, AnswerToken):
+        if isinstance(event, Evidence):
+            quotes = "\n".join(q.markdown() for q in event.quotes)
+            out.write(f"From your documents:\n{quotes}\n\n")
+        elif isinstance(event, AnswerToken):
+            streamed.append(event.text)
             out.write(event.text)
             out.flush()
         elif isinstance(event, Abstained):
@@ -132,6 +139,13 @@ def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
     out.write("\n")
     if done is None:  # pragma: no cover - the pipeline always ends with Done
         raise RuntimeError("the answer stream ended without Done")
+    answer = done.answer
+    if streamed and answer.text != "".join(streamed).strip():
+        label = "Quoted instead" if answer.form is AnswerForm.QUOTED else "Checked answer"
+        out.write(f"\n{label}:\n{answer.text}\n")
+    for verdict in answer.verdicts:
+        if verdict.supported is False:
+            out.write(f"  ! not supported ({verdict.reason}): {verdict.text}\n")
     for passage in done.answer.passages:
         where = " > ".join(x for x in (passage.heading, passage.location) if x)
         out.write(
@@ -158,8 +172,12 @@ def json_payload(done: Done, conversation_id: int | None, as_of: str | None) -> 
     return {
         "question": answer.question.text,
         "answer": answer.text,
+        "form": event["form"],
+        "abstained": event["abstained"],
         "decision": event["decision"],
         "reason": event["reason"],
+        "signal": event["signal"],
+        "query": event["query"],
         "model": event["model"],
         "conversation_id": conversation_id,
         "knowledge_as_of": as_of,

@@ -19,7 +19,14 @@ from desktop.engine.access import (
     OpenedDocument,
     Passage,
 )
+from desktop.engine.answer.calibration import thresholds_for
 from desktop.engine.answer.events import AnswerEvent
+from desktop.engine.answer.evidence import Embeds, EvidenceScorer
+from desktop.engine.answer.grounding import (
+    AbstainOnWeakEvidence,
+    FollowUpQuery,
+    SupportedSentences,
+)
 from desktop.engine.answer.pipeline import AnswerPipeline, Stages
 from desktop.engine.answer.records import ModelRef
 from desktop.engine.answer.stages import (
@@ -73,6 +80,7 @@ class Policy:
 
     name: str = "built-in default"
     description: str = "No guardrail rules yet: every question is answered, nothing is redacted."
+    always_quote: bool = False  # show the passages' own sentences under every generated answer
 
 
 DEFAULT_POLICY = Policy()
@@ -100,6 +108,7 @@ class Assistant:
         options: AssistantOptions = AssistantOptions(),
         history: ConversationStore | None = None,
         knowledge: KnowledgeAccess | None = None,
+        embedder: Embeds | None = None,
         policy: Policy = DEFAULT_POLICY,
         audit: AuditSink | None = None,
     ) -> None:
@@ -112,7 +121,8 @@ class Assistant:
         self.policy = policy
         self.audit: AuditSink = audit or NoAuditLog()
         self.problems: list[EngineError] = []
-        self._embedder: Embedder | None = None
+        self.embedder: Embeds | None = embedder
+        self._owned_embedder: Embedder | None = None
         self._pipeline: AnswerPipeline | None = None
 
     @classmethod
@@ -149,8 +159,9 @@ class Assistant:
         if self.knowledge is not None or not (paths.data_dir() / PACK_STATE_DB).exists():
             return
         try:
-            self._embedder = Embedder(self.catalog.default("embedding"))
-            self.knowledge = KnowledgeAccess(self._embedder)
+            self._owned_embedder = Embedder(self.catalog.default("embedding"))
+            self.embedder = self._owned_embedder
+            self.knowledge = KnowledgeAccess(self._owned_embedder)
         except EngineError as exc:
             self.problems.append(exc)
             return
@@ -170,8 +181,19 @@ class Assistant:
                 generate=StreamFromModel(self.model, o.temperature),
                 record=HistoryRecorder(self.history, self.audit),
             )
+            if self.knowledge is not None and self.embedder is not None:
+                # With documents: grounded answers. Without any pack the app is a plain local
+                # chat, and the window and `ask` say that answers come from the model alone.
+                scorer = EvidenceScorer(self.embedder, thresholds_for(self.embedder_id()))
+                stages.retrieve = FollowUpQuery(self.knowledge, o.sources_per_answer)
+                stages.decide = AbstainOnWeakEvidence(scorer)
+                stages.check = SupportedSentences(scorer, always_quote=self.policy.always_quote)
             self._pipeline = AnswerPipeline(stages, self.model_ref)
         return self._pipeline
+
+    def embedder_id(self) -> str:
+        entry = getattr(self.embedder, "entry", None)
+        return str(getattr(entry, "id", "")) if entry is not None else ""
 
     def model_ref(self) -> ModelRef | None:
         info = self.model.info
@@ -230,8 +252,8 @@ class Assistant:
         self.model.close()
         if self.knowledge is not None:
             self.knowledge.close()
-        if self._embedder is not None:
-            self._embedder.close()
+        if self._owned_embedder is not None:
+            self._owned_embedder.close()
         if self.history is not None:
             self.history.close()
 

@@ -21,16 +21,18 @@ from desktop.engine.answer.events import (
     AnswerEvent,
     AnswerToken,
     Done,
+    Evidence,
     Retrieved,
     SentenceChecked,
 )
-from desktop.engine.answer.records import DecisionKind
+from desktop.engine.answer.records import AnswerForm, DecisionKind
 from desktop.engine.core.errors import Cancelled, EngineError
 from desktop.ui.backend import ChatBackend, Verdict
 from desktop.ui.chat_view import ChatView, TurnRecord
 from desktop.ui.worker import GeneratorWorker
 
 FLUSH_MS = 30
+EVIDENCE_HEADING = "From your documents:"
 
 
 @dataclass
@@ -42,6 +44,7 @@ class LiveAnswer:
     worker: GeneratorWorker
     visible: bool = True
     pending: list[str] = field(default_factory=list)
+    final: str | None = None  # the checked answer, once Done arrives
 
 
 class AnswerController(QObject):
@@ -134,6 +137,9 @@ class AnswerController(QObject):
                     record.verdict = Verdict(abstained=True)
                     record.cite(list(closest))
                 live.pending.append(decision.message)
+            case Evidence(quotes=quotes):
+                record.evidence = [q.markdown() for q in quotes]
+                live.pending.append(EVIDENCE_HEADING + "\n" + "\n".join(record.evidence) + "\n\n")
             case AnswerToken(text=text):
                 live.pending.append(text)
             case SentenceChecked(verdict=verdict):
@@ -145,6 +151,16 @@ class AnswerController(QObject):
                 record.message_id = answer.message_id
                 if answer.decision.generates:
                     record.cite(list(answer.passages))  # only what reached the prompt
+                    # The checked answer replaces what streamed: citations fixed, repeats dropped,
+                    # or the passages' own sentences when the model's were not supported.
+                    live.final = answer.text
+                    record.quoted = answer.form is AnswerForm.QUOTED
+                    unsupported = [v for v in answer.verdicts if v.supported is False]
+                    if unsupported or record.verdict is not None:
+                        record.verdict = Verdict(
+                            unsupported_sentences=[v.text for v in unsupported],
+                            reasons={v.text: v.reason for v in unsupported},
+                        )
                 stats = answer.stats
                 record.stopped = record.stopped or stats.finish_reason == "cancelled"
                 if stats.tokens_per_second:
@@ -179,6 +195,8 @@ class AnswerController(QObject):
 
     def _on_finished(self, live: LiveAnswer) -> None:
         self.flush()
+        if live.final is not None:
+            live.record.answer = live.final
         if self.live is live:
             self.live = None
             self._flush_timer.stop()

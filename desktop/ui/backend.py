@@ -31,6 +31,7 @@ class Verdict:
 
     abstained: bool = False
     unsupported_sentences: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)  # sentence -> why it is unsupported
 
 
 class ChatBackend(Protocol):

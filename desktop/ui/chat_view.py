@@ -58,6 +58,8 @@ class TurnRecord:
     stopped: bool = False
     error: str = ""
     finished: bool = False
+    evidence: list[str] = field(default_factory=list)  # quotes shown before the model's answer
+    quoted: bool = False  # the answer is the passages' own sentences (the model's were unsupported)
 
     @property
     def citations(self) -> list[Passage]:
@@ -268,7 +270,10 @@ class ChatView(InertBrowser):
     # -- rendering ----------------------------------------------------------------------------
     def _render_answer(self, cursor: QTextCursor, turn: TurnRecord) -> None:
         body_start = cursor.position()
-        markdown = link_citations(turn.answer or "", turn.key, len(turn.refs))
+        answer = turn.answer or ""
+        if turn.evidence and not turn.quoted:
+            answer = "\n\n".join(["*From your documents:*", *turn.evidence, answer])
+        markdown = link_citations(answer, turn.key, len(turn.refs))
         if markdown.strip():
             cursor.insertMarkdown(markdown, MARKDOWN_FEATURES)
         elif not turn.error:
@@ -348,8 +353,11 @@ class ChatView(InertBrowser):
         mark = QTextCharFormat()
         mark.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
         mark.setUnderlineColor(QColor("#e57373"))
-        mark.setToolTip("Not supported by the sources: check before relying on it.")
         for sentence in verdict.unsupported_sentences:
+            reason = verdict.reasons.get(sentence, "no passage says this")
+            mark.setToolTip(
+                f"Not supported by your documents ({reason}): check before relying on it."
+            )
             found = self.document().find(sentence.strip(), start)
             if not found.isNull() and found.selectionEnd() <= end + len(sentence):
                 found.mergeCharFormat(mark)

@@ -1,6 +1,6 @@
 """What the answer pipeline streams to its callers, in order: `Retrieved`, then either `Abstained`
-or `AnswerToken`s with `SentenceChecked` as sentences complete, and always `Done` last (unless the
-caller stops reading). Each event has `as_dict()`, the JSON form `enclave ask --events` prints, so
+or `Evidence` (quotes, before the first token) and `AnswerToken`s with `SentenceChecked` as
+sentences complete, and always `Done` last (unless the caller stops reading). Each event has `as_dict()`, the JSON form `enclave ask --events` prints, so
 the window, the terminal and the evaluation harness see the same thing."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from desktop.engine.access import Passage
+from desktop.engine.answer.evidence import Quote
 from desktop.engine.answer.records import Answer, Decision, SentenceVerdict
 
 
@@ -39,9 +40,21 @@ class Abstained:
             "event": "abstained",
             "kind": self.decision.kind.value,
             "reason": self.decision.reason,
+            "signal": self.decision.signal,
             "message": self.decision.message,
             "closest": [p.as_dict() for p in self.closest],
         }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The passage sentences that best answer the question, verbatim, shown before the model's
+    first token (which can take seconds on a busy machine)."""
+
+    quotes: tuple[Quote, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"event": "evidence", "quotes": [{"n": q.n, "text": q.text} for q in self.quotes]}
 
 
 @dataclass(frozen=True)
@@ -74,8 +87,12 @@ class Done:
         return {
             "event": "done",
             "answer": answer.text,
+            "form": answer.form.value,
+            "abstained": answer.decision.kind.value == "abstain",
             "decision": answer.decision.kind.value,
             "reason": answer.decision.reason,
+            "signal": answer.decision.signal,
+            "query": answer.query,
             "finish_reason": answer.finish_reason,
             "sources": [p.as_dict() for p in answer.passages],
             "verdicts": [v.as_dict() for v in answer.verdicts],
@@ -88,7 +105,7 @@ class Done:
         }
 
 
-AnswerEvent = Retrieved | Abstained | AnswerToken | SentenceChecked | Done
+AnswerEvent = Retrieved | Abstained | Evidence | AnswerToken | SentenceChecked | Done
 
 # Fields of `Done.as_dict()["metrics"]` that measure time, not behaviour (differ run to run).
 TIMING_FIELDS = ("time_to_first_token_s", "tokens_per_second", "total_s")

@@ -18,10 +18,19 @@ from desktop.engine.answer.events import (
     AnswerEvent,
     AnswerToken,
     Done,
+    Evidence,
     Retrieved,
     SentenceChecked,
 )
-from desktop.engine.answer.records import Answer, Decision, ModelRef, Question, SentenceVerdict
+from desktop.engine.answer.records import (
+    Answer,
+    AnswerForm,
+    CheckedAnswer,
+    Decision,
+    ModelRef,
+    Question,
+    SentenceVerdict,
+)
 from desktop.engine.answer.stages import (
     AllowAllInput,
     AlwaysAnswer,
@@ -79,15 +88,18 @@ class AnswerPipeline:
         if not screened.allowed:
             decision = Decision.refuse(f"{screened.rule}: {screened.reason}", REFUSED)
             yield Abstained(decision)
-            yield Done(self._record(Answer(question, decision.message, decision), question_id))
+            answer = Answer(question, decision.message, decision, form=AnswerForm.NONE)
+            yield Done(self._record(answer, question_id))
             return
 
         retrieval = s.retrieve.retrieve(question)
         yield Retrieved(retrieval.query, retrieval.passages)
-        decision = s.decide.decide(question, retrieval.passages)
+        decision = s.decide.decide(question, retrieval)
         if not decision.generates:
             yield Abstained(decision, retrieval.passages)
-            answer = Answer(question, decision.message, decision)
+            answer = Answer(
+                question, decision.message, decision, form=AnswerForm.NONE, query=retrieval.query
+            )
             yield Done(self._record(answer, question_id))
             return
 
@@ -95,42 +107,57 @@ class AnswerPipeline:
         passages = plan.kept(retrieval.passages)
         generation = s.generate.generate(plan)
         check = s.check.start(question, passages)
+        if check.evidence:
+            yield Evidence(check.evidence)
         shown = s.output.start()
+        raw: list[str] = []
         pieces: list[str] = []
-        verdicts: list[SentenceVerdict] = []
+        checked: CheckedAnswer | None = None
         index = 0
         try:
             for token in generation:
+                raw.append(token.text)
                 visible = shown.feed(token.text)
                 if visible:
                     pieces.append(visible)
                     yield AnswerToken(visible, index)
                     index += 1
-                for verdict in check.feed(visible):
-                    verdicts.append(verdict)
+                for verdict in check.feed(token.text):
                     yield SentenceChecked(verdict)
             rest = shown.finish()
             if rest:
                 pieces.append(rest)
                 yield AnswerToken(rest, index)
-            for verdict in [*check.feed(rest), *check.finish()]:
-                verdicts.append(verdict)
+            checked = check.finish("".join(raw))
+            for verdict in checked.late:
                 yield SentenceChecked(verdict)
         finally:
             generation.close()
+            text = "".join(pieces).strip()
+            form, verdicts = AnswerForm.GENERATED, tuple[SentenceVerdict, ...]()
+            if checked is not None:
+                form, verdicts = checked.form, checked.verdicts
+                if checked.text != "".join(raw).strip():
+                    text = self._filtered(checked.text)  # quotes are shown through the filter too
             answer = self._record(
                 Answer(
                     question,
-                    "".join(pieces).strip(),
+                    text,
                     decision,
                     passages=passages,
-                    verdicts=tuple(verdicts),
+                    verdicts=verdicts,
                     stats=_final(generation.stats),
+                    form=form,
+                    query=retrieval.query,
                     dropped_history=plan.dropped_history,
                 ),
                 question_id,
             )
         yield Done(answer)
+
+    def _filtered(self, text: str) -> str:
+        run = self.stages.output.start()
+        return (run.feed(text) + run.finish()).strip()
 
     def _record(self, answer: Answer, question_id: int | None) -> Answer:
         answer = replace(answer, model=self._model_ref(), question_id=question_id)

@@ -30,23 +30,25 @@ class DecisionKind(StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether to generate, and why; `message` is what the user reads when no answer is written."""
+    """Whether to generate, and why; `message` is what the user reads when no answer is written;
+    `signal` is the evidence score the decision was taken on (None: none was computed)."""
 
     kind: DecisionKind
     reason: str = ""
     message: str = ""
+    signal: float | None = None
 
     @property
     def generates(self) -> bool:
         return self.kind is DecisionKind.ANSWER
 
     @classmethod
-    def answer(cls, reason: str = "") -> Decision:
-        return cls(DecisionKind.ANSWER, reason)
+    def answer(cls, reason: str = "", signal: float | None = None) -> Decision:
+        return cls(DecisionKind.ANSWER, reason, signal=signal)
 
     @classmethod
-    def abstain(cls, reason: str, message: str) -> Decision:
-        return cls(DecisionKind.ABSTAIN, reason, message)
+    def abstain(cls, reason: str, message: str, signal: float | None = None) -> Decision:
+        return cls(DecisionKind.ABSTAIN, reason, message, signal)
 
     @classmethod
     def refuse(cls, reason: str, message: str) -> Decision:
@@ -74,6 +76,8 @@ class SentenceVerdict:
     supported: bool | None
     citations: tuple[int, ...] = ()
     reason: str = ""
+    source: int | None = None  # the passage [n] that supports it best
+    evidence: str = ""  # that passage's closest sentence (the supporting span)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,7 +86,26 @@ class SentenceVerdict:
             "supported": self.supported,
             "citations": list(self.citations),
             "reason": self.reason,
+            "source": self.source,
+            "evidence": self.evidence,
         }
+
+
+class AnswerForm(StrEnum):
+    GENERATED = "generated"  # the model's words, each sentence checked
+    QUOTED = "quoted"  # the passages' own sentences, verbatim, because the model's were unsupported
+    NONE = "none"  # abstained or refused: no answer was written
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    """What the check stage makes of a finished answer: the text to show (citations fixed,
+    repeats dropped, or quotes instead), its form, and the verdicts of the shown sentences."""
+
+    text: str
+    form: AnswerForm
+    verdicts: tuple[SentenceVerdict, ...] = ()  # of the sentences shown, in order
+    late: tuple[SentenceVerdict, ...] = ()  # judged only at the end (the last sentence)
 
 
 @dataclass(frozen=True)
@@ -103,6 +126,8 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     verdicts: tuple[SentenceVerdict, ...] = ()
     stats: GenerationStats = field(default_factory=GenerationStats)
+    form: AnswerForm = AnswerForm.GENERATED
+    query: str = ""  # what retrieval searched for (the condensed follow-up, when there was one)
     model: ModelRef | None = None
     question_id: int | None = None
     message_id: int | None = None

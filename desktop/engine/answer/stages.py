@@ -13,8 +13,17 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from desktop.engine.access import Passage
+from desktop.engine.answer.evidence import Quote
 from desktop.engine.answer.prompt import SYSTEM_PROMPT, PromptPlan, plan_prompt, source_text
-from desktop.engine.answer.records import Answer, Decision, Question, ScreenVerdict, SentenceVerdict
+from desktop.engine.answer.records import (
+    Answer,
+    AnswerForm,
+    CheckedAnswer,
+    Decision,
+    Question,
+    ScreenVerdict,
+    SentenceVerdict,
+)
 from desktop.engine.core.text_input import clean_message
 from desktop.engine.runtime.chat_format import Message
 from desktop.engine.runtime.chat_model import ChatModel, Generation
@@ -86,15 +95,16 @@ class SearchPermittedPassages:
 
 
 class Decider(Protocol):
-    def decide(self, question: Question, passages: Sequence[Passage]) -> Decision: ...
+    def decide(self, question: Question, retrieval: Retrieval) -> Decision: ...
 
 
 class AlwaysAnswer:
-    """Pass-through decision: always generate, with whatever was retrieved (no abstention yet)."""
+    """Pass-through decision: always generate, with whatever was retrieved (used when no pack is
+    open: the window and `ask` then say that answers come from the model alone)."""
 
-    def decide(self, question: Question, passages: Sequence[Passage]) -> Decision:
-        if passages:
-            return Decision.answer(f"{len(passages)} passages retrieved")
+    def decide(self, question: Question, retrieval: Retrieval) -> Decision:
+        if retrieval.passages:
+            return Decision.answer(f"{len(retrieval.passages)} passages retrieved")
         return Decision.answer("no passages: answering from the model alone")
 
 
@@ -153,11 +163,16 @@ class StreamFromModel:
 
 
 class SentenceCheck(Protocol):
-    """One answer's check: fed the text as it streams, returns verdicts as sentences complete."""
+    """One answer's check: `evidence` (quotes to show before the model's first token), fed the
+    model's text as it streams (verdicts as sentences complete), then `finish` with the whole
+    text: what to show instead (citations fixed, repeats dropped, or quotes)."""
+
+    @property
+    def evidence(self) -> tuple[Quote, ...]: ...
 
     def feed(self, text: str) -> list[SentenceVerdict]: ...
 
-    def finish(self) -> list[SentenceVerdict]: ...
+    def finish(self, text: str) -> CheckedAnswer: ...
 
 
 class AnswerChecker(Protocol):
@@ -165,13 +180,16 @@ class AnswerChecker(Protocol):
 
 
 class NoSentenceCheck:
-    """Pass-through check: no sentence is verified against the passages (the trust work fills it)."""
+    """Pass-through check: no sentence is verified (used when no pack is open: nothing to check
+    against, and the window says answers come from the model alone)."""
+
+    evidence: tuple[Quote, ...] = ()
 
     def feed(self, text: str) -> list[SentenceVerdict]:
         return []
 
-    def finish(self) -> list[SentenceVerdict]:
-        return []
+    def finish(self, text: str) -> CheckedAnswer:
+        return CheckedAnswer(text.strip(), AnswerForm.GENERATED)
 
 
 class UncheckedAnswers:

@@ -1,0 +1,491 @@
+"""Evidence: how well passages cover a question, and which passage sentences back an answer sentence.
+
+Plain text functions plus one embedding similarity. Everything is deterministic and cheap (a few
+milliseconds per answer with all-MiniLM-L6-v2), so it runs inside the answer pipeline on every turn.
+
+What counts as support (see docs/trust.md for the calibration):
+- every *fact* in the sentence (number, amount, date, code, e-mail, capitalised name) occurs in the
+  supporting passage: a small model's typical invention is a number, and a number is never "close";
+- and the sentence's content words are covered by the passage, or it means the same as one of the
+  passage's sentences (embedding cosine).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from desktop.engine.access import Passage
+
+Vectors = npt.NDArray[np.float32]
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "get",
+        "gets",
+        "got",
+        "one",
+        "ones",
+        "also",
+        "etc",
+        "via",
+        "per",
+        "use",
+        "used",
+        "using",
+        "within",
+        "without",
+        "yes",
+        "able",
+        "many",
+        "much",
+        "well",
+        "new",
+        "need",
+        "needs",
+        "like",
+        "make",
+        "makes",
+        "made",
+        "way",
+        "ways",
+        "lot",
+        "see",
+        "say",
+        "says",
+        "said",
+        "know",
+        "tell",
+        "let",
+        "us",
+        "please",
+        "answer",
+        "question",
+        "documents",
+        "document",
+        "sources",
+        "source",
+    ]
+)
+QUESTION_WORDS = frozenset(
+    [
+        "how",
+        "many",
+        "much",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "do",
+        "does",
+    ]
+)
+_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9][A-Za-zÀ-ÖØ-öø-ÿ0-9'’-]*")
+_CITATION = re.compile(r"\s*\[(\d{1,3})\]")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "U.S.", "Mr.", "Ms.", "Dr.", "No.", "vs.", "approx.")
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])(?:\s*\[\d{1,3}\])*\s+(?=[\"'“(\[]?[A-Z0-9])|\n{2,}|\n(?=\s*[-*•]|\s*\d+[.)])"
+)
+_NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?%?(?![\w])")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_CODE = re.compile(
+    r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9]+(?:-[A-Z0-9]+)+\b|\b[A-Z]{2,}\d+\b"
+)
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+
+
+def normalise(text: str) -> str:
+    """Lower case, unified quotes and dashes, numbers without thousands separators."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.replace("’", "'").replace("‘", "'").replace("–", "-").replace("—", "-")
+    return re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+
+
+def stem(word: str) -> str:
+    """A deliberately crude English stem: enough to match "employees" with "employee"."""
+    for suffix in ("ies", "ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    words = (w.strip("'’-") for w in _WORD.findall(normalise(text)))
+    return {stem(w) for w in words if len(w) > 2 and w not in STOPWORDS and not w.isdigit()}
+
+
+def citations_in(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in _CITATION.findall(text))
+
+
+def strip_citations(text: str) -> str:
+    return _CITATION.sub("", text).strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of an answer or a passage, with their trailing [n] markers kept."""
+    protected = text
+    for i, abbreviation in enumerate(_ABBREVIATIONS):
+        protected = protected.replace(abbreviation, f"\x00{i}\x00")
+    parts = _SENTENCE_END.split(protected)
+    out = []
+    for part in parts:
+        for i, abbreviation in enumerate(_ABBREVIATIONS):
+            part = part.replace(f"\x00{i}\x00", abbreviation)
+        part = part.strip()
+        if part:
+            out.append(part)
+    return out
+
+
+def facts(sentence: str) -> set[str]:
+    """The checkable facts of a sentence, normalised: numbers and amounts, dates, codes, e-mail
+    addresses and capitalised names (not the first word of the sentence)."""
+    plain = _LIST_MARKER.sub("", strip_citations(sentence))
+    found: set[str] = set()
+    for match in _NUMBER.findall(plain):
+        number = match.replace(",", "").rstrip("%").lstrip("$")
+        if number:
+            found.add(number)
+    found.update(m.lower() for m in _EMAIL.findall(plain))
+    found.update(m.lower() for m in _CODE.findall(plain))
+    body = plain[1:] if plain else ""
+    for match in _NAME.finditer(body):
+        name = match.group(0)
+        first = name.split()[0].lower()
+        if first in STOPWORDS or first in MONTHS or first in QUESTION_WORDS:
+            continue
+        if len(name) > 2:
+            found.add(name.lower())
+    return found
+
+
+def fact_present(fact: str, passage_text: str) -> bool:
+    normalised = normalise(passage_text)
+    if fact.replace(".", "").isdigit():
+        return re.search(rf"(?<![\d.]){re.escape(fact)}(?![\d])", normalised) is not None
+    return fact in normalised
+
+
+class Embeds(Protocol):
+    """The embedding model as evidence needs it (`runtime.embedder.Embedder` is the real one)."""
+
+    def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+@dataclass(frozen=True)
+class Support:
+    """How one sentence is backed: by passage `n` (None: by none), why, and the best span."""
+
+    n: int | None
+    supported: bool
+    lexical: float
+    semantic: float
+    missing_facts: tuple[str, ...]
+    quote: str = ""  # the passage sentence closest to it
+
+    @property
+    def reason(self) -> str:
+        if self.supported:
+            return f"supported by [{self.n}]"
+        if self.missing_facts:
+            return "not in your documents: " + ", ".join(self.missing_facts)
+        return "no passage says this"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where support starts; calibrated per embedding model (docs/trust.md)."""
+
+    lexical: float = 0.6
+    semantic: float = 0.62
+    abstain_below: float = 0.35
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How well the retrieved passages cover a question (the abstention signal)."""
+
+    best_cosine: float
+    term_coverage: float
+
+    @property
+    def score(self) -> float:
+        return 0.5 * self.best_cosine + 0.5 * self.term_coverage
+
+
+class EvidenceScorer:
+    """Scores questions and sentences against passages with one embedder."""
+
+    def __init__(self, embedder: Embeds, thresholds: Thresholds = Thresholds()) -> None:
+        self.embedder = embedder
+        self.thresholds = thresholds
+        self._cache: dict[str, Vectors] = {}
+
+    def _vectors(self, texts: Sequence[str]) -> Vectors:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, row in zip(missing, self.embedder.embed(missing), strict=True):
+                self._cache[text] = row
+        if len(self._cache) > 4096:
+            self._cache = {t: self._cache[t] for t in texts}
+        return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
+
+    def coverage(self, question: str, passages: Sequence[Passage]) -> Coverage:
+        if not passages:
+            return Coverage(0.0, 0.0)
+        vectors = self._vectors([question, *(p.text for p in passages)])
+        cosines = vectors[1:] @ vectors[0]
+        wanted = content_words(question)
+        found = set().union(*(content_words(f"{p.title} {p.heading} {p.text}") for p in passages))
+        terms = len(wanted & found) / len(wanted) if wanted else 0.0
+        return Coverage(float(cosines.max()), terms)
+
+    def support(self, sentence: str, passages: Sequence[Passage]) -> Support:
+        """The passage that best supports `sentence` (its own [n] first when it has one)."""
+        claim = strip_citations(sentence)
+        words = content_words(claim)
+        claim_facts = sorted(facts(claim))
+        if not passages or not claim:
+            return Support(None, False, 0.0, 0.0, tuple(claim_facts))
+        cited = set(citations_in(sentence))
+        candidates: list[tuple[Passage, list[str]]] = [
+            (p, split_sentences(p.text) or [p.text]) for p in passages
+        ]
+        flat = [s for _, sentences in candidates for s in sentences]
+        vectors = self._vectors([claim, *flat])
+        sims = vectors[1:] @ vectors[0]
+        best: Support | None = None
+        offset = 0
+        for passage, sentences in candidates:
+            local = sims[offset : offset + len(sentences)]
+            offset += len(sentences)
+            top = int(np.argmax(local))
+            semantic = float(local[top])
+            lexical = (
+                len(words & content_words(f"{passage.heading} {passage.text}")) / len(words)
+                if words
+                else 0.0
+            )
+            missing = tuple(f for f in claim_facts if not fact_present(f, passage.text))
+            t = self.thresholds
+            ok = not missing and (lexical >= t.lexical or semantic >= t.semantic)
+            candidate = Support(passage.n, ok, lexical, semantic, missing, sentences[top])
+            rank = (ok, passage.n in cited, -len(missing), lexical + semantic)
+            if best is None or rank > (
+                best.supported,
+                best.n in cited,
+                -len(best.missing_facts),
+                best.lexical + best.semantic,
+            ):
+                best = candidate
+        assert best is not None
+        if not best.supported and best.missing_facts:
+            # Facts found in no passage at all are what the user must be told about.
+            everywhere = tuple(
+                f for f in best.missing_facts if not any(fact_present(f, p.text) for p in passages)
+            )
+            best = Support(
+                best.n,
+                False,
+                best.lexical,
+                best.semantic,
+                everywhere or best.missing_facts,
+                best.quote,
+            )
+        return best
+
+    def quotes(self, question: str, passages: Sequence[Passage], limit: int = 2) -> list[Quote]:
+        """The passage sentences that best answer `question`, verbatim, best first."""
+        pool = [
+            (p, s)
+            for p in passages
+            for s in split_sentences(p.text)
+            if 25 <= len(s) <= 400 and not s.lstrip().startswith(("#", "|", "!["))
+        ]
+        if not pool:
+            return []
+        vectors = self._vectors([question, *(s for _, s in pool)])
+        sims = vectors[1:] @ vectors[0]
+        wanted = content_words(question)
+        scored = []
+        for (passage, sentence), sim in zip(pool, sims, strict=True):
+            overlap = len(wanted & content_words(sentence)) / len(wanted) if wanted else 0.0
+            scored.append((float(sim) + 0.5 * overlap, passage, sentence))
+        scored.sort(key=lambda item: -item[0])
+        chosen: list[Quote] = []
+        for score, passage, sentence in scored:
+            if any(q.text == sentence for q in chosen):
+                continue
+            chosen.append(Quote(passage.n, sentence, round(score, 4)))
+            if len(chosen) >= limit:
+                break
+        return chosen
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A verbatim sentence of passage `n`."""
+
+    n: int
+    text: str
+    score: float = 0.0
+
+    def markdown(self) -> str:
+        return f"> “{self.text.strip()}” [{self.n}]"

@@ -1,0 +1,231 @@
+"""The stages that keep answers grounded in passages the user may read.
+
+- `FollowUpQuery` (retrieve): a follow-up such as "And for supervisors?" is searched together with
+  the question it follows, so it finds the same pages.
+- `AbstainOnWeakEvidence` (decide): when the passages do not cover the question, say so and call no
+  model; the signal and its threshold are calibrated on data (docs/trust.md).
+- `SupportedSentences` (check): every sentence of the answer is checked against the passages: its
+  facts must occur in one, and its words or meaning must match it. Citations to no given source are
+  removed, a supported sentence without [n] gets its passage, repeated sentences are dropped, and
+  when no sentence is supported the answer is replaced by the passages' own sentences, quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from desktop.engine.access import Passage
+from desktop.engine.answer.evidence import (
+    EvidenceScorer,
+    Quote,
+    citations_in,
+    content_words,
+    normalise,
+    split_sentences,
+    strip_citations,
+)
+from desktop.engine.answer.records import (
+    AnswerForm,
+    CheckedAnswer,
+    Decision,
+    Question,
+    SentenceVerdict,
+)
+from desktop.engine.answer.stages import PassageSearch, Retrieval
+
+ABSTAIN_MESSAGE = (
+    "Your documents don't say. The closest passages are listed with this answer; if you expected "
+    "an answer, try other words, or ask the document's owner."
+)
+QUOTED_INTRO = (
+    "The model's answer could not be matched to your documents, so here is what they say:"
+)
+FOLLOW_UP_START = re.compile(
+    r"^\s*(and|also|what about|how about|same|then|but|or|und|et|y|e|ou|o|aber|mais|pero)\b",
+    re.IGNORECASE,
+)
+PRONOUNS = frozenset(
+    [
+        "it",
+        "its",
+        "they",
+        "them",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "he",
+        "she",
+        "him",
+        "her",
+        "there",
+        "such",
+        "one",
+        "ones",
+    ]
+)
+
+
+class FollowUpQuery:
+    """Search the question itself, or, for a follow-up, the question it follows plus this one.
+
+    A follow-up is a short question (at most `short_words` content words), one that starts like a
+    continuation ("And...", "What about..."), or one that leans on a pronoun. Measured on the
+    golden follow-ups in docs/trust.md; it costs nothing (no model call).
+    """
+
+    def __init__(self, knowledge: PassageSearch | None, k: int = 4, short_words: int = 3) -> None:
+        self.knowledge = knowledge
+        self.k = k
+        self.short_words = short_words
+
+    def query_for(self, question: Question) -> str:
+        previous = [m["content"] for m in question.history if m["role"] == "user"]
+        if not previous or not self.is_follow_up(question.text):
+            return question.text
+        return f"{previous[-1]} {question.text}"
+
+    def is_follow_up(self, text: str) -> bool:
+        words = re.findall(r"[\w']+", text.lower())
+        return (
+            len(content_words(text)) <= self.short_words
+            or FOLLOW_UP_START.match(text) is not None
+            or any(w in PRONOUNS for w in words)
+        )
+
+    def retrieve(self, question: Question) -> Retrieval:
+        query = self.query_for(question)
+        if self.knowledge is None or self.k <= 0:
+            return Retrieval(query, ())
+        return Retrieval(query, tuple(self.knowledge.search(query, self.k)))
+
+
+class AbstainOnWeakEvidence:
+    """Abstain before generation when the best passages do not cover the question."""
+
+    def __init__(self, scorer: EvidenceScorer) -> None:
+        self.scorer = scorer
+
+    def decide(self, question: Question, retrieval: Retrieval) -> Decision:
+        threshold = self.scorer.thresholds.abstain_below
+        if not retrieval.passages:
+            return Decision.abstain("no passage you may read matches", ABSTAIN_MESSAGE, 0.0)
+        coverage = self.scorer.coverage(retrieval.query, retrieval.passages)
+        detail = (
+            f"evidence {coverage.score:.3f} (cosine {coverage.best_cosine:.3f}, "
+            f"terms {coverage.term_coverage:.2f}); threshold {threshold:.3f}"
+        )
+        if coverage.score < threshold:
+            return Decision.abstain(f"weak evidence: {detail}", ABSTAIN_MESSAGE, coverage.score)
+        return Decision.answer(detail, coverage.score)
+
+
+class SupportedSentences:
+    """Starts a `SupportCheck` for each answer."""
+
+    def __init__(self, scorer: EvidenceScorer, *, quotes: int = 2, always_quote: bool = False):
+        self.scorer = scorer
+        self.quotes = quotes
+        self.always_quote = always_quote
+
+    def start(self, question: Question, passages: Sequence[Passage]) -> SupportCheck:
+        return SupportCheck(self.scorer, question, passages, self.quotes, self.always_quote)
+
+
+class SupportCheck:
+    def __init__(
+        self,
+        scorer: EvidenceScorer,
+        question: Question,
+        passages: Sequence[Passage],
+        quotes: int,
+        always_quote: bool,
+    ) -> None:
+        self.scorer = scorer
+        self.passages = list(passages)
+        self.always_quote = always_quote
+        self.evidence: tuple[Quote, ...] = tuple(
+            scorer.quotes(question.text, passages, quotes) if passages else ()
+        )
+        self._buffer = ""
+        self._verdicts: list[SentenceVerdict] = []
+
+    def _judge(self, sentence: str) -> SentenceVerdict:
+        support = self.scorer.support(sentence, self.passages)
+        return SentenceVerdict(
+            index=len(self._verdicts),
+            text=sentence,
+            supported=support.supported,
+            citations=citations_in(sentence),
+            reason=support.reason,
+            source=support.n,
+            evidence=support.quote,
+        )
+
+    def feed(self, text: str) -> list[SentenceVerdict]:
+        self._buffer += text
+        sentences = split_sentences(self._buffer)
+        if len(sentences) < 2:
+            return []
+        done = sentences[:-1]
+        self._buffer = self._buffer[self._buffer.rfind(sentences[-1]) :]  # keep its spacing
+        out = [self._judge(s) for s in done]
+        self._verdicts += out
+        return out
+
+    def finish(self, text: str) -> CheckedAnswer:
+        late: tuple[SentenceVerdict, ...] = ()
+        if self._buffer.strip():
+            late = (self._judge(self._buffer.strip()),)
+            self._verdicts += late
+            self._buffer = ""
+        shown: list[SentenceVerdict] = []
+        seen: set[str] = set()
+        valid = {p.n for p in self.passages}
+        changed = False
+        for verdict in self._verdicts:
+            key = normalise(strip_citations(verdict.text))
+            if not key or key in seen:
+                changed = True  # a repeated sentence (runaway output) is shown once
+                continue
+            seen.add(key)
+            fixed = _with_fixed_citations(verdict, valid, len(shown))
+            changed |= fixed.text != verdict.text
+            shown.append(fixed)
+        if self.passages and self.evidence and not any(v.supported for v in shown):
+            quoted = "\n\n".join([QUOTED_INTRO, *(q.markdown() for q in self.evidence)])
+            return CheckedAnswer(quoted, AnswerForm.QUOTED, tuple(shown), late)
+        body = " ".join(v.text for v in shown) if changed else text.strip()
+        if self.always_quote and self.evidence:
+            summary = " ".join(v.text for v in shown if v.supported)
+            quotes = "\n\n".join(q.markdown() for q in self.evidence)
+            text = f"{summary}\n\n{quotes}".strip()
+            return CheckedAnswer(text, AnswerForm.QUOTED, tuple(shown), late)
+        return CheckedAnswer(body, AnswerForm.GENERATED, tuple(shown), late)
+
+
+def _with_fixed_citations(verdict: SentenceVerdict, valid: set[int], index: int) -> SentenceVerdict:
+    """Drop [n] that point to no given source; give a supported sentence its passage's [n]."""
+    text = re.sub(
+        r"\s*\[(\d{1,3})\]",
+        lambda m: m.group(0) if int(m.group(1)) in valid else "",
+        verdict.text,
+    )
+    cited = citations_in(text)
+    if verdict.supported and verdict.source is not None and verdict.source not in cited:
+        stripped = text.rstrip()
+        end = len(stripped) - len(stripped.rstrip(".!?"))
+        head, tail = stripped[: len(stripped) - end], stripped[len(stripped) - end :]
+        text = f"{head} [{verdict.source}]{tail}"
+        cited = (*cited, verdict.source)
+    return SentenceVerdict(
+        index=index,
+        text=text,
+        supported=verdict.supported,
+        citations=cited,
+        reason=verdict.reason,
+        source=verdict.source,
+        evidence=verdict.evidence,
+    )

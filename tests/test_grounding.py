@@ -1,0 +1,201 @@
+"""Grounding with the real embedding model: follow-up queries, abstention, sentence checks, quotes.
+
+Passages are short handbook-like texts; the embedder is the real all-MiniLM-L6-v2 GGUF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from helpers.fake_chat_model import FAKE_ENTRY, FakeChatModel
+
+from desktop.engine.access import CitationRef, Passage
+from desktop.engine.answer.calibration import thresholds_for
+from desktop.engine.answer.events import Abstained, Done, Evidence, SentenceChecked
+from desktop.engine.answer.evidence import (
+    EvidenceScorer,
+    facts,
+    split_sentences,
+    strip_citations,
+)
+from desktop.engine.answer.grounding import (
+    ABSTAIN_MESSAGE,
+    QUOTED_INTRO,
+    AbstainOnWeakEvidence,
+    FollowUpQuery,
+    SupportedSentences,
+)
+from desktop.engine.answer.records import AnswerForm, DecisionKind, Question
+from desktop.engine.answer.stages import Retrieval
+from desktop.engine.assistant import Assistant, AssistantOptions
+from desktop.engine.runtime.catalog import ModelEntry
+from desktop.engine.runtime.embedder import Embedder
+
+LEAVE = Passage(
+    CitationRef(1, "handbook", 1, "staff", 1),
+    "Leave",
+    "Full-time employees earn 13 days of annual leave each year during their first three years "
+    "of service. After three years they earn 20 days a year. Leave requests go to your supervisor.",
+    heading="Annual leave",
+)
+SICK = Passage(
+    CitationRef(2, "handbook", 1, "everyone", 2),
+    "Sick leave",
+    "Sick leave accrues at four hours per pay period, or 13 days a year. "
+    "Contact hr@example.gov with questions.",
+    heading="Sick leave",
+)
+TRAVEL = Passage(
+    CitationRef(3, "handbook", 1, "everyone", 3),
+    "Travel",
+    "Book all official travel through the travel system at least 14 days before departure.",
+    heading="Booking travel",
+)
+
+
+@pytest.fixture(scope="module")
+def embedder(embedding_entry: ModelEntry) -> Iterator[Embedder]:
+    instance = Embedder(embedding_entry)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture(scope="module")
+def scorer(embedder: Embedder) -> EvidenceScorer:
+    return EvidenceScorer(embedder, thresholds_for("all-minilm-l6-v2"))
+
+
+def test_sentences_split_keeping_their_citations() -> None:
+    text = "Staff earn 13 days [1]. E.g. part-time staff earn less [2].\n\n- Ask HR first."
+    assert split_sentences(text) == [
+        "Staff earn 13 days [1].",
+        "E.g. part-time staff earn less [2].",
+        "- Ask HR first.",
+    ]
+    assert strip_citations("Staff earn 13 days [1][2].") == "Staff earn 13 days."
+
+
+def test_facts_are_numbers_codes_emails_and_names() -> None:
+    found = facts("Write to hr@example.gov with form SF-182 by 1,500 dollars; Alice Brown agrees.")
+    assert {"hr@example.gov", "sf-182", "1500", "alice brown"} <= found
+    assert facts("Leave is approved by supervisors.") == set()
+
+
+def test_an_invented_number_is_unsupported_and_named(scorer: EvidenceScorer) -> None:
+    support = scorer.support("New employees earn 365 days of annual leave [1].", [LEAVE, SICK])
+    assert not support.supported and support.missing_facts == ("365",)
+    assert "365" in support.reason
+
+
+def test_a_faithful_sentence_is_supported_by_its_passage(scorer: EvidenceScorer) -> None:
+    support = scorer.support("New employees get 13 days of annual leave a year.", [TRAVEL, LEAVE])
+    assert support.supported and support.n == 1
+    assert "13 days of annual leave" in support.quote
+
+
+def test_weak_evidence_abstains_before_generation(scorer: EvidenceScorer) -> None:
+    decide = AbstainOnWeakEvidence(scorer)
+    off_topic = decide.decide(
+        Question("What is the salary of the chief executive?"),
+        Retrieval("What is the salary of the chief executive?", (TRAVEL, SICK)),
+    )
+    on_topic = decide.decide(
+        Question("How many days of annual leave do employees earn?"),
+        Retrieval("How many days of annual leave do employees earn?", (LEAVE, SICK)),
+    )
+    assert off_topic.kind is DecisionKind.ABSTAIN and off_topic.message == ABSTAIN_MESSAGE
+    assert on_topic.kind is DecisionKind.ANSWER
+    assert on_topic.signal is not None and off_topic.signal is not None
+    assert on_topic.signal > off_topic.signal
+
+
+def test_follow_ups_are_searched_with_the_question_they_follow() -> None:
+    query = FollowUpQuery(None)
+    history = ({"role": "user", "content": "How much annual leave do I earn?"},)
+    assert query.query_for(Question("And for supervisors?", history=history)) == (
+        "How much annual leave do I earn? And for supervisors?"
+    )
+    stand_alone = "How do I book official travel for a conference?"
+    assert query.query_for(Question(stand_alone, history=history)) == stand_alone
+    assert query.query_for(Question("And for supervisors?")) == "And for supervisors?"
+
+
+def check(scorer: EvidenceScorer, answer: str, passages: list[Passage]) -> tuple:
+    run = SupportedSentences(scorer).start(Question("How much annual leave?"), passages)
+    streamed = run.feed(answer)
+    return run, streamed, run.finish(answer)
+
+
+def test_citations_are_fixed_and_repeats_dropped(scorer: EvidenceScorer) -> None:
+    answer = (
+        "Employees earn 13 days of annual leave a year [7]. "
+        "Employees earn 13 days of annual leave a year [7]. "
+        "After three years they earn 20 days a year."
+    )
+    _run, _streamed, checked = check(scorer, answer, [LEAVE, SICK])
+    assert checked.form is AnswerForm.GENERATED
+    texts = [v.text for v in checked.verdicts]
+    assert texts == [
+        "Employees earn 13 days of annual leave a year [1].",
+        "After three years they earn 20 days a year [1].",
+    ]
+    assert all(v.supported for v in checked.verdicts)
+    assert "[7]" not in checked.text
+
+
+def test_an_unsupported_answer_becomes_a_quoted_one(scorer: EvidenceScorer) -> None:
+    answer = "The number of days of annual leave is 1. You will earn 365 days of sick leave."
+    run, _streamed, checked = check(scorer, answer, [LEAVE, SICK])
+    assert checked.form is AnswerForm.QUOTED
+    assert checked.text.startswith(QUOTED_INTRO)
+    assert "13 days of annual leave" in checked.text and "[1]" in checked.text
+    assert "365" not in checked.text
+    assert run.evidence and run.evidence[0].n == 1
+    assert [v.supported for v in checked.verdicts] == [False, False]
+
+
+def test_the_pipeline_shows_evidence_first_and_checks_every_sentence(
+    embedder: Embedder,
+) -> None:
+    class Knowledge:
+        def search(self, query: str, k: int = 5) -> list[Passage]:
+            return [LEAVE, SICK][:k]
+
+    model = FakeChatModel("Employees earn 13 days a year [1]. Supervisors earn 99 days [1].")
+    model.load(FAKE_ENTRY)
+    assistant = Assistant(model, knowledge=Knowledge(), embedder=embedder)  # type: ignore[arg-type]
+    events = list(assistant.ask(None, "How many days of annual leave do employees earn?"))
+    kinds = [e.as_dict()["event"] for e in events]
+    assert kinds[:2] == ["retrieved", "evidence"] and kinds[-1] == "done"
+    assert kinds.index("evidence") < kinds.index("token")
+    evidence = events[1]
+    assert isinstance(evidence, Evidence) and "13 days" in evidence.quotes[0].text
+    checked = [e.verdict for e in events if isinstance(e, SentenceChecked)]
+    assert [v.supported for v in checked] == [True, False]
+    done = events[-1]
+    assert isinstance(done, Done)
+    assert done.as_dict()["verdicts"][1]["reason"] == "not in your documents: 99"
+
+
+def test_an_off_topic_question_is_abstained_without_calling_the_model(
+    embedder: Embedder,
+) -> None:
+    class Knowledge:
+        def search(self, query: str, k: int = 5) -> list[Passage]:
+            return [TRAVEL, SICK][:k]
+
+    model = FakeChatModel()
+    model.load(FAKE_ENTRY)
+    assistant = Assistant(
+        model,
+        knowledge=Knowledge(),  # type: ignore[arg-type]
+        embedder=embedder,
+        options=AssistantOptions(),
+    )
+    events = list(assistant.ask(None, "Who won the football world cup in 1998?"))
+    assert [e.as_dict()["event"] for e in events] == ["retrieved", "abstained", "done"]
+    assert isinstance(events[1], Abstained) and events[1].closest == (TRAVEL, SICK)
+    assert model.calls == []
+    payload = events[-1].as_dict()
+    assert payload["abstained"] is True and payload["form"] == "none"
