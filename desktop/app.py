@@ -81,10 +81,7 @@ class ChatSession:
         self._require_store().set_feedback(message_id, vote, comment)
 
     def export_conversation(self, conversation_id: int, fmt: str) -> str:
-        store = self._require_store()
-        if fmt == "json":
-            return store.export_json(conversation_id)
-        return store.export_markdown(conversation_id)
+        return self.assistant.export_conversation(conversation_id, fmt, self._require_store())
 
     def knowledge_as_of(self) -> str | None:
         return self.assistant.knowledge_as_of()

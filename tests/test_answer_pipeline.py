@@ -261,6 +261,7 @@ class PeriodCheck:
     """Marks each sentence as it completes: supported when it cites [n]."""
 
     evidence: tuple[Quote, ...] = ()
+    holds_text = False
 
     def __init__(self) -> None:
         self.buffer = ""

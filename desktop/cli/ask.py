@@ -13,7 +13,14 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from desktop.engine.answer.events import Abstained, AnswerEvent, AnswerToken, Done, Evidence
+from desktop.engine.answer.events import (
+    Abstained,
+    AnswerEvent,
+    AnswerToken,
+    Done,
+    Evidence,
+    SentenceChecked,
+)
 from desktop.engine.answer.records import AnswerForm
 from desktop.engine.assistant import Assistant, AssistantOptions
 from desktop.engine.core.settings import load_settings
@@ -124,13 +131,18 @@ def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
     """Evidence first, then the answer as it streams; then what the check made of it."""
     done = None
     streamed: list[str] = []
+    flagged: dict[str, str] = {}  # sentence -> why it is not supported (shown with it)
     for event in stream:
         if isinstance(event, Evidence):
             quotes = "\n".join(q.markdown() for q in event.quotes)
             out.write(f"From your documents:\n{quotes}\n\n")
+        elif isinstance(event, SentenceChecked) and event.verdict.supported is False:
+            flagged[event.verdict.text.strip()] = event.verdict.reason
         elif isinstance(event, AnswerToken):
             streamed.append(event.text)
-            out.write(event.text)
+            reason = flagged.pop(event.text.strip(), None)
+            shown = f"{event.text.rstrip()} [NOT SUPPORTED: {reason}] " if reason else event.text
+            out.write(shown)
             out.flush()
         elif isinstance(event, Abstained):
             out.write(event.decision.message)
@@ -140,12 +152,9 @@ def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
     if done is None:  # pragma: no cover - the pipeline always ends with Done
         raise RuntimeError("the answer stream ended without Done")
     answer = done.answer
-    if streamed and answer.text != "".join(streamed).strip():
+    if streamed and answer.text.split() != "".join(streamed).split():
         label = "Quoted instead" if answer.form is AnswerForm.QUOTED else "Checked answer"
         out.write(f"\n{label}:\n{answer.text}\n")
-    for verdict in answer.verdicts:
-        if verdict.supported is False:
-            out.write(f"  ! not supported ({verdict.reason}): {verdict.text}\n")
     for passage in done.answer.passages:
         where = " > ".join(x for x in (passage.heading, passage.location) if x)
         out.write(

@@ -155,6 +155,10 @@ class Assistant:
             n_ctx=info.n_ctx,
         )
 
+    def open_knowledge(self) -> None:
+        """Open the packs this user may read (quick enough for `history show`; `load` does it)."""
+        self._open_knowledge()
+
     def _open_knowledge(self) -> None:
         if self.knowledge is not None or not (paths.data_dir() / PACK_STATE_DB).exists():
             return
@@ -229,6 +233,28 @@ class Assistant:
         if self.knowledge is None:
             return [Passage.unavailable(ref, NO_PACKS) for ref in refs]
         return self.knowledge.resolve(refs)
+
+    def describe_citation(self, stored: object) -> str:
+        """A stored citation reference as the user may see it now: title, heading and location,
+        re-authorised through the choke point, or "source no longer available"."""
+        ref = CitationRef.from_dict(stored if isinstance(stored, dict) else {})
+        [passage] = self.resolve([ref])
+        if not passage.available:
+            return "source no longer available to you"
+        where = " › ".join(x for x in (passage.heading, passage.location) if x)
+        return (
+            f"{passage.title}{f' ({where})' if where else ''}; "
+            f"{passage.pack} v{passage.pack_version}, {passage.audience}"
+        )
+
+    def export_conversation(
+        self, conversation_id: int, fmt: str, store: ConversationStore | None = None
+    ) -> str:
+        """Markdown ("md") or JSON ("json"), sources resolved; `store`: this thread's history."""
+        history = store or self.require_history()
+        if fmt == "json":
+            return history.export_json(conversation_id, self.describe_citation)
+        return history.export_markdown(conversation_id, self.describe_citation)
 
     def open_document(self, ref: CitationRef) -> OpenedDocument:
         if self.knowledge is None:

@@ -17,10 +17,12 @@ from desktop.engine.answer.events import (
     AnswerEvent,
     AnswerToken,
     Done,
+    Evidence,
     Retrieved,
     SentenceChecked,
 )
-from desktop.engine.answer.records import Answer, Decision, Question, SentenceVerdict
+from desktop.engine.answer.evidence import Quote
+from desktop.engine.answer.records import Answer, AnswerForm, Decision, Question, SentenceVerdict
 from desktop.engine.core.errors import EngineError, InvalidInput
 from desktop.engine.core.settings import AppSettings, SettingsInvalid
 from desktop.engine.runtime.catalog import ModelRow
@@ -84,11 +86,13 @@ class FakeTurn:
             self.message_id = self._store(ABSTAIN_MESSAGE, [])
             yield Done(Answer(question, ABSTAIN_MESSAGE, decision, message_id=self.message_id))
             return
+        if self.backend.evidence:
+            yield Evidence(tuple(self.backend.evidence))
         pieces: list[str] = []
         try:
             yield from self._tokens(pieces)
         finally:
-            text = "".join(pieces)
+            text = self.backend.final if self.backend.final is not None else "".join(pieces)
             self.message_id = self._store(text, self.citations)
         unsupported = self.verdict.unsupported_sentences if self.verdict else []
         for index, sentence in enumerate(unsupported):
@@ -100,6 +104,7 @@ class FakeTurn:
                 Decision.answer("fake"),
                 passages=tuple(self.citations),
                 stats=self.stats,
+                form=self.backend.form,
                 message_id=self.message_id,
             )
         )
@@ -167,6 +172,9 @@ class FakeBackend:
         self._settings = AppSettings()
         self.as_of: str | None = None
         self.asked: list[str] = []
+        self.evidence: list[Quote] = []  # shown before the first token
+        self.final: str | None = None  # the checked answer, when it differs from the stream
+        self.form = AnswerForm.GENERATED
 
     # engine thread
     def load_model(self) -> ModelStatus:

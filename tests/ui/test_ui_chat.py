@@ -8,6 +8,8 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QApplication
 
+from desktop.engine.answer.evidence import Quote
+from desktop.engine.answer.records import AnswerForm
 from desktop.engine.core.errors import ContextTooLong
 from desktop.ui.backend import Verdict
 from desktop.ui.chat_view import ChatView, TurnRecord, link_citations
@@ -269,3 +271,34 @@ def test_many_qt_calls_do_not_free_none_or_true() -> None:
     if sys.version_info < (3, 12):
         assert sys.getrefcount(None) > none_before - 1000
         assert sys.getrefcount(True) > true_before - 1000
+
+
+def test_evidence_shows_before_the_first_token_and_stays_above_the_answer(
+    qtbot, window, backend
+) -> None:
+    backend.evidence = [Quote(1, "Staff book travel through the approved agency.")]
+    gate = threading.Event()
+    backend.gate = gate  # hold the stream after its first token
+    window.ask("How do I book travel?")
+    qtbot.waitUntil(lambda: "From your documents:" in window.chat.toPlainText(), timeout=5000)
+    shown = window.chat.toPlainText()
+    assert shown.index("approved agency") < shown.index("The agency books travel")
+    gate.set()
+    wait_idle(qtbot, window)
+    final = window.chat.toPlainText()
+    assert "From your documents:" in final and "“Staff book travel" in final
+    assert final.index("approved agency") < final.index("14 days ahead")
+
+
+def test_a_quoted_answer_replaces_the_unsupported_stream(qtbot, window, backend) -> None:
+    backend.tokens = ["Travel costs ", "999 dollars."]
+    backend.final = (
+        "The model's answer could not be matched to your documents, so here is what they say:"
+        "\n\n> “Staff book travel through the approved agency.” [1]"
+    )
+    backend.form = AnswerForm.QUOTED
+    window.ask("How much does travel cost?")
+    wait_idle(qtbot, window)
+    shown = window.chat.toPlainText()
+    assert "999" not in shown and "Staff book travel through the approved agency." in shown
+    assert window._turns[-1].quoted

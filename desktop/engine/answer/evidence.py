@@ -356,6 +356,7 @@ class Thresholds:
     lexical: float = 0.6
     semantic: float = 0.62
     abstain_below: float = 0.35
+    signal: str = "score"  # which `Coverage` value abstention reads
 
 
 @dataclass(frozen=True)
@@ -368,6 +369,11 @@ class Coverage:
     @property
     def score(self) -> float:
         return 0.5 * self.best_cosine + 0.5 * self.term_coverage
+
+    def value(self, signal: str) -> float:
+        return {"best_cosine": self.best_cosine, "term_coverage": self.term_coverage}.get(
+            signal, self.score
+        )
 
 
 class EvidenceScorer:

@@ -113,13 +113,15 @@ class AbstainOnWeakEvidence:
         if not retrieval.passages:
             return Decision.abstain("no passage you may read matches", ABSTAIN_MESSAGE, 0.0)
         coverage = self.scorer.coverage(retrieval.query, retrieval.passages)
+        signal = self.scorer.thresholds.signal
+        value = coverage.value(signal)
         detail = (
-            f"evidence {coverage.score:.3f} (cosine {coverage.best_cosine:.3f}, "
+            f"{signal} {value:.3f} (cosine {coverage.best_cosine:.3f}, "
             f"terms {coverage.term_coverage:.2f}); threshold {threshold:.3f}"
         )
-        if coverage.score < threshold:
-            return Decision.abstain(f"weak evidence: {detail}", ABSTAIN_MESSAGE, coverage.score)
-        return Decision.answer(detail, coverage.score)
+        if value < threshold:
+            return Decision.abstain(f"weak evidence: {detail}", ABSTAIN_MESSAGE, value)
+        return Decision.answer(detail, value)
 
 
 class SupportedSentences:
@@ -151,6 +153,7 @@ class SupportCheck:
         )
         self._buffer = ""
         self._verdicts: list[SentenceVerdict] = []
+        self.holds_text = True
 
     def _judge(self, sentence: str) -> SentenceVerdict:
         support = self.scorer.support(sentence, self.passages)

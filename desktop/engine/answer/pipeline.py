@@ -117,20 +117,38 @@ class AnswerPipeline:
         try:
             for token in generation:
                 raw.append(token.text)
+                judged = check.feed(token.text)
+                if check.holds_text:
+                    # Each sentence is released once judged, so nothing reaches the user as a
+                    # claim before its verdict (which marks it when unsupported).
+                    for verdict in judged:
+                        yield SentenceChecked(verdict)
+                        visible = shown.feed(f"{verdict.text} ")
+                        if visible:
+                            pieces.append(visible)
+                            yield AnswerToken(visible, index)
+                            index += 1
+                    continue
                 visible = shown.feed(token.text)
                 if visible:
                     pieces.append(visible)
                     yield AnswerToken(visible, index)
                     index += 1
-                for verdict in check.feed(token.text):
+                for verdict in judged:
                     yield SentenceChecked(verdict)
+            checked = check.finish("".join(raw))
+            for verdict in checked.late:
+                yield SentenceChecked(verdict)
+                if check.holds_text:
+                    visible = shown.feed(verdict.text)
+                    if visible:
+                        pieces.append(visible)
+                        yield AnswerToken(visible, index)
+                        index += 1
             rest = shown.finish()
             if rest:
                 pieces.append(rest)
                 yield AnswerToken(rest, index)
-            checked = check.finish("".join(raw))
-            for verdict in checked.late:
-                yield SentenceChecked(verdict)
         finally:
             generation.close()
             text = "".join(pieces).strip()

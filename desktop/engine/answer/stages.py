@@ -170,6 +170,11 @@ class SentenceCheck(Protocol):
     @property
     def evidence(self) -> tuple[Quote, ...]: ...
 
+    @property
+    def holds_text(self) -> bool:
+        """True: the pipeline shows each sentence only after its verdict, not token by token."""
+        ...
+
     def feed(self, text: str) -> list[SentenceVerdict]: ...
 
     def finish(self, text: str) -> CheckedAnswer: ...
@@ -184,6 +189,7 @@ class NoSentenceCheck:
     against, and the window says answers come from the model alone)."""
 
     evidence: tuple[Quote, ...] = ()
+    holds_text = False
 
     def feed(self, text: str) -> list[SentenceVerdict]:
         return []

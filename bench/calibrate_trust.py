@@ -1,0 +1,153 @@
+"""Calibrate the abstention signal on the golden set's CALIBRATION split (never the test split).
+
+    .venv/bin/python bench/calibrate_trust.py [--golden eval/golden/handbook.jsonl] [--svg docs/trust-roc.svg]
+
+Needs the demo pack installed with its three profiles (the README's first command sets it up). For
+every calibration question, as its profile, it retrieves like the app does (`FollowUpQuery`, k=4),
+scores the evidence (`EvidenceScorer.coverage`: best question-passage cosine, query-term coverage
+and their mean), and prints, per signal, the ROC AUC for "answerable by this profile" and the
+threshold that maximises Youden's J (TPR - FPR), with the answer and abstention rates it gives.
+It writes the ROC curves as a self-contained SVG. Paste the chosen threshold into
+desktop/engine/answer/calibration.py; bench/eval_trust.py then reports it on the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from desktop.engine.access import KnowledgeAccess  # noqa: E402
+from desktop.engine.answer.evidence import EvidenceScorer  # noqa: E402
+from desktop.engine.answer.grounding import FollowUpQuery  # noqa: E402
+from desktop.engine.answer.records import Question  # noqa: E402
+from desktop.engine.runtime.catalog import Catalog  # noqa: E402
+from desktop.engine.runtime.embedder import Embedder  # noqa: E402
+
+SIGNALS = ("best_cosine", "term_coverage", "score")
+
+
+@contextmanager
+def profile(name: str) -> Iterator[None]:
+    previous = os.environ.get("ENCLAVE_PROFILE")
+    os.environ["ENCLAVE_PROFILE"] = name
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("ENCLAVE_PROFILE", None)
+        else:
+            os.environ["ENCLAVE_PROFILE"] = previous
+
+
+def load(path: Path, split: str) -> list[dict[str, object]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [r for r in rows if split == "all" or r.get("split") == split]
+
+
+def roc(points: list[tuple[float, bool]]) -> tuple[list[tuple[float, float, float]], float]:
+    """(threshold, fpr, tpr) for 'answer when signal >= threshold', and the AUC."""
+    positives = sum(1 for _, y in points if y)
+    negatives = len(points) - positives
+    curve = [(float("inf"), 0.0, 0.0)]
+    for threshold in sorted({s for s, _ in points}, reverse=True):
+        tp = sum(1 for s, y in points if y and s >= threshold)
+        fp = sum(1 for s, y in points if not y and s >= threshold)
+        curve.append((threshold, fp / max(negatives, 1), tp / max(positives, 1)))
+    auc = sum((b[1] - a[1]) * (a[2] + b[2]) / 2 for a, b in itertools.pairwise(curve))
+    return curve, auc
+
+
+def svg(
+    curves: dict[str, list[tuple[float, float, float]]],
+    chosen: dict[str, tuple[float, float, float, float]],
+) -> str:
+    size, pad = 360, 40
+    colours = {"best_cosine": "#1f77b4", "term_coverage": "#ff7f0e", "score": "#2ca02c"}
+
+    def xy(fpr: float, tpr: float) -> str:
+        return f"{pad + fpr * size:.1f},{pad + (1 - tpr) * size:.1f}"
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 2 * pad + 170}" '
+        f'height="{size + 2 * pad}" font-family="sans-serif" font-size="12">',
+        f'<rect x="{pad}" y="{pad}" width="{size}" height="{size}" fill="none" stroke="#888"/>',
+        f'<line x1="{pad}" y1="{pad + size}" x2="{pad + size}" y2="{pad}" stroke="#ccc" '
+        'stroke-dasharray="4"/>',
+        f'<text x="{pad + size / 2}" y="{pad + size + 30}" text-anchor="middle">'
+        "false answer rate (unanswerable answered)</text>",
+        f'<text x="12" y="{pad + size / 2}" transform="rotate(-90 12 {pad + size / 2})" '
+        'text-anchor="middle">answer rate (answerable answered)</text>',
+    ]
+    for i, (name, curve) in enumerate(curves.items()):
+        colour = colours[name]
+        line = " ".join(xy(f, t) for _, f, t in curve)
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        _, fpr, tpr, auc = chosen[name]
+        parts.append(
+            f'<circle cx="{pad + fpr * size}" cy="{pad + (1 - tpr) * size}" r="4" fill="{colour}"/>'
+        )
+        parts.append(
+            f'<text x="{pad + size + 10}" y="{pad + 20 + 18 * i}" fill="{colour}">'
+            f"{name} (AUC {auc:.3f})</text>"
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--golden", type=Path, default=ROOT / "eval/golden/handbook.jsonl")
+    parser.add_argument("--split", default="calibration")
+    parser.add_argument("--svg", type=Path, default=ROOT / "docs/trust-roc.svg")
+    args = parser.parse_args()
+    rows = load(args.golden, args.split)
+    embedder = Embedder(Catalog.load().default("embedding"))
+    scorer = EvidenceScorer(embedder)
+    points: dict[str, list[tuple[float, bool]]] = {s: [] for s in SIGNALS}
+    by_profile: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        by_profile.setdefault(str(row.get("profile", "")), []).append(row)
+    for name, questions in by_profile.items():
+        with profile(name):
+            access = KnowledgeAccess(embedder)
+            retrieve = FollowUpQuery(access, 4)
+            for row in questions:
+                turns: list[dict[str, str]] = row.get("conversation") or []  # type: ignore[assignment]
+                history = tuple(turns)
+                retrieval = retrieve.retrieve(Question(str(row["question"]), history=history))
+                coverage = scorer.coverage(retrieval.query, retrieval.passages)
+                label = bool(row["answerable"])
+                points["best_cosine"].append((coverage.best_cosine, label))
+                points["term_coverage"].append((coverage.term_coverage, label))
+                points["score"].append((coverage.score, label))
+            access.close()
+    embedder.close()
+    curves, chosen = {}, {}
+    positives = sum(1 for _, y in points["score"] if y)
+    print(
+        f"{len(rows)} {args.split} questions: {positives} answerable, "
+        f"{len(rows) - positives} not (for the asking profile)"
+    )
+    print(f"{'signal':<14} {'AUC':>6} {'threshold':>10} {'answered':>9} {'abstained':>10}")
+    for name in SIGNALS:
+        curve, auc = roc(points[name])
+        best = max(curve[1:], key=lambda c: c[2] - c[1])
+        curves[name] = curve
+        chosen[name] = (*best, auc)
+        print(f"{name:<14} {auc:6.3f} {best[0]:10.4f} {best[2]:9.1%} {1 - best[1]:10.1%}")
+    args.svg.write_text(svg(curves, chosen), encoding="utf-8")
+    print(f"ROC curves: {args.svg}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
