@@ -26,13 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from desktop.engine.access import KnowledgeAccess  # noqa: E402
-from desktop.engine.answer.evidence import EvidenceScorer  # noqa: E402
+from desktop.engine.answer.evidence import SIGNALS, EvidenceScorer  # noqa: E402
 from desktop.engine.answer.grounding import FollowUpQuery  # noqa: E402
 from desktop.engine.answer.records import Question  # noqa: E402
 from desktop.engine.runtime.catalog import Catalog  # noqa: E402
 from desktop.engine.runtime.embedder import Embedder  # noqa: E402
 
-SIGNALS = ("best_cosine", "term_coverage", "score")
+ANSWER_RATE = 0.85  # the rule: a wrong abstention costs a good answer; see calibration.py
 
 
 @contextmanager
@@ -71,7 +71,8 @@ def svg(
     chosen: dict[str, tuple[float, float, float, float]],
 ) -> str:
     size, pad = 360, 40
-    colours = {"best_cosine": "#1f77b4", "term_coverage": "#ff7f0e", "score": "#2ca02c"}
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+    colours = {name: palette[i % len(palette)] for i, name in enumerate(curves)}
 
     def xy(fpr: float, tpr: float) -> str:
         return f"{pad + fpr * size:.1f},{pad + (1 - tpr) * size:.1f}"
@@ -103,16 +104,11 @@ def svg(
     return "\n".join(parts)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--golden", type=Path, default=ROOT / "eval/golden/handbook.jsonl")
-    parser.add_argument("--split", default="calibration")
-    parser.add_argument("--svg", type=Path, default=ROOT / "docs/trust-roc.svg")
-    args = parser.parse_args()
-    rows = load(args.golden, args.split)
+def features(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Every abstention signal for each question, as its profile retrieves it."""
     embedder = Embedder(Catalog.load().default("embedding"))
     scorer = EvidenceScorer(embedder)
-    points: dict[str, list[tuple[float, bool]]] = {s: [] for s in SIGNALS}
+    out: list[dict[str, object]] = []
     by_profile: dict[str, list[dict[str, object]]] = {}
     for row in rows:
         by_profile.setdefault(str(row.get("profile", "")), []).append(row)
@@ -122,29 +118,69 @@ def main() -> int:
             retrieve = FollowUpQuery(access, 4)
             for row in questions:
                 turns: list[dict[str, str]] = row.get("conversation") or []  # type: ignore[assignment]
-                history = tuple(turns)
-                retrieval = retrieve.retrieve(Question(str(row["question"]), history=history))
+                retrieval = retrieve.retrieve(Question(str(row["question"]), history=tuple(turns)))
                 coverage = scorer.coverage(retrieval.query, retrieval.passages)
-                label = bool(row["answerable"])
-                points["best_cosine"].append((coverage.best_cosine, label))
-                points["term_coverage"].append((coverage.term_coverage, label))
-                points["score"].append((coverage.score, label))
+                out.append(
+                    {
+                        "id": row["id"],
+                        "answerable": bool(row["answerable"]),
+                        **{s: getattr(coverage, s) for s in SIGNALS},
+                    }
+                )
             access.close()
     embedder.close()
-    curves, chosen = {}, {}
-    positives = sum(1 for _, y in points["score"] if y)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--golden", type=Path, default=ROOT / "eval/golden/handbook.jsonl")
+    parser.add_argument("--split", default="calibration")
+    parser.add_argument("--svg", type=Path, default=ROOT / "docs/trust-roc.svg")
+    parser.add_argument(
+        "--features", type=Path, help="cache of the per-question signals (reused when present)"
+    )
+    args = parser.parse_args()
+    if args.features and args.features.exists():
+        rows = json.loads(args.features.read_text(encoding="utf-8"))
+    else:
+        rows = features(load(args.golden, args.split))
+        if args.features:
+            args.features.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    candidates = [*SIGNALS, *("+".join(pair) for pair in itertools.combinations(SIGNALS, 2))]
+    positives = sum(1 for r in rows if r["answerable"])
     print(
         f"{len(rows)} {args.split} questions: {positives} answerable, "
         f"{len(rows) - positives} not (for the asking profile)"
     )
-    print(f"{'signal':<14} {'AUC':>6} {'threshold':>10} {'answered':>9} {'abstained':>10}")
-    for name in SIGNALS:
-        curve, auc = roc(points[name])
+    print(f"{'signal':<32} {'AUC':>6} {'threshold':>10} {'answered':>9} {'abstained':>10}")
+    results = {}
+    for name in candidates:
+        names = name.split("+")
+        points = [
+            (sum(float(r[n]) for n in names) / len(names), bool(r["answerable"])) for r in rows
+        ]
+        curve, auc = roc(points)
         best = max(curve[1:], key=lambda c: c[2] - c[1])
-        curves[name] = curve
-        chosen[name] = (*best, auc)
-        print(f"{name:<14} {auc:6.3f} {best[0]:10.4f} {best[2]:9.1%} {1 - best[1]:10.1%}")
-    args.svg.write_text(svg(curves, chosen), encoding="utf-8")
+        results[name] = (curve, (*best, auc))
+        print(f"{name:<32} {auc:6.3f} {best[0]:10.4f} {best[2]:9.1%} {1 - best[1]:10.1%}")
+    winner = max(results, key=lambda n: results[n][1][3])
+    print(f"best by AUC: {winner} (Youden threshold {results[winner][1][0]:.4f})")
+    names = winner.split("+")
+    scores = sorted(sum(float(r[n]) for n in names) / len(names) for r in rows if r["answerable"])
+    negatives = [sum(float(r[n]) for n in names) / len(names) for r in rows if not r["answerable"]]
+    threshold = scores[int((1 - ANSWER_RATE) * len(scores))]
+    answered = sum(s >= threshold for s in scores) / len(scores)
+    abstained = sum(s < threshold for s in negatives) / max(len(negatives), 1)
+    print(
+        f"chosen (answer >= {ANSWER_RATE:.0%} of answerable): {winner} >= {threshold:.4f}: "
+        f"answered {answered:.1%}, abstained {abstained:.1%}"
+    )
+    shown = {n: results[n] for n in (*SIGNALS[:2], winner)}
+    args.svg.write_text(
+        svg({n: c for n, (c, _) in shown.items()}, {n: b for n, (_, b) in shown.items()}),
+        encoding="utf-8",
+    )
     print(f"ROC curves: {args.svg}")
     return 0
 

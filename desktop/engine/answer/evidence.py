@@ -361,19 +361,30 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Coverage:
-    """How well the retrieved passages cover a question (the abstention signal)."""
+    """How well the retrieved passages cover a question (the abstention signals).
+
+    `best_cosine`: the best question-passage cosine; `sentence_cosine`: the best question-sentence
+    cosine over the passages' sentences; `term_coverage`: the share of the question's content words
+    found in any passage; `passage_terms`: the best share found within one passage.
+    """
 
     best_cosine: float
     term_coverage: float
+    sentence_cosine: float = 0.0
+    passage_terms: float = 0.0
 
     @property
     def score(self) -> float:
         return 0.5 * self.best_cosine + 0.5 * self.term_coverage
 
     def value(self, signal: str) -> float:
-        return {"best_cosine": self.best_cosine, "term_coverage": self.term_coverage}.get(
-            signal, self.score
-        )
+        """One named signal, or the mean of several joined by "+" (e.g. "best_cosine+passage_terms")."""
+        names = signal.split("+") if signal != "score" else ["best_cosine", "term_coverage"]
+        values = [float(getattr(self, name)) for name in names if name in SIGNALS]
+        return sum(values) / len(values) if values else self.score
+
+
+SIGNALS = ("best_cosine", "term_coverage", "sentence_cosine", "passage_terms")
 
 
 class EvidenceScorer:
@@ -396,12 +407,23 @@ class EvidenceScorer:
     def coverage(self, question: str, passages: Sequence[Passage]) -> Coverage:
         if not passages:
             return Coverage(0.0, 0.0)
-        vectors = self._vectors([question, *(p.text for p in passages)])
-        cosines = vectors[1:] @ vectors[0]
+        sentences = [s for p in passages for s in _quotable(p.text)]
+        vectors = self._vectors([question, *(p.text for p in passages), *sentences])
+        cosines = vectors[1 : 1 + len(passages)] @ vectors[0]
+        sentence_cosines = vectors[1 + len(passages) :] @ vectors[0]
         wanted = content_words(question)
-        found = set().union(*(content_words(f"{p.title} {p.heading} {p.text}") for p in passages))
+        per_passage = [content_words(f"{p.title} {p.heading} {p.text}") for p in passages]
+        found = set().union(*per_passage)
         terms = len(wanted & found) / len(wanted) if wanted else 0.0
-        return Coverage(float(cosines.max()), terms)
+        best_passage = (
+            max(len(wanted & words) for words in per_passage) / len(wanted) if wanted else 0.0
+        )
+        return Coverage(
+            float(cosines.max()),
+            terms,
+            float(sentence_cosines.max()) if len(sentence_cosines) else 0.0,
+            best_passage,
+        )
 
     def support(self, sentence: str, passages: Sequence[Passage]) -> Support:
         """The passage that best supports `sentence` (its own [n] first when it has one)."""
@@ -459,12 +481,7 @@ class EvidenceScorer:
 
     def quotes(self, question: str, passages: Sequence[Passage], limit: int = 2) -> list[Quote]:
         """The passage sentences that best answer `question`, verbatim, best first."""
-        pool = [
-            (p, s)
-            for p in passages
-            for s in split_sentences(p.text)
-            if 25 <= len(s) <= 400 and not s.lstrip().startswith(("#", "|", "!["))
-        ]
+        pool = [(p, s) for p in passages for s in _quotable(p.text)]
         if not pool:
             return []
         vectors = self._vectors([question, *(s for _, s in pool)])
@@ -483,6 +500,15 @@ class EvidenceScorer:
             if len(chosen) >= limit:
                 break
         return chosen
+
+
+def _quotable(text: str) -> list[str]:
+    """A passage's sentences that can stand alone as a quote (no headings, tables or images)."""
+    return [
+        s
+        for s in split_sentences(text)
+        if 25 <= len(s) <= 400 and not s.lstrip().startswith(("#", "|", "!["))
+    ]
 
 
 @dataclass(frozen=True)
