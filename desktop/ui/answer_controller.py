@@ -160,6 +160,7 @@ class AnswerController(QObject):
                         record.verdict = Verdict(
                             unsupported_sentences=[v.text for v in unsupported],
                             reasons={v.text: v.reason for v in unsupported},
+                            quoted=record.quoted,
                         )
                 stats = answer.stats
                 record.stopped = record.stopped or stats.finish_reason == "cancelled"

@@ -32,6 +32,7 @@ class Verdict:
     abstained: bool = False
     unsupported_sentences: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  # sentence -> why it is unsupported
+    quoted: bool = False  # the model's answer was replaced by quotes from the sources
 
 
 class ChatBackend(Protocol):

@@ -197,6 +197,13 @@ class SourcesPanel(QWidget):
                 "they may not be relevant."
             )
             self.verdict.show()
+        elif verdict is not None and verdict.quoted:
+            self.title.setText(f"Sources ({len(self._citations)})")
+            self.verdict.setText(
+                "The model's answer was not supported by these sources, so the answer quotes "
+                "them instead."
+            )
+            self.verdict.show()
         elif verdict is not None and verdict.unsupported_sentences:
             count = len(verdict.unsupported_sentences)
             self.title.setText(f"Sources ({len(self._citations)})")

@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-QUESTION = "How do I request annual leave?"
+QUESTION = "How many days of annual leave do new employees earn?"
 
 
 def main() -> int:
@@ -47,7 +47,7 @@ def main() -> int:
             QCoreApplication.processEvents()
             time.sleep(0.02)
 
-    wait(lambda: session.access is not None and window.model_ready, 180)
+    wait(lambda: session.assistant.knowledge is not None and window.model_ready, 180)
     window.input.setPlainText(QUESTION)
     window.send()
     wait(lambda: window.busy, 10)
