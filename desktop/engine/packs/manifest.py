@@ -12,12 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from desktop.engine.packs.errors import PackRejected
+from desktop.engine.packs.signing import MAX_SAFE_INTEGER
 
 PACK_TYPE = "enclave-pack"
 SPEC_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 _SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 EXPIRY_WARNING = timedelta(days=14)
+MAX_INTEGER = MAX_SAFE_INTEGER  # the largest integer every JSON reader holds exactly
+MAX_TEXT = 10_000
 
 
 @dataclass(frozen=True)
@@ -96,29 +99,87 @@ def safe_relative_path(path: str) -> bool:
     return all(_SAFE_PART.match(part) for part in path.split("/"))
 
 
-def validate(signed: dict[str, Any]) -> Manifest:
-    """Check the signed fields' shape; the caller has already verified the signature."""
+def _integer(value: Any, what: str, low: int = 0, high: int = MAX_INTEGER) -> int:
+    """A JSON integer (never a bool, a string or a float) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PackRejected(f"the manifest's {what} is not an integer")
+    if not low <= value <= high:
+        raise PackRejected(f"the manifest's {what} is outside {low}..{high}")
+    return value
+
+
+def _text(value: Any, what: str, max_length: int = MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise PackRejected(f"the manifest's {what} is not a string")
+    if len(value) > max_length:
+        raise PackRejected(f"the manifest's {what} is longer than {max_length} characters")
     try:
-        if signed.get("type") != PACK_TYPE or signed.get("spec_version") != SPEC_VERSION:
-            raise PackRejected("this is not an Enclave pack of a version this app reads")
-        manifest = Manifest(signed)
-        if not _SAFE_PART.match(manifest.pack_id):
-            raise PackRejected("the pack id has unsafe characters")
-        if manifest.version < 1:
-            raise PackRejected("the pack version must be a positive integer")
-        manifest.expires, manifest.created  # noqa: B018 - parse both
-        seen: set[str] = set()
-        for entry in manifest.files:
-            if not safe_relative_path(entry.path) or entry.path == MANIFEST_NAME:
-                raise PackRejected(f"the manifest lists an unsafe path '{entry.path}'")
-            if entry.path in seen:
-                raise PackRejected(f"the manifest lists '{entry.path}' twice")
-            if entry.length < 0 or not re.fullmatch(r"[0-9a-f]{64}", entry.sha256):
-                raise PackRejected(f"the manifest entry for '{entry.path}' is malformed")
-            seen.add(entry.path)
-        for name, audience in manifest.audiences.items():
-            if not _SAFE_PART.match(name) or audience.get("shard") not in seen:
-                raise PackRejected(f"audience '{name}' has no shard file in the manifest")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PackRejected(f"the manifest is malformed ({type(exc).__name__}: {exc})") from None
-    return manifest
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PackRejected(f"the manifest's {what} is not valid text") from None
+    return value
+
+
+def _table(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PackRejected(f"the manifest's {what} is not an object")
+    return value
+
+
+def _time_field(signed: dict[str, Any], name: str) -> datetime:
+    text = _text(signed.get(name), name, 64)
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise PackRejected(f"the manifest's {name} is not a date and time") from None
+
+
+def validate(signed: dict[str, Any]) -> Manifest:
+    """Check every signed field's type and range; the caller has already verified the signature.
+
+    Strict on purpose: a version `"5"` or `true`, a float, an integer beyond `MAX_INTEGER`, a date
+    that is not a string are refusals, never coerced, so that what this app acts on is exactly what
+    the administrator signed.
+    """
+    if not isinstance(signed, dict):
+        raise PackRejected("the manifest is not an object")
+    spec = signed.get("spec_version")
+    if signed.get("type") != PACK_TYPE or isinstance(spec, bool) or spec != SPEC_VERSION:
+        raise PackRejected("this is not an Enclave pack of a version this app reads")
+    if not _SAFE_PART.match(_text(signed.get("pack_id"), "pack id", 100)):
+        raise PackRejected("the pack id has unsafe characters")
+    _integer(signed.get("version"), "version", 1)
+    for name in ("title", "license"):
+        if name in signed:
+            _text(signed[name], name)
+    _time_field(signed, "created")
+    _time_field(signed, "expires")
+    _text(signed.get("knowledge_as_of"), "knowledge-as-of date", 64)
+    embedding = _table(signed.get("embedding"), "embedding")
+    _text(embedding.get("id"), "embedding id", 200)
+    if not re.fullmatch(r"[0-9a-f]{64}", _text(embedding.get("sha256"), "embedding sha256", 64)):
+        raise PackRejected("the manifest's embedding sha256 is malformed")
+    _integer(embedding.get("dimension"), "embedding dimension", 1, 65536)
+    files = signed.get("files")
+    if not isinstance(files, list):
+        raise PackRejected("the manifest's file list is not a list")
+    seen: set[str] = set()
+    for entry in files:
+        entry = _table(entry, "file entry")
+        path = _text(entry.get("path"), "file path", 1000)
+        if not safe_relative_path(path) or path == MANIFEST_NAME:
+            raise PackRejected(f"the manifest lists an unsafe path '{path}'")
+        if path in seen:
+            raise PackRejected(f"the manifest lists '{path}' twice")
+        _integer(entry.get("length"), f"length of '{path}'")
+        sha256 = _text(entry.get("sha256"), f"sha256 of '{path}'", 64)
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise PackRejected(f"the manifest entry for '{path}' is malformed")
+        seen.add(path)
+    for name, audience in _table(signed.get("audiences"), "audience list").items():
+        audience = _table(audience, f"audience '{name}'") if _SAFE_PART.match(name) else None
+        if audience is None or audience.get("shard") not in seen:
+            raise PackRejected(f"audience '{name}' has no shard file in the manifest")
+        for count in ("documents", "chunks"):
+            _integer(audience.get(count, 0), f"{count} count of audience '{name}'")
+    return Manifest(signed)

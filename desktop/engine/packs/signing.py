@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from desktop.engine.packs.errors import AdminError, PackRejected
 
 MAX_SIGNED_BYTES = 16 * 1024 * 1024
+MAX_SAFE_INTEGER = 2**53 - 1  # what every JSON reader holds exactly; signed integers stay within
+MAX_DEPTH = 32  # arrays and objects inside a signed document; real ones nest about 4 deep
 
 
 def canonical(value: Any) -> bytes:
@@ -38,6 +40,65 @@ def _reject_floats(value: Any) -> None:
     elif isinstance(value, list):
         for item in value:
             _reject_floats(item)
+
+
+class _NotCanonical(ValueError):
+    """Something canonical JSON cannot hold (floats, NaN, huge integers, repeated keys)."""
+
+
+def _refuse_fraction(text: str) -> Any:
+    raise _NotCanonical("a number with a fraction or an exponent")
+
+
+def _refuse_constant(text: str) -> Any:
+    raise _NotCanonical("a NaN or infinite number")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > len(str(MAX_SAFE_INTEGER)) or abs(int(text)) > MAX_SAFE_INTEGER:
+        raise _NotCanonical(f"an integer beyond {MAX_SAFE_INTEGER} in size")
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _NotCanonical("the same key twice in one object")
+    return result
+
+
+def load_signed_json(raw: bytes, what: str = "manifest") -> Any:
+    """Parse the bytes of a signed document, refusing with `PackRejected` (never a traceback)
+    what canonical JSON cannot hold: floats, NaN and infinities, integers beyond
+    `MAX_SAFE_INTEGER`, repeated keys, lone surrogates, nesting deeper than `MAX_DEPTH`."""
+    try:
+        value = json.loads(
+            raw.decode("utf-8"),
+            parse_float=_refuse_fraction,
+            parse_int=_bounded_int,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except _NotCanonical as exc:
+        raise PackRejected(f"the {what} holds {exc}, which signed documents may not") from None
+    except RecursionError:
+        raise PackRejected(f"the {what} is nested more than {MAX_DEPTH} levels deep") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise PackRejected(f"the {what} is not a signed document") from None
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PackRejected(f"the {what} holds text that is not valid Unicode") from None
+        elif isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                raise PackRejected(f"the {what} is nested more than {MAX_DEPTH} levels deep")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
 
 
 def public_raw(key: Ed25519PublicKey) -> bytes:
@@ -69,7 +130,7 @@ def verify_bytes(
     if len(raw) > MAX_SIGNED_BYTES:
         raise PackRejected(f"the {what} is {len(raw)} bytes, over the {MAX_SIGNED_BYTES} limit")
     try:
-        envelope = json.loads(raw.decode("utf-8"))
+        envelope = load_signed_json(raw, what)
         signed = envelope["signed"]
         signatures = envelope["signatures"]
         if not isinstance(signed, dict) or not isinstance(signatures, list):
