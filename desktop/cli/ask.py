@@ -19,6 +19,7 @@ from desktop.engine.answer.events import (
     AnswerToken,
     Done,
     Evidence,
+    Retrieved,
     SentenceChecked,
 )
 from desktop.engine.answer.records import AnswerForm
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if keep:
             history = assistant.require_history()  # --save without a secure keyring: refuse
+            if args.conversation is not None:  # before the model loads: a clear error, not a bug
+                history.get_conversation(args.conversation)
         status = assistant.load()
         for problem in assistant.problems:
             print(f"enclave: warning: {problem}", file=sys.stderr)
@@ -98,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
             if args.events:
                 print_events(stream, sys.stdout)
             elif args.json:
-                done = last_done(stream)
-                payload = json_payload(done, conversation_id, assistant.knowledge_as_of())
+                done, retrieved = last_done(stream)
+                payload = json_payload(
+                    done, retrieved, conversation_id, assistant.knowledge_as_of()
+                )
                 print(json.dumps(payload, ensure_ascii=False, indent=2))
             else:
                 done = print_text(stream, sys.stdout)
@@ -117,14 +122,17 @@ def print_events(stream: Iterator[AnswerEvent], out: TextIO) -> None:
         out.flush()
 
 
-def last_done(stream: Iterator[AnswerEvent]) -> Done:
-    done = None
+def last_done(stream: Iterator[AnswerEvent]) -> tuple[Done, Retrieved | None]:
+    """The stream's `Done` and its `Retrieved` (None when the question was refused)."""
+    done = retrieved = None
     for event in stream:
         if isinstance(event, Done):
             done = event
+        elif isinstance(event, Retrieved):
+            retrieved = event
     if done is None:  # pragma: no cover - the pipeline always ends with Done
         raise RuntimeError("the answer stream ended without Done")
-    return done
+    return done, retrieved
 
 
 def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
@@ -175,7 +183,11 @@ def print_footer(done: Done, model_id: str, as_of: str | None, err: TextIO) -> N
     )
 
 
-def json_payload(done: Done, conversation_id: int | None, as_of: str | None) -> dict[str, Any]:
+def json_payload(
+    done: Done, retrieved: Retrieved | None, conversation_id: int | None, as_of: str | None
+) -> dict[str, Any]:
+    """`sources`: what the answer cites; `retrieved`: every passage found for the query (the
+    closest passages when it abstained)."""
     answer = done.answer
     event = done.as_dict()
     return {
@@ -191,6 +203,7 @@ def json_payload(done: Done, conversation_id: int | None, as_of: str | None) -> 
         "conversation_id": conversation_id,
         "knowledge_as_of": as_of,
         "sources": event["sources"],
+        "retrieved": retrieved.as_dict()["passages"] if retrieved else [],
         "verdicts": event["verdicts"],
         "metrics": event["metrics"],
         "ai_generated": True,

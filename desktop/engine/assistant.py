@@ -40,6 +40,7 @@ from desktop.engine.answer.stages import (
 from desktop.engine.core import paths
 from desktop.engine.core.errors import EngineError, KeyringUnavailable
 from desktop.engine.core.settings import AppSettings
+from desktop.engine.packs import install
 from desktop.engine.packs.local_state import DB_NAME as PACK_STATE_DB
 from desktop.engine.runtime.catalog import Catalog
 from desktop.engine.runtime.chat_model import ChatModel, ModelSettings
@@ -160,7 +161,7 @@ class Assistant:
         self._open_knowledge()
 
     def _open_knowledge(self) -> None:
-        if self.knowledge is not None or not (paths.data_dir() / PACK_STATE_DB).exists():
+        if self.knowledge is not None or not _has_pack_data():
             return
         try:
             self._owned_embedder = Embedder(self.catalog.default("embedding"))
@@ -285,3 +286,15 @@ class Assistant:
 
 
 NO_PACKS = "No document packs are open, so this source cannot be shown."
+
+
+def _has_pack_data() -> bool:
+    """Packs, grants or pack state exist for this profile. A fresh profile has none: it opens no
+    pack store (and needs no keyring). A lost state beside existing grants or packs is opened, so
+    the choke point reports it instead of answering silently without documents."""
+    if (paths.data_dir() / PACK_STATE_DB).exists():
+        return True
+    return any(
+        folder.is_dir() and any(folder.iterdir())
+        for folder in (install.packs_root(), install.grants_root())
+    )

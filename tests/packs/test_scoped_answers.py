@@ -59,9 +59,9 @@ def test_ask_as_two_users_gives_differently_scoped_answers(
     )
     guest = json.loads(capsys.readouterr().out)
     os.environ.pop("ENCLAVE_PROFILE", None)
-    assert {s["audience"] for s in hr["sources"]} >= {"hr"}
-    assert {s["audience"] for s in guest["sources"]} == {"everyone"}
-    assert CANARIES["hr"] in json.dumps(hr["sources"])
+    assert {s["audience"] for s in hr["retrieved"]} >= {"hr"}
+    assert {s["audience"] for s in guest["retrieved"]} == {"everyone"}
+    assert CANARIES["hr"] in json.dumps(hr["retrieved"])
     guest_text = json.dumps(guest)
     assert CANARIES["hr"] not in guest_text and CANARIES["staff"] not in guest_text
     assert hr["knowledge_as_of"] and guest["knowledge_as_of"]
@@ -148,3 +148,37 @@ def test_window_answers_with_a_citation_and_opens_it(
     assert "not available to you" in window.chat.toPlainText()
     window.shutdown()
     session.close()
+
+
+def test_history_export_resolves_sources_through_the_choke_point(
+    admin_workspace, trust_admin, memory_keyring, monkeypatch, capsys
+):
+    """`history show` and exports print titles and locations, re-authorised, never raw dicts;
+    a reference the user can no longer open says so."""
+    _setup_user(admin_workspace, "", "emma", ["employee"], monkeypatch)
+    question = "How many days of annual leave do staff get?"
+    assert main(["ask", question, "--save", "--json", "--max-tokens", "16"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    conversation = payload["conversation_id"]
+    from desktop.engine.storage.history import open_history
+
+    store = open_history()
+    try:
+        [_question, answer] = store.messages(conversation)
+        store.add_message(
+            conversation,
+            "assistant",
+            "A forged reference.",
+            citations=[
+                {"n": 1, "pack": "handbook", "pack_version": 2, "audience": "hr", "chunk_id": 1}
+            ],
+        )
+    finally:
+        store.close()
+    assert main(["history", "show", str(conversation)]) == 0
+    shown = capsys.readouterr().out
+    assert "{'n'" not in shown and '"chunk_id"' not in shown
+    if answer.citations:
+        assert "handbook v2" in shown
+    assert "source no longer available to you" in shown
+    assert CANARIES["hr"] not in shown
