@@ -32,18 +32,22 @@ commands:
                        (--id ID: one model, e.g. an on-demand one setup skips)
   models verify        re-hash every installed model against the catalog
   models add PATH      add an administrator's own GGUF model to the local catalog
-  history list|show|search|export|delete|recover|recovery-keygen
+  history list|show|search|export|delete|recover|recovery-keygen|recovery-reseal
                        your encrypted conversation history (and administrator recovery)
   packs list|install   document packs on this computer (verified before use)
   grants list|import   your access grants from the administrator
   enrol                print your enrolment request for the administrator
-  admin ...            administrator tools: init, build, verify, inspect, enrol, users, revoke, grant
+  admin ...            administrator tools: init, trust-file, build, verify, inspect, enrol, users,
+                       revoke, grant
   demo SOURCE          set up the demo pack and profiles (run by setup)
-  doctor               what this machine and installation have (llama.cpp, CPU, GPU, keyring...)
+  doctor               what this machine and installation have (llama.cpp, CPU, GPU, keyring,
+                       trusted keys and the packs each may sign...)
 
 environment:
   ENCLAVE_DATA_DIR     where models, packs and history live (default: the OS user data folder)
-  ENCLAVE_CONFIG_DIR   system configuration folder with trusted admin keys (default: OS site config)
+  ENCLAVE_CONFIG_DIR   administrator/test override of the one system configuration folder (trusted
+                       keys, policy, recovery.pub); default /etc/xdg/enclave, /Library/Application
+                       Support/enclave, C:\\ProgramData\\enclave
   ENCLAVE_PROFILE      a separate local identity (same as --profile)
   ENCLAVE_KEYRING=cryptfile with ENCLAVE_KEYRING_PASSPHRASE
                        use a passphrase-encrypted keyring file where no OS keyring exists
@@ -94,6 +98,20 @@ def _parser() -> argparse.ArgumentParser:
         "(install recovery.pub in the config folder, keep recovery.key offline)",
     )
     keygen.add_argument("out_dir", type=Path)
+    keygen.add_argument(
+        "--replace",
+        action="store_true",
+        help="make a new pair even if DIR holds one (the old pair is kept, renamed)",
+    )
+    reseal = hist_sub.add_parser(
+        "recovery-reseal",
+        help="seal your history key to the recovery key now installed in the config folder",
+    )
+    reseal.add_argument(
+        "--replace",
+        action="store_true",
+        help="confirm: replace the copy sealed to the previous recovery key",
+    )
 
     models = sub.add_parser("models", help="list, fetch, verify or add models")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -221,8 +239,24 @@ def _history(args: argparse.Namespace) -> int:
     from desktop.engine.storage import history
 
     if args.history_command == "recovery-keygen":
-        pub, key = history.generate_recovery_keypair(args.out_dir)
+        pub, key = history.generate_recovery_keypair(args.out_dir, replace=args.replace)
         print(f"wrote {pub} (install in the config folder) and {key} (keep offline, mode 600)")
+        print(f"fingerprint {history.recovery_fingerprint(pub.read_text(encoding='ascii'))}")
+        kept = history.replaced_recovery_files(args.out_dir)
+        if args.replace and kept:
+            print(
+                f"notice: the previous pair was kept ({', '.join(p.name for p in kept)}); keep the "
+                "old recovery.key until every machine has re-sealed to the new one",
+                file=sys.stderr,
+            )
+        return 0
+    if args.history_command == "recovery-reseal":
+        before = history.reseal_recovery(replace=args.replace)
+        after = history.recovery_status()
+        if before == after:
+            print(f"nothing to do: your history key is {after.describe()}")
+        else:
+            print(f"notice: your history key was {before.describe()}; now {after.describe()}")
         return 0
     if args.history_command == "recover":
         history.recover_key(args.private_key)

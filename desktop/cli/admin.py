@@ -15,6 +15,8 @@ from desktop.engine.core.exit_codes import ExitCode
 ADMIN_EPILOG = """\
 typical flow:
   enclave admin init WS                       signing key + audiences.toml in workspace WS
+  enclave admin trust-file --workspace WS --packs handbook,hr-*  > admin.toml
+                                              install as <config>/trusted-keys/admin.toml (MDM)
   enclave admin build SOURCE --workspace WS --pack-id handbook --title "Staff handbook"
   enclave admin enrol request.json --roles employee --workspace WS
   enclave admin grant alice --pack-id handbook --workspace WS   -> WS/grants/alice-handbook-vN.json
@@ -32,6 +34,19 @@ def register(sub: Any) -> None:
     actions = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
     init = actions.add_parser("init", help="create a workspace with a signing key and audience map")
     init.add_argument("workspace", type=Path)
+    trust_file = actions.add_parser(
+        "trust-file",
+        help="write the trusted-keys/<name>.toml that lets machines trust a key for some packs",
+    )
+    trust_key = trust_file.add_mutually_exclusive_group(required=True)
+    trust_key.add_argument("--workspace", type=Path, help="trust this workspace's admin.pub")
+    trust_key.add_argument("--public-key", type=Path, help="trust this .pub file")
+    trust_file.add_argument(
+        "--packs",
+        required=True,
+        help="comma-separated pack ids the key may sign: exact ids, 'prefix*' namespaces, '*'",
+    )
+    trust_file.add_argument("--out", type=Path, help="write it here (default: standard output)")
     build = actions.add_parser("build", help="build, sign and archive a pack from a folder")
     build.add_argument("source", type=Path)
     build.add_argument("--workspace", type=Path, required=True)
@@ -77,6 +92,12 @@ def register(sub: Any) -> None:
     enrol_user = sub.add_parser("enrol", help="print your enrolment request for the administrator")
     enrol_user.add_argument("--out", type=Path, help="write it to this file")
     enrol_user.add_argument("--user", help="user name to put in the request (default: login name)")
+    enrol_user.add_argument(
+        "--replace-key",
+        action="store_true",
+        help="make a new enrolment key (when the old one is lost); grants issued to the old key "
+        "stop working",
+    )
 
     demo = sub.add_parser("demo", help="set up the demo: admin key, 18F handbook pack, 3 profiles")
     demo.add_argument("source", type=Path, help="the 18F handbook folder")
@@ -102,13 +123,18 @@ def _admin(args: argparse.Namespace) -> int:
         workspace.init()
         print(f"workspace ready: {workspace.root}")
         print(f"  signing key  {workspace.signing_key_path} (secret: keep offline, backed up)")
-        print(f"  public key   {workspace.public_key_path} (install in <config>/trusted-keys/)")
+        print(
+            f"  public key   {workspace.public_key_path} (machines trust it through "
+            "`enclave admin trust-file --workspace WS --packs PACK_ID`)"
+        )
         print(f"  audiences    {workspace.audiences_path} (edit: rules and roles)")
         return ExitCode.OK
     if command == "verify":
         return _admin_verify(args)
     if command == "inspect":
         return _admin_inspect(args)
+    if command == "trust-file":
+        return _admin_trust_file(args)
     workspace = Workspace(args.workspace)
     if command == "build":
         return _admin_build(args, workspace)
@@ -185,6 +211,26 @@ def _admin_verify(args: argparse.Namespace) -> int:
         f"OK: {manifest.pack_id} v{manifest.version}, signature and {len(manifest.files)} file "
         f"hashes verified; expires {manifest.raw['expires']} ({manifest.expiry_state()})"
     )
+    return ExitCode.OK
+
+
+def _admin_trust_file(args: argparse.Namespace) -> int:
+    from desktop.engine.packs import trust
+    from desktop.engine.packs.errors import AdminError
+    from desktop.engine.packs.signing import load_public_key
+    from desktop.engine.packs.workspace import Workspace
+
+    source = Workspace(args.workspace).public_key_path if args.workspace else args.public_key
+    try:
+        key = load_public_key(source.read_text(encoding="ascii"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise AdminError(f"{source} is not an Enclave public key ({exc}).") from None
+    text = trust.trust_file_text(key, args.packs.split(","), comment=f"from {source.name}")
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}: install it as <config>/trusted-keys/{args.out.name}")
+    else:
+        print(text, end="")
     return ExitCode.OK
 
 
@@ -273,6 +319,15 @@ def _grants(args: argparse.Namespace) -> int:
 def _enrol(args: argparse.Namespace) -> int:
     from desktop.engine.packs import grants
 
+    if args.replace_key:
+        replaced = grants.replace_user_key()
+        print(
+            f"notice: new enrolment key {replaced.new_fingerprint} (the old one, "
+            f"{replaced.old_fingerprint or 'unknown'}, is replaced); {replaced.orphaned_grants} "
+            "grant(s) on this computer were issued to the old key and no longer open anything: "
+            "send this new request to your administrator",
+            file=sys.stderr,
+        )
     request = grants.enrolment_request(user=args.user)
     text = grants.dumps(request)
     if args.out:

@@ -30,6 +30,39 @@ def _keyring_info() -> dict[str, Any]:
     return secrets.describe_backend()
 
 
+def _trust_info() -> dict[str, Any]:
+    """Every key this profile trusts and the pack ids it may sign; files that trust nothing."""
+    from desktop.engine.packs import trust
+
+    trusted = trust.trusted_keys()
+    override = paths.config_override()
+    return {
+        "root": str(trust.trusted_keys_dir()),
+        "override": f"{paths.CONFIG_OVERRIDE_ENV}={override}" if override else "",
+        "keys": [
+            {
+                "key_id": k.key_id,
+                "name": k.name,
+                "packs": list(k.packs),
+                "demo": k.demo,
+                "file": k.source,
+            }
+            for k in trusted.keys
+        ],
+        "ignored": [{"file": i.path, "reason": i.reason} for i in trusted.ignored],
+    }
+
+
+def _recovery_info() -> dict[str, Any]:
+    from desktop.engine.storage import history
+
+    try:
+        status = history.recovery_status()
+    except (OSError, ValueError) as exc:
+        return {"state": f"unreadable ({exc})", "mismatch": False}
+    return {"state": status.describe(), "mismatch": status.mismatch}
+
+
 def _packs(data: Path) -> list[str]:
     packs = data / "packs"
     return sorted(p.name for p in packs.iterdir() if p.is_dir()) if packs.is_dir() else []
@@ -64,6 +97,7 @@ def report() -> dict[str, Any]:
                 "present": s.present,
                 "verified": s.verified,
                 "problem": s.problem,
+                "on_demand": s.entry.on_demand,
                 "path": str(s.entry.path),
             }
             for s in (modelfiles.status(e) for e in catalog)
@@ -71,13 +105,18 @@ def report() -> dict[str, Any]:
     except EngineError as exc:
         out["models"] = [{"error": str(exc)}]
     out["keyring"] = _keyring_info()
+    out["trust"] = _trust_info()
+    out["recovery"] = _recovery_info()
     return out
 
 
 def healthy(rep: dict[str, Any]) -> bool:
     """True when the default models are usable; keyring problems are reported, not fatal here."""
     models = rep.get("models", [])
-    return bool(models) and all(m.get("verified") for m in models if "error" not in m)
+    needed = [
+        m for m in models if "error" in m or not (m.get("on_demand") and not m.get("present"))
+    ]
+    return bool(needed) and all(m.get("verified") for m in needed if "error" not in m)
 
 
 def format_text(rep: dict[str, Any]) -> str:
@@ -102,6 +141,27 @@ def format_text(rep: dict[str, Any]) -> str:
             lines.append(f"  ! {model['error']}")
             continue
         state = "verified" if model["verified"] else model["problem"]
+        if model.get("on_demand") and not model["present"]:
+            state = "on demand: `enclave models fetch --id ID`"
         lines.append(f"  {model['id']:<26} {model['role']:<9} {model['license']:<11} {state}")
     lines.append(f"Packs:       {', '.join(rep['packs']) or 'none installed'}")
+    lines += _trust_lines(rep["trust"])
+    lines.append(f"Recovery:    history key {rep['recovery']['state']}")
     return "\n".join(lines)
+
+
+def _trust_lines(info: dict[str, Any]) -> list[str]:
+    override = f" (set by {info['override']}: an administrator's or test override)"
+    lines = [f"Trust root:  {info['root']}{override if info['override'] else ''}"]
+    if not info["keys"]:
+        lines.append("Trusted keys: none (no pack or grant will verify)")
+    else:
+        lines.append("Trusted keys (each may sign only the packs named):")
+    for key in info["keys"]:
+        scope = ", ".join("every pack (*)" if p == "*" else p for p in key["packs"])
+        demo = " [DEMO key, this profile only]" if key["demo"] else ""
+        lines.append(f"  {key['key_id'][:16]}  {key['name']:<16} may sign: {scope}{demo}")
+        lines.append(f"  {'':16}  from {key['file']}")
+    for ignored in info["ignored"]:
+        lines.append(f"  ! {ignored['file']}: trusts nothing. {ignored['reason']}")
+    return lines

@@ -81,9 +81,15 @@ def admin_workspace(tmp_path_factory, embedder) -> Workspace:
 
 @pytest.fixture
 def trust_admin(admin_workspace, monkeypatch, tmp_path) -> Path:
+    """The organisation's key trusted for every pack id, as `enclave admin trust-file --packs '*'`
+    writes it (tests/packs/test_trust_scope.py checks narrower scopes)."""
+    from desktop.engine.packs.signing import load_public_key
+    from desktop.engine.packs.trust import trust_file_text
+
     config = tmp_path / "config"
     (config / "trusted-keys").mkdir(parents=True)
-    shutil.copyfile(admin_workspace.public_key_path, config / "trusted-keys" / "admin.pub")
+    key = load_public_key(admin_workspace.public_key_path.read_text())
+    (config / "trusted-keys" / "admin.toml").write_text(trust_file_text(key, ["*"]))
     monkeypatch.setenv("ENCLAVE_CONFIG_DIR", str(config))
     return config
 

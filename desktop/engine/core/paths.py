@@ -1,8 +1,10 @@
 """Where Enclave keeps its files: per-user data (platformdirs) and the installation's configuration.
 
-`ENCLAVE_DATA_DIR`, `ENCLAVE_MODELS_DIR` and `ENCLAVE_CONFIG_DIR` override them, for tests and
-portable installs. `ENCLAVE_PROFILE` selects a separate local identity (its own history, grants,
-packs and keyring entries) under the same data folder, e.g. the demo's second user.
+`ENCLAVE_DATA_DIR` and `ENCLAVE_MODELS_DIR` override the data folders, for tests and portable
+installs. `ENCLAVE_CONFIG_DIR` replaces the one system configuration folder (the trust root): an
+administrator's or a test's override, see `system_config_dir`. `ENCLAVE_PROFILE` selects a separate
+local identity (its own history, grants, packs and keyring entries) under the same data folder, e.g.
+the demo's second user; profiles are not a security boundary between people on one OS account.
 """
 
 from __future__ import annotations
@@ -44,23 +46,54 @@ def models_dir() -> Path:
     return Path(override) if override else base_data_dir() / "models"
 
 
-def system_config_dirs() -> list[Path]:
-    """Folders the installer or MDM fills with trusted admin keys and policy, in priority order.
+CONFIG_OVERRIDE_ENV = "ENCLAVE_CONFIG_DIR"
 
-    The OS site configuration folder, then the installation's own `<prefix>/etc/enclave`. Both belong
-    to whoever installed the app; the user data folder is never one of them.
+
+def os_config_dir() -> Path:
+    """The one folder per OS where the installer or MDM puts trusted keys, policy and recovery.pub.
+
+    Fixed paths that only an administrator can write, looked up without any environment variable a
+    user could set: not `XDG_CONFIG_DIRS` (platformdirs honours it on Linux), not platformdirs'
+    `WIN_PD_OVERRIDE_*` on Windows, and never the installation prefix (a venv the user owns).
     """
-    override = os.environ.get("ENCLAVE_CONFIG_DIR")
-    if override:
-        return [Path(override)]
-    site = Path(platformdirs.site_config_dir(APP_NAME, appauthor=False))
-    return [site, Path(sys.prefix) / "etc" / APP_NAME]
+    if sys.platform == "win32":
+        return _windows_program_data() / APP_NAME
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support") / APP_NAME
+    return Path("/etc/xdg") / APP_NAME
+
+
+def _windows_program_data() -> Path:
+    try:
+        from platformdirs.windows import get_win_folder_via_ctypes  # the Known Folder API
+
+        return Path(get_win_folder_via_ctypes("CSIDL_COMMON_APPDATA"))
+    except (ImportError, OSError, AttributeError, ValueError):
+        return Path("C:/ProgramData")
+
+
+def config_override() -> Path | None:
+    """`ENCLAVE_CONFIG_DIR` when set: an administrator's or a test's replacement trust root.
+
+    It is honoured because whoever sets this process's environment already runs code as this user
+    (PYTHONPATH, LD_PRELOAD do more); `enclave doctor` shows when it is in effect.
+    """
+    override = os.environ.get(CONFIG_OVERRIDE_ENV)
+    return Path(override) if override else None
 
 
 def system_config_dir() -> Path:
-    """The first configuration folder that exists (or the OS one when none does)."""
-    folders = system_config_dirs()
-    return next((f for f in folders if f.is_dir()), folders[0])
+    """The system configuration folder: trusted admin keys, policy, the recovery public key.
+
+    One place per OS (`os_config_dir`), or `ENCLAVE_CONFIG_DIR`; the user data folder and the
+    installation prefix are never trusted.
+    """
+    return config_override() or os_config_dir()
+
+
+def system_config_dirs() -> list[Path]:
+    """The trust roots, for callers that iterate: there is exactly one (`system_config_dir`)."""
+    return [system_config_dir()]
 
 
 def ensure_dir(path: Path) -> Path:

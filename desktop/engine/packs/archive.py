@@ -1,6 +1,7 @@
 """Verify a pack, in its archive or folder form, before anything reads its content.
 
-Order of checks: the manifest's raw bytes against the trusted keys, its shape, then every member:
+Order of checks: the manifest's signature by a key trusted for the pack id it carries (see `trust`),
+its shape, then every member:
 only regular files with safe relative paths, exactly the files the manifest lists, each with the
 length and sha256 it promises. Archive members are streamed to a staging folder while hashing; a
 member that runs past its promised length stops the copy at once (no endless data).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -20,6 +22,7 @@ from desktop.engine.packs import manifest as manifest_mod
 from desktop.engine.packs.errors import PackRejected
 from desktop.engine.packs.manifest import MANIFEST_NAME, Manifest, safe_relative_path
 from desktop.engine.packs.signing import MAX_SIGNED_BYTES, verify_bytes
+from desktop.engine.packs.trust import Trust, scoped
 
 ARCHIVE_SUFFIX = ".enclavepack"
 _BLOCK = 1024 * 1024
@@ -44,13 +47,22 @@ def _copy_verified(source: IO[bytes], target: Path, length: int, sha256: str, na
         raise PackRejected(f"'{name}' does not match its sha256 in the manifest")
 
 
-def verify_folder(folder: Path, trusted: dict[str, Ed25519PublicKey]) -> Manifest:
+TrustedKeys = Trust | Mapping[str, Ed25519PublicKey]
+
+
+def _verified_manifest(raw: bytes, trusted: TrustedKeys) -> Manifest:
+    """The signature check, by a key authorised for the pack id this manifest carries; a plain
+    mapping is a caller's explicit key set (`enclave admin verify --public-key`)."""
+    return manifest_mod.validate(verify_bytes(raw, scoped(trusted).authorised_keys(raw)))
+
+
+def verify_folder(folder: Path, trusted: TrustedKeys) -> Manifest:
     """Verify an installed or unpacked pack folder in place."""
     manifest_path = folder / MANIFEST_NAME
     if not manifest_path.is_file() or manifest_path.is_symlink():
         raise PackRejected(f"{folder} holds no manifest")
     raw = manifest_path.read_bytes()
-    manifest = manifest_mod.validate(verify_bytes(raw, trusted))
+    manifest = _verified_manifest(raw, trusted)
     expected = {entry.path: entry for entry in manifest.files}
     present: set[str] = set()
     for path in folder.rglob("*"):
@@ -81,7 +93,7 @@ def _check_file(path: Path, length: int, sha256: str, name: str) -> None:
         raise PackRejected(f"'{name}' does not match its sha256 in the manifest")
 
 
-def unpack_verified(archive: Path, staging: Path, trusted: dict[str, Ed25519PublicKey]) -> Manifest:
+def unpack_verified(archive: Path, staging: Path, trusted: TrustedKeys) -> Manifest:
     """Verify `archive` and write its files into the empty folder `staging`."""
     try:
         with tarfile.open(archive, mode="r:") as tar:
@@ -103,7 +115,7 @@ def unpack_verified(archive: Path, staging: Path, trusted: dict[str, Ed25519Publ
             if manifest_member.size > MAX_SIGNED_BYTES:
                 raise PackRejected("the manifest is too large")
             raw = _read(tar, manifest_member)
-            manifest = manifest_mod.validate(verify_bytes(raw, trusted))
+            manifest = _verified_manifest(raw, trusted)
             expected = {entry.path: entry for entry in manifest.files}
             extra = sorted(set(by_name) - set(expected))
             if extra:

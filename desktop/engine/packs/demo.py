@@ -1,15 +1,16 @@
 """The out-of-the-box demo: a clearly marked demo admin, a pack built from the 18F handbook with
 three audiences mapped by folder, and three local profiles enrolled with different roles.
 
-Everything here is what a real administrator does with `enclave admin ...`; only the key is marked
-DEMO and kept in the user data folder, and its public half is installed in the app's own
-configuration folder (the installation prefix), never trusted from the data folder.
+Everything here is what a real administrator does with `enclave admin ...`, except where the key
+lives and how far it is trusted: the DEMO key's private half is an unencrypted file in the user data
+folder (`demo-admin/`), so its public half is trusted only in the profiles this demo enrols
+(`<profile data>/DEMO-trusted-key.pub`) and only for the demo pack id (`trust.DEMO_PACK_ID`). A pack
+or grant it signs for any other pack id is refused, in every profile.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from desktop.engine.runtime.catalog import Catalog
 from desktop.engine.runtime.embedder import Embedder
 from desktop.engine.storage import secrets
 
-PACK_ID = "handbook-demo"
+PACK_ID = trust.DEMO_PACK_ID
 PACK_TITLE = "18F Handbook (demo)"
 PROFILES = {
     "": ("demo-employee", ["employee"]),
@@ -95,11 +96,8 @@ def setup_demo(source: Path) -> Iterator[str]:
     (ws.root / "DEMO-ONLY.txt").write_text(
         "This admin key is a DEMO key made by setup. Never use it for real packs.\n"
     )
-    trust_dir = trust.trusted_keys_dirs()[-1]
-    trust_dir.mkdir(parents=True, exist_ok=True)
-    key_name = f"DEMO-admin-{key_id(ws.signing_key().public_key())[:12]}.pub"
-    shutil.copyfile(ws.public_key_path, trust_dir / key_name)
-    yield f"demo admin key trusted via {trust_dir / key_name}"
+    demo_key = key_id(ws.signing_key().public_key())[:16]
+    yield f"demo admin key {demo_key} (DEMO) may sign '{PACK_ID}' only, in the demo profiles"
     if ws.latest_version(PACK_ID) == 0:
         embedder = Embedder(Catalog.load().default("embedding"))
         try:
@@ -127,6 +125,7 @@ def setup_demo(source: Path) -> Iterator[str]:
     archive = ws.packs_dir / f"{PACK_ID}-v{version}.enclavepack"
     for profile, (user, roles) in PROFILES.items():
         with _profile(profile):
+            trust.install_demo_key(ws.public_key_path)
             if _installed(version):
                 yield f"profile '{profile or 'default'}' = {user}: pack v{version} already installed"
                 continue

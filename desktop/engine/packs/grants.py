@@ -12,22 +12,33 @@ import base64
 import getpass
 import hashlib
 import json
+import logging
 import platform
 import secrets as pysecrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from desktop.engine.core import paths
+from desktop.engine.core.errors import KeyringUnavailable
 from desktop.engine.packs.errors import GrantRejected
 from desktop.engine.packs.manifest import format_time, parse_time
 from desktop.engine.packs.signing import sign, verify_bytes
+from desktop.engine.packs.trust import Trust, scoped
 from desktop.engine.storage import sealing, secrets
 from desktop.engine.storage.sealing import SealError
 
+_LOG = logging.getLogger("enclave.keys")
+_LOG.addHandler(logging.NullHandler())
+
 USER_KEY_NAME = "user-x25519-private-key"
+USER_FINGERPRINT_NAME = "enrolment-key.fingerprint"  # so a lost private half is noticed
+GRANTS_DIR_NAME = "grants"  # install.grants_root()
 GRANT_TYPE = "enclave-grant"
 REQUEST_TYPE = "enclave-enrolment-request"
 AUDIENCE_KEY_LABEL = "enclave-audience-key"
@@ -38,10 +49,75 @@ def fingerprint(public_raw: bytes) -> str:
     return ":".join(digest[i : i + 4] for i in range(0, 32, 4))
 
 
+def _identity_marker() -> Path:
+    return paths.data_dir() / USER_FINGERPRINT_NAME
+
+
+def _grant_files() -> list[Path]:
+    folder = paths.data_dir() / GRANTS_DIR_NAME
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def _public_fingerprint(key: X25519PrivateKey) -> str:
+    return fingerprint(sealing.public_bytes(key.public_key()))
+
+
 def user_private_key() -> X25519PrivateKey:
-    """This user's enrolment key, created once and kept in the trusted keyring."""
-    raw, _ = secrets.get_or_create_key(USER_KEY_NAME, 32)
-    return X25519PrivateKey.from_private_bytes(raw)
+    """This user's enrolment key, created once and kept in the trusted keyring.
+
+    A missing key in a profile that already had one (its fingerprint is on disk, or grants issued
+    to it are) is a lost keyring entry: a fresh key would silently orphan every grant, so this
+    refuses and says what to do; only `replace_user_key` (`enclave enrol --replace-key`) makes a
+    new one then.
+    """
+    raw = secrets.get_secret(USER_KEY_NAME)
+    marker = _identity_marker()
+    if raw is None:
+        evidence = []
+        if marker.is_file():
+            evidence.append(f"its fingerprint ({marker.read_text(encoding='ascii').strip()})")
+        if grant_files := _grant_files():
+            evidence.append(f"{len(grant_files)} grant(s) issued to it")
+        if evidence:
+            _LOG.warning("enrolment key missing from the keyring; refusing to make a new one")
+            raise KeyringUnavailable(
+                "Your enrolment key is missing from the keyring, but this profile already had "
+                f"one: {' and '.join(evidence)} are in {paths.data_dir()}. Nothing was replaced.",
+                "Restore the keyring entry (from your keyring's backup), or make a new key with "
+                "`enclave enrol --replace-key --out request.json` and send the new request to "
+                "your administrator; grants issued to the old key will stop working.",
+            )
+        raw = secrets.new_key(USER_KEY_NAME, 32)
+        _LOG.info("created this profile's enrolment key")
+    key = X25519PrivateKey.from_private_bytes(raw)
+    if not marker.is_file():
+        paths.ensure_dir(marker.parent)
+        marker.write_text(_public_fingerprint(key) + "\n", encoding="ascii")
+    return key
+
+
+@dataclass(frozen=True)
+class ReplacedKey:
+    old_fingerprint: str | None
+    new_fingerprint: str
+    orphaned_grants: int
+
+
+def replace_user_key() -> ReplacedKey:
+    """Make a new enrolment key on the user's explicit request (the old one is lost or retired).
+
+    Grants issued to the old key stop opening; they stay on disk until the new grants arrive."""
+    marker = _identity_marker()
+    old = marker.read_text(encoding="ascii").strip() if marker.is_file() else None
+    existing = secrets.get_secret(USER_KEY_NAME)
+    if existing is not None:
+        old = _public_fingerprint(X25519PrivateKey.from_private_bytes(existing))
+    key = X25519PrivateKey.from_private_bytes(secrets.new_key(USER_KEY_NAME, 32, replace=True))
+    new = _public_fingerprint(key)
+    paths.ensure_dir(marker.parent)
+    marker.write_text(new + "\n", encoding="ascii")
+    _LOG.warning("enrolment key replaced on request: %s -> %s", old or "none", new)
+    return ReplacedKey(old, new, len(_grant_files()))
 
 
 def enrolment_request(user: str | None = None, machine: str | None = None) -> dict[str, Any]:
@@ -117,13 +193,17 @@ class Grant:
 
 
 def open_grant(
-    raw: bytes, trusted: dict[str, Ed25519PublicKey], private: X25519PrivateKey | None = None
+    raw: bytes,
+    trusted: Trust | Mapping[str, Ed25519PublicKey],
+    private: X25519PrivateKey | None = None,
 ) -> Grant:
-    """Verify a grant and unseal its audience keys with this user's private key."""
+    """Verify a grant (signed by a key trusted for its pack id) and unseal its audience keys with
+    this user's private key."""
     from desktop.engine.packs.errors import PackRejected
 
     try:
-        signed = verify_bytes(raw, trusted, what="grant")
+        authorised = scoped(trusted).authorised_keys(raw, what="grant")
+        signed = verify_bytes(raw, authorised, what="grant")
     except PackRejected as exc:
         raise GrantRejected(exc.reason) from None
     private = private or user_private_key()

@@ -140,13 +140,25 @@ def set_secret(name: str, value: bytes) -> None:
 
 
 def get_or_create_key(name: str, nbytes: int = 32) -> tuple[bytes, bool]:
-    """A random key stored under `name`; returns (key, created_now)."""
+    """A random key stored under `name`; returns (key, created_now).
+
+    Only for keys whose absence orphans nothing; a key that data or grants depend on checks for
+    that first (`database_key`, `grants.user_private_key`) and replaces one only through
+    `new_key(..., replace=True)` on the user's explicit request.
+    """
     existing = get_secret(name)
     if existing is not None:
         return existing, False
+    return new_key(name, nbytes), True
+
+
+def new_key(name: str, nbytes: int = 32, *, replace: bool = False) -> bytes:
+    """Store a fresh random key under `name`; an existing entry is overwritten only if `replace`."""
+    if not replace and get_secret(name) is not None:
+        raise ValueError(f"the keyring already holds '{name}'; refusing to overwrite it")
     key = pysecrets.token_bytes(nbytes)
     set_secret(name, key)
-    return key, True
+    return key
 
 
 def database_key(name: str, database: Path, what: str, hint: str) -> bytes:
