@@ -338,31 +338,36 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _models_add(args: argparse.Namespace) -> int:
+    import dataclasses
     import shutil
 
     from desktop.engine.core import paths
     from desktop.engine.core.errors import ModelInvalid, ModelMissing
     from desktop.engine.runtime import modelfiles
-    from desktop.engine.runtime.catalog import ModelEntry, append_admin_entry
+    from desktop.engine.runtime.catalog import ModelEntry, append_admin_entry, check_admin_entry
 
     source: Path = args.path.expanduser().resolve()
-    if not source.is_file():
-        raise ModelMissing(args.id, source)
-    try:
-        modelfiles.read_gguf_version(source)
-    except ValueError as exc:
-        raise ModelInvalid(args.id, source, str(exc)) from None
     entry = ModelEntry(
         id=args.id,
         role=args.role,
         file=source.name,
-        sha256=modelfiles.sha256_file(source),
-        size=source.stat().st_size,
+        sha256="",  # hashed once the cheap checks pass
+        size=0,
         license=args.license,
         context_length=args.context_length,
         description=args.description,
         source={"kind": "local", "added_from": str(source)},
         origin="admin",
+    )
+    check_admin_entry(entry)  # a control character in a field would break the catalog for good
+    if not source.is_file():
+        raise ModelMissing(args.id, source)
+    try:
+        modelfiles.check_gguf(source)  # the whole header, bounded: not only its magic bytes
+    except ValueError as exc:
+        raise ModelInvalid(args.id, source, str(exc)) from None
+    entry = dataclasses.replace(
+        entry, sha256=modelfiles.sha256_file(source), size=source.stat().st_size
     )
     destination = paths.ensure_dir(paths.models_dir()) / entry.file
     if destination.exists():

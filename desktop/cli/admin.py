@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from desktop.engine.core.exit_codes import ExitCode
+
+# C0/C1 controls (ESC starts terminal sequences that can retitle, hide or fake output) and the bidi
+# embeddings, overrides and isolates that reorder what a line appears to say.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _shown(value: object) -> str:
+    """Text that came from a file, a request, a grant or a pack, made safe to print."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], str(value))
+
 
 ADMIN_EPILOG = """\
 typical flow:
@@ -142,21 +153,22 @@ def _admin(args: argparse.Namespace) -> int:
         request = json.loads(args.request.read_text(encoding="utf-8"))
         roles = [r.strip() for r in args.roles.split(",") if r.strip()]
         user = workspace.enrol(request, roles)
-        print(f"enrolled {user} ({request['fingerprint']}) with roles {', '.join(roles)}")
+        print(_shown(f"enrolled {user} ({request['fingerprint']}) with roles {', '.join(roles)}"))
         return ExitCode.OK
     if command == "users":
         for user, record in sorted(workspace.users().items()):
-            print(f"{user:<20} {','.join(record['roles']):<30} {record['request']['fingerprint']}")
+            held = ",".join(record["roles"])
+            print(_shown(f"{user:<20} {held:<30} {record['request']['fingerprint']}"))
         return ExitCode.OK
     if command == "revoke":
         workspace.revoke(args.user)
         print(
-            f"revoked {args.user}. Build a new pack version now: its fresh audience keys make "
-            "every older grant useless; then re-issue grants for the remaining users."
+            f"revoked {_shown(args.user)}. Build a new pack version now: its fresh audience keys "
+            "make every older grant useless; then re-issue grants for the remaining users."
         )
         return ExitCode.OK
     path = workspace.grant(args.user, args.pack_id, args.valid_days)
-    print(f"grant written: {path} (send it to {args.user}: `enclave grants import FILE`)")
+    print(_shown(f"grant written: {path} (send it to {args.user}: `enclave grants import FILE`)"))
     return ExitCode.OK
 
 
@@ -184,11 +196,12 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
             if isinstance(item, BuiltPack):
                 print(f"\nbuilt {item.archive}\n  keys (secret): {item.keys_file}")
                 for audience, counts in sorted(item.report.items()):
-                    print(f"  {audience:<14} {json.dumps(counts, sort_keys=True)}")
+                    print(_shown(f"  {audience:<14} {json.dumps(counts, sort_keys=True)}"))
             elif item.kind == "file" and item.status in ("failed", "skipped"):
-                print(f"  {item.status:<8} {item.path}: {item.reason}", file=sys.stderr)
+                print(_shown(f"  {item.status:<8} {item.path}: {item.reason}"), file=sys.stderr)
             elif item.kind == "file":
-                print(f"\r  [{item.done}/{item.total}] {item.path[:60]:<60}", end="", flush=True)
+                shown = _shown(item.path)[:60]  # source file names are anyone's choice
+                print(f"\r  [{item.done}/{item.total}] {shown:<60}", end="", flush=True)
     finally:
         embedder.close()
     return ExitCode.OK
@@ -241,23 +254,29 @@ def _admin_inspect(args: argparse.Namespace) -> int:
 
     envelope = json.loads((args.pack / "manifest.json").read_text())
     signed = envelope["signed"]
-    print(f"{signed['title']} ({signed['pack_id']}) version {signed['version']}")
+    print(_shown(f"{signed['title']} ({signed['pack_id']}) version {signed['version']}"))
     print(
-        f"  created {signed['created']}, expires {signed['expires']}, "
-        f"knowledge as of {signed['knowledge_as_of']}"
+        _shown(
+            f"  created {signed['created']}, expires {signed['expires']}, "
+            f"knowledge as of {signed['knowledge_as_of']}"
+        )
     )
-    print(f"  embedding {signed['embedding']['id']} ({signed['embedding']['dimension']} dims)")
+    embedding = signed["embedding"]
+    print(_shown(f"  embedding {embedding['id']} ({embedding['dimension']} dims)"))
     print(
-        f"  ingest {json.dumps(signed['ingest'])}; signed by {envelope['signatures'][0]['keyid'][:16]}"
+        f"  ingest {json.dumps(signed['ingest'])}; "
+        f"signed by {_shown(envelope['signatures'][0]['keyid'][:16])}"
     )
     for name, info in sorted(signed["audiences"].items()):
-        print(f"  audience {name:<14} {info['documents']} documents, {info['chunks']} chunks")
+        print(
+            _shown(f"  audience {name:<14} {info['documents']} documents, {info['chunks']} chunks")
+        )
     if args.keys:
         _, _, keys = load_keys_file(args.keys)
         for name, info in sorted(signed["audiences"].items()):
             db = open_database(args.pack / info["shard"], keys[name], read_only=True)
             for status in KnowledgeStore(db).file_report():
-                print(f"    [{name}] {status.status:<8} {status.path} {status.reason}")
+                print(_shown(f"    [{name}] {status.status:<8} {status.path} {status.reason}"))
             db.conn.close()
     return ExitCode.OK
 
@@ -269,11 +288,13 @@ def _packs(args: argparse.Namespace) -> int:
         installed = install.install(args.path)
         manifest = installed.manifest
         print(
-            f"installed {manifest.title} ({manifest.pack_id}) v{manifest.version}: signature, "
-            f"hashes, version and expiry verified; knowledge as of {manifest.knowledge_as_of}"
+            _shown(
+                f"installed {manifest.title} ({manifest.pack_id}) v{manifest.version}: signature, "
+                f"hashes, version and expiry verified; knowledge as of {manifest.knowledge_as_of}"
+            )
         )
         if installed.expiry != "ok":
-            print(f"warning: this pack is {installed.expiry} ({manifest.raw['expires']})")
+            print(_shown(f"warning: this pack is {installed.expiry} ({manifest.raw['expires']})"))
         return ExitCode.OK
     grants = install.installed_grants()
     broken: list[install.BrokenPack] = []
@@ -289,12 +310,16 @@ def _packs(args: argparse.Namespace) -> int:
             & set(manifest.audiences)
         )
         print(
-            f"{manifest.pack_id:<16} v{manifest.version:<4} as of {manifest.knowledge_as_of}  "
-            f"expires {manifest.raw['expires']} ({pack.expiry})  "
-            f"audiences {', '.join(sorted(manifest.audiences))}; you read: {', '.join(readable) or 'none'}"
+            _shown(
+                f"{manifest.pack_id:<16} v{manifest.version:<4} as of {manifest.knowledge_as_of}  "
+                f"expires {manifest.raw['expires']} ({pack.expiry})  "
+                f"audiences {', '.join(sorted(manifest.audiences))}; "
+                f"you read: {', '.join(readable) or 'none'}"
+            )
         )
     for bad in broken:
-        print(f"{bad.pack_id:<16} v{bad.version:<4} NOT USABLE: {bad.error}")
+        error = "\n".join(_shown(line) for line in str(bad.error).split("\n"))
+        print(f"{_shown(bad.pack_id):<16} v{bad.version:<4} NOT USABLE: {error}")
     return ExitCode.UNHEALTHY if broken else ExitCode.OK
 
 
@@ -304,14 +329,18 @@ def _grants(args: argparse.Namespace) -> int:
     if args.grants_command == "import":
         grant = install.import_grant(args.path)
         print(
-            f"grant accepted for {grant.user}: {grant.pack_id} v{grant.pack_version}, roles "
-            f"{', '.join(grant.roles)}, audiences {', '.join(sorted(grant.audience_keys))}"
+            _shown(
+                f"grant accepted for {grant.user}: {grant.pack_id} v{grant.pack_version}, roles "
+                f"{', '.join(grant.roles)}, audiences {', '.join(sorted(grant.audience_keys))}"
+            )
         )
         return ExitCode.OK
     for grant in install.installed_grants():
         print(
-            f"{grant.pack_id:<16} v{grant.pack_version:<4} {grant.user:<16} "
-            f"{','.join(grant.roles):<20} expires {grant.expires.date()}"
+            _shown(
+                f"{grant.pack_id:<16} v{grant.pack_version:<4} {grant.user:<16} "
+                f"{','.join(grant.roles):<20} expires {grant.expires.date()}"
+            )
         )
     return ExitCode.OK
 

@@ -1,7 +1,8 @@
 """Build or update a knowledge base from a source folder, as a generator of `Progress` items.
 
 Every file ends with a status: indexed, skipped or failed, with a reason; one bad file never stops
-the build. Each parsed and embedded document is its own SQLite transaction (pending), so a build
+the build. Files are parsed in a worker process under a time and memory budget (`parse_worker`), and
+chunked under the same time budget: a hostile file is "skipped: too complex", never a stalled build. Each parsed and embedded document is its own SQLite transaction (pending), so a build
 killed at any moment resumes where it stopped; the vector index for the next generation is written
 (temp, fsync, rename) before the single SQLite transaction that makes it current. Until then, the
 previous generation keeps serving. Unchanged files (same SHA-256) are not parsed again, and chunks
@@ -11,6 +12,7 @@ whose text was embedded before are not embedded again.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ import numpy.typing as npt
 from desktop.engine.knowledge import parsers, vector_index
 from desktop.engine.knowledge.chunker import Chunk, ChunkParams, chunk_document, join_blocks
 from desktop.engine.knowledge.errors import EmbeddingModelMismatch, FileRejected
+from desktop.engine.knowledge.parse_worker import TOO_COMPLEX, ParseBudget, ParseWorker
 from desktop.engine.knowledge.store import FileStatus, KnowledgeStore
 
 DB_NAME = "knowledge.sqlite"
@@ -60,6 +63,7 @@ class BuildOptions:
     embed_batch_chunks: int = 64
     ivf_threshold: int = vector_index.IVF_THRESHOLD
     partition_of: Callable[[str], str] = _no_partition
+    parse_budget: ParseBudget = field(default_factory=ParseBudget)
 
 
 def model_identity(embedder: Any) -> dict[str, Any]:
@@ -96,7 +100,8 @@ def build(
     own_store = store is None
     store = store or KnowledgeStore.open(folder / DB_NAME)
     try:
-        yield from _build(source, folder, embedder, options, store)
+        with ParseWorker(options.parse_budget) as worker:
+            yield from _build(source, folder, embedder, options, store, worker)
     finally:
         if own_store:
             store.close()
@@ -108,6 +113,7 @@ def _build(
     embedder: EmbedderLike,
     options: BuildOptions,
     store: KnowledgeStore,
+    worker: ParseWorker,
 ) -> Iterator[Progress]:
     identity = model_identity(embedder)
     recorded = store.meta("embedding_model")
@@ -158,7 +164,7 @@ def _build(
     for path in files:
         rel = path.relative_to(source).as_posix()
         seen.add(rel)
-        outcome = _prepare(path, rel, store, embedder, options)
+        outcome = _prepare(path, rel, store, embedder, options, worker)
         if isinstance(outcome, _Parsed):
             queue.append(outcome)
             if sum(len(q.chunks) for q in queue) >= options.embed_batch_chunks:
@@ -192,7 +198,12 @@ def _build(
 
 
 def _prepare(
-    path: Path, rel: str, store: KnowledgeStore, embedder: EmbedderLike, options: BuildOptions
+    path: Path,
+    rel: str,
+    store: KnowledgeStore,
+    embedder: EmbedderLike,
+    options: BuildOptions,
+    worker: ParseWorker,
 ) -> _Parsed | FileStatus:
     """Parse and chunk one file, or say why not (or that it is unchanged)."""
     try:
@@ -214,11 +225,17 @@ def _prepare(
     if sha in (store.document_sha(rel, "pending"), store.document_sha(rel, "live")):
         n = previous.n_chunks if previous else 0
         return FileStatus(rel, sha, size, "unchanged", "", "", n)
-    if previous is not None and previous.sha256 == sha and previous.status in ("skipped", "failed"):
+    if (
+        previous is not None
+        and previous.sha256 == sha
+        and previous.status in ("skipped", "failed")
+        and not previous.reason.startswith(TOO_COMPLEX)  # the budget may have been raised
+    ):
         return previous
     try:
-        doc = parsers.parse_file(path, max_bytes=options.max_file_bytes)
-        chunks = chunk_document(doc.title, doc.blocks, embedder.count_tokens, options.chunking)
+        doc = worker.parse(path, options.max_file_bytes)
+        count = _with_deadline(embedder.count_tokens, options.parse_budget.seconds)
+        chunks = chunk_document(doc.title, doc.blocks, count, options.chunking)
     except FileRejected as rejected:
         status = FileStatus(rel, sha, size, rejected.status, rejected.reason, "", 0)
         store.set_file_status(status)
@@ -229,6 +246,19 @@ def _prepare(
         return status
     text, _ = join_blocks(doc.blocks)
     return _Parsed(rel, sha, size, doc.title, doc.keywords, text, "; ".join(doc.notes), chunks)
+
+
+def _with_deadline(count: Callable[[str], int], seconds: float) -> Callable[[str], int]:
+    """The token counter, refusing to go on once chunking this file has used its time budget (the
+    chunker calls it throughout, so no document can keep it busy for longer)."""
+    deadline = time.monotonic() + seconds
+
+    def counted(text: str) -> int:
+        if time.monotonic() > deadline:
+            raise FileRejected("skipped", f"{TOO_COMPLEX}: chunking took over {seconds:g} s")
+        return count(text)
+
+    return counted
 
 
 def _hash(text: str) -> str:

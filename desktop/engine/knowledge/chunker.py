@@ -8,6 +8,7 @@ neighbouring chunks. Each chunk is an exact slice of the document's extracted te
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,9 @@ def chunk_document(
     params = params or ChunkParams()
     text, starts = join_blocks(blocks)
     chunks: list[Chunk] = []
+    # Chunk offsets only move forward, so line numbers come from running newline counts: linear
+    # in the document, however many chunks one huge block yields.
+    at_block, at_start, at_end, at_last = (_NewlineCursor(text) for _ in range(4))
     i = 0
     while i < len(blocks):
         j = i
@@ -95,12 +99,14 @@ def chunk_document(
             base = starts[block_index]
             line_start = line_end = None
             if block.line is not None:
-                line_start = block.line + text.count("\n", base, start)
-                line_end = block.line + text.count("\n", base, end)
+                first = at_block.before(base)
+                line_start = block.line + at_start.before(start) - first
+                line_end = block.line + at_end.before(end) - first
                 if end > base + len(block.text):  # spans later blocks: their own lines
                     last = _block_at(starts, end - 1, i, j)
-                    if blocks[last].line is not None:
-                        line_end = blocks[last].line + text.count("\n", starts[last], end)  # type: ignore[operator]
+                    last_line = blocks[last].line
+                    if last_line is not None:
+                        line_end = last_line + at_end.before(end) - at_last.before(starts[last])
             body = text[start:end]
             chunks.append(
                 Chunk(
@@ -121,11 +127,25 @@ def chunk_document(
 
 
 def _block_at(starts: Sequence[int], offset: int, lo: int, hi: int) -> int:
-    index = lo
-    for b in range(lo, hi + 1):
-        if starts[b] <= offset:
-            index = b
-    return index
+    """The last block in lo..hi that starts at or before `offset` (lo if none)."""
+    return max(lo, bisect.bisect_right(starts, offset, lo, hi + 1) - 1)
+
+
+class _NewlineCursor:
+    """Newlines in text[:offset], counted from the last offset asked (cheap when offsets grow)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.offset = 0
+        self.count = 0
+
+    def before(self, offset: int) -> int:
+        if offset >= self.offset:
+            self.count += self.text.count("\n", self.offset, offset)
+        else:
+            self.count -= self.text.count("\n", offset, self.offset)
+        self.offset = offset
+        return self.count
 
 
 def _units(

@@ -60,10 +60,13 @@ def parse_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> ParsedDocument
         raise FileRejected("skipped", "empty file (0 bytes)")
     if size > max_bytes:
         raise FileRejected("skipped", f"too large ({size:,} bytes > limit {max_bytes:,})")
-    data = path.read_bytes()
+    with path.open("rb") as handle:  # bounded: the file may have grown since stat
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise FileRejected("skipped", f"too large (over the limit of {max_bytes:,} bytes)")
     try:
         doc = parser(path, data)
-    except FileRejected:
+    except (FileRejected, MemoryError):  # over the memory budget: the parse worker reports it
         raise
     except Exception as exc:  # a parser library's own error: this file only, never the build
         raise FileRejected("failed", f"cannot parse {suffix}: {type(exc).__name__}: {exc}") from exc
@@ -117,12 +120,43 @@ def _check_zip(data: bytes) -> zipfile.ZipFile:
 
 # -- Markdown and plain text ---------------------------------------------------------------------
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-_LIQUID = re.compile(r"\{%-?.*?-?%\}|\{\{-?.*?-?\}\}", re.S)
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+# Source text is hostile input: every pattern here runs in linear time (no nested or adjacent
+# quantifiers that can trade characters), and the delimited spans (Liquid, comments, links, heading
+# closers) are found with `str.find` scans instead of lazy `.*?` regexes, which go quadratic on
+# openers that never close and cubic on a long heading.
+_FRONT_MATTER_OPEN = re.compile(r"---[ \t]*\n")
+_FRONT_MATTER_CLOSE = re.compile(r"\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)")
+MAX_FRONT_MATTER_CHARS = 64 * 1024
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_LIQUID_DELIMITERS = (("{%", "%}"), ("{{", "}}"))
+_COMMENT_DELIMITERS = (("<!--", "-->"),)
+
+
+def _blank_out_delimited(text: str, delimiters: tuple[tuple[str, str], ...]) -> str:
+    """Remove every `open ... close` span (shortest, left to right) but keep its newlines.
+
+    Same result as the lazy regex `open.*?close`, in one pass: an opener whose closer never comes
+    retires that delimiter pair for the rest of the text instead of rescanning it.
+    """
+    live = dict(delimiters)
+    out: list[str] = []
+    pos = 0
+    while live:
+        found = [(text.find(o, pos), o) for o in live]
+        found = [(at, o) for at, o in found if at >= 0]
+        if not found:
+            break
+        at, opener = min(found)
+        end = text.find(live[opener], at + len(opener))
+        if end < 0:
+            del live[opener]
+            continue
+        end += len(live[opener])
+        out.append(text[pos:at])
+        out.append("\n" * text.count("\n", at, end))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _blank_out(pattern: re.Pattern[str], text: str) -> str:
@@ -130,22 +164,79 @@ def _blank_out(pattern: re.Pattern[str], text: str) -> str:
     return pattern.sub(lambda m: "\n" * m.group(0).count("\n"), text)
 
 
+def _heading(line: str) -> tuple[int, str] | None:
+    """An ATX heading's level and text (closing `#`s dropped), in linear time."""
+    level = len(line) - len(line.lstrip("#"))
+    if not 1 <= level <= 6 or not line[level : level + 1].isspace():
+        return None
+    return level, line[level:].strip().rstrip("#").rstrip()
+
+
+def _strip_links(text: str) -> str:
+    """`[label](target)` and `![alt](src)` -> label, as `!?\\[([^\\]]*)\\]\\([^)]*\\)` would, linearly."""
+    out: list[str] = []
+    pos = 0
+    search = 0
+    while (start := text.find("[", search)) >= 0:
+        close = text.find("]", start + 1)
+        if close < 0:
+            break  # no later `[` has a `]` either
+        if not text.startswith("(", close + 1):
+            search = close + 1  # every `[` before `close` fails the same way
+            continue
+        paren = text.find(")", close + 2)
+        if paren < 0:
+            break  # no later link can find its `)` either
+        begin = start - 1 if start > pos and text[start - 1] == "!" else start
+        out.append(text[pos:begin])
+        out.append(text[start + 1 : close])
+        pos = search = paren + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _split_front_matter(text: str) -> tuple[str, str] | None:
+    """(front matter, whole block) when `text` opens with a `---` block of bounded size."""
+    opening = _FRONT_MATTER_OPEN.match(text)
+    if opening is None:
+        return None
+    window = text[: opening.end() + MAX_FRONT_MATTER_CHARS + 8]
+    closing = _FRONT_MATTER_CLOSE.search(window, opening.end())
+    if closing is not None and closing.end() == len(window):  # `\Z` may be the window's edge
+        closing = _FRONT_MATTER_CLOSE.match(text, closing.start())
+    if closing is None:
+        return None
+    return text[opening.end() : closing.start()], text[: closing.end()]
+
+
+def _load_front_matter(source: str) -> tuple[dict[str, Any], str | None]:
+    """YAML front matter as a dict, or ({}, why it was ignored). Aliases are refused before any
+    node is built (a few hundred bytes of nested aliases expand to gigabytes)."""
+    import yaml
+
+    try:
+        for event in yaml.parse(source, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                return {}, "front matter ignored: YAML aliases are not accepted"
+        loaded = yaml.safe_load(source)
+    except (yaml.YAMLError, RecursionError):
+        return {}, "front matter ignored: not valid YAML"
+    return (loaded if isinstance(loaded, dict) else {}), None
+
+
 def _parse_markdown(path: Path, data: bytes) -> ParsedDocument:
     text, note = decode_text(data)
     text = text.replace("\r\n", "\n")
     meta: dict[str, Any] = {}
-    match = _FRONT_MATTER.match(text)
-    if match:
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(match.group(1))
-        except yaml.YAMLError:
-            loaded = None
-        meta = loaded if isinstance(loaded, dict) else {}
-        text = "\n" * match.group(0).count("\n") + text[match.end() :]
-    for pattern in (_LIQUID, _HTML_COMMENT, _HTML_TAG):
-        text = _blank_out(pattern, text)
+    notes = [note] if note else []
+    front = _split_front_matter(text)
+    if front is not None:
+        meta, ignored = _load_front_matter(front[0])
+        notes += [ignored] if ignored else []
+        text = "\n" * front[1].count("\n") + text[len(front[1]) :]
+    text = _blank_out_delimited(text, _LIQUID_DELIMITERS)
+    text = _blank_out_delimited(text, _COMMENT_DELIMITERS)
+    text = _blank_out(_HTML_TAG, text)
     title = str(meta.get("title") or "").strip()
     keywords = meta.get("keywords") or []
     if isinstance(keywords, str):
@@ -158,19 +249,19 @@ def _parse_markdown(path: Path, data: bytes) -> ParsedDocument:
 
     def flush() -> None:
         if para:
-            body = _MD_LINK.sub(r"\1", "\n".join(para))
+            body = _strip_links("\n".join(para))
             blocks.append(Block(body, tuple(h for _, h in headings), None, para_line))
             para.clear()
 
     for lineno, line in enumerate(text.split("\n"), start=1):
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
-        heading = None if in_fence else _HEADING.match(line)
+        heading = None if in_fence else _heading(line)
         if heading:
             flush()
-            level = len(heading.group(1))
+            level = heading[0]
             headings = [(lv, h) for lv, h in headings if lv < level]
-            headings.append((level, _MD_LINK.sub(r"\1", heading.group(2))))
+            headings.append((level, _strip_links(heading[1])))
             if not title and level == 1:
                 title = headings[-1][1]
         elif not line.strip():
@@ -184,7 +275,7 @@ def _parse_markdown(path: Path, data: bytes) -> ParsedDocument:
         title or _title_from(path),
         blocks,
         [str(k) for k in keywords if k],
-        [note] if note else [],
+        notes,
     )
 
 
@@ -228,21 +319,45 @@ def _parse_html(path: Path, data: bytes) -> ParsedDocument:
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     blocks: list[Block] = []
     headings: list[tuple[int, str]] = []
-    for el in soup.find_all([*_HTML_HEADINGS, *_HTML_BLOCKS]):
-        text = el.get_text(" ", strip=True)
-        if not text:
-            continue
+    for el, text in _outermost_text(soup):
         if el.name in _HTML_HEADINGS:
             level = _HTML_HEADINGS[el.name]
             headings = [(lv, h) for lv, h in headings if lv < level]
             headings.append((level, text))
             title = title or text
-        elif not el.find_parent(_HTML_BLOCKS):
+        else:
             blocks.append(Block(text, tuple(h for _, h in headings), None, el.sourceline))
     if not blocks:
         body = soup.get_text("\n", strip=True)
         blocks = [Block(p, (), None, None) for p in body.split("\n") if p.strip()]
     return ParsedDocument(title or _title_from(path), blocks)
+
+
+def _outermost_text(soup: Any) -> Iterator[tuple[Any, str]]:
+    """Headings not inside a heading and blocks not inside a block, in document order, with text.
+
+    One walk with an explicit stack: each element's text is read once by its outermost heading
+    and once by its outermost block, so deeply nested markup costs linear time, not quadratic
+    (and no recursion limit).
+    """
+    from bs4 import Tag
+
+    stack: list[tuple[Any, bool, bool]] = [(soup, False, False)]
+    while stack:
+        node, in_block, in_heading = stack.pop()
+        name = node.name
+        if name in _HTML_HEADINGS and not in_heading:
+            in_heading = True
+            text = node.get_text(" ", strip=True)
+            if text:
+                yield node, text
+        elif name in _HTML_BLOCKS and not in_block:
+            in_block = True
+            text = node.get_text(" ", strip=True)
+            if text:
+                yield node, text
+        children = [c for c in node.contents if isinstance(c, Tag)]
+        stack.extend((child, in_block, in_heading) for child in reversed(children))
 
 
 # -- PDF, Office, mail, tables --------------------------------------------------------------------

@@ -9,12 +9,14 @@ member that runs past its promised length stops the copy at once (no endless dat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import stat
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -26,6 +28,64 @@ from desktop.engine.packs.trust import Trust, scoped
 
 ARCHIVE_SUFFIX = ".enclavepack"
 _BLOCK = 1024 * 1024
+MAX_ARCHIVE_MEMBERS = 4096
+MAX_EXTENDED_HEADER_BYTES = 8 * 1024
+_EXTENDED_HEADERS = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile's header reader with limits checked before it reads anything a header announces.
+
+    tarfile reads a PAX or GNU long-name header's whole body into memory (a 4 GiB one takes 4 GiB),
+    follows chains of them recursively, keeps every member and reads sparse maps of any length, all
+    before the manifest's signature can be checked. Packs need none of that: a few small files.
+    """
+
+    def _proc_member(self, tar: tarfile.TarFile) -> Any:
+        if len(getattr(tar, "members", ())) >= MAX_ARCHIVE_MEMBERS:
+            raise PackRejected(f"the archive holds more than {MAX_ARCHIVE_MEMBERS} entries")
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise PackRejected(f"the archive holds a sparse entry '{self.name}'")
+        run = 0
+        if self.type in _EXTENDED_HEADERS:
+            if self.size > MAX_EXTENDED_HEADER_BYTES:
+                raise PackRejected(
+                    f"the archive has a {self.size:,}-byte extended header (the limit is "
+                    f"{MAX_EXTENDED_HEADER_BYTES:,})"
+                )
+            run = getattr(tar, "_enclave_extended_run", 0) + 1
+            if run > 2:
+                raise PackRejected("the archive chains extended headers")
+        tar._enclave_extended_run = run  # type: ignore[attr-defined]
+        return tarfile.TarInfo._proc_member(self, tar)  # type: ignore[attr-defined]
+
+    def _proc_gnusparse_00(self, *_args: Any) -> None:
+        raise PackRejected("the archive holds a sparse entry")
+
+    _proc_gnusparse_01 = _proc_gnusparse_10 = _proc_gnusparse_00
+
+
+@contextlib.contextmanager
+def _open_tar(archive: Path) -> Iterator[tarfile.TarFile]:
+    """A regular file as an uncompressed tar with bounded headers; never a device or a pipe."""
+    try:
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(archive, flags)
+    except FileNotFoundError:
+        raise PackRejected(f"{archive} does not exist") from None
+    except OSError as exc:
+        raise PackRejected(f"{archive} cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PackRejected(f"{archive} is not a regular file")
+        with tarfile.open(fileobj=handle, mode="r:", tarinfo=_BoundedTarInfo) as tar:
+            yield tar
 
 
 def _copy_verified(source: IO[bytes], target: Path, length: int, sha256: str, name: str) -> None:
@@ -96,7 +156,7 @@ def _check_file(path: Path, length: int, sha256: str, name: str) -> None:
 def unpack_verified(archive: Path, staging: Path, trusted: TrustedKeys) -> Manifest:
     """Verify `archive` and write its files into the empty folder `staging`."""
     try:
-        with tarfile.open(archive, mode="r:") as tar:
+        with _open_tar(archive) as tar:
             members = tar.getmembers()
             by_name: dict[str, tarfile.TarInfo] = {}
             for member in members:

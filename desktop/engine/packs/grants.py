@@ -13,8 +13,11 @@ import getpass
 import hashlib
 import json
 import logging
+import os
 import platform
+import re
 import secrets as pysecrets
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from desktop.engine.core import paths
 from desktop.engine.core.errors import KeyringUnavailable
-from desktop.engine.packs.errors import GrantRejected
-from desktop.engine.packs.manifest import format_time, parse_time
+from desktop.engine.packs.errors import AdminError, GrantRejected
+from desktop.engine.packs.manifest import format_time, is_safe_name, parse_time
 from desktop.engine.packs.signing import sign, verify_bytes
 from desktop.engine.packs.trust import Trust, scoped
 from desktop.engine.storage import sealing, secrets
@@ -42,6 +45,59 @@ GRANTS_DIR_NAME = "grants"  # install.grants_root()
 GRANT_TYPE = "enclave-grant"
 REQUEST_TYPE = "enclave-enrolment-request"
 AUDIENCE_KEY_LABEL = "enclave-audience-key"
+MAX_GRANT_BYTES = 1024 * 1024
+
+# A user name becomes part of a file name (the admin's grants/) and is printed in terminals: letters
+# and digits of any script, `_ . @ -` and inner spaces (Windows login names have them), up to 64,
+# starting with a letter, digit or `_`; never a path separator, a control character or a bidi
+# override.
+_USER_NAME = re.compile(r"\w[\w.@ -]{0,63}(?<! )")
+_GRANT_ID = re.compile(r"[0-9a-f]{8,64}")
+
+
+def is_user_name(name: object) -> bool:
+    return isinstance(name, str) and _USER_NAME.fullmatch(name) is not None
+
+
+def _is_label(text: object, longest: int = 255) -> bool:
+    """Free text shown to people (a machine name, a role): printable, one line, bounded."""
+    return isinstance(text, str) and 0 < len(text) <= longest and text.isprintable()
+
+
+def check_user_name(name: str) -> str:
+    """A user name typed by an administrator or a user, or `AdminError` (usage)."""
+    if not is_user_name(name):
+        raise AdminError(
+            f"User name {name!a} is not allowed.",
+            "Use letters, digits, spaces and . _ @ - (up to 64, not starting with . - or a space).",
+        )
+    return name
+
+
+def check_pack_id(pack_id: str) -> str:
+    if not is_safe_name(pack_id):
+        raise AdminError(f"Pack id {pack_id!a} must be letters, digits, . _ -")
+    return pack_id
+
+
+def read_grant_file(path: Path) -> bytes:
+    """A grant file's bytes: a regular file of at most MAX_GRANT_BYTES, never a device or a pipe
+    (`/dev/zero` would be read until memory ran out)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise GrantRejected(
+            f"{path} does not exist", "Check the path of the grant file your administrator sent."
+        ) from None
+    except OSError as exc:
+        raise GrantRejected(f"{path} cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise GrantRejected(f"{path} is not a regular file")
+        raw = handle.read(MAX_GRANT_BYTES + 1)
+    if len(raw) > MAX_GRANT_BYTES:
+        raise GrantRejected(f"{path} is over {MAX_GRANT_BYTES:,} bytes: not a grant")
+    return raw
 
 
 def fingerprint(public_raw: bytes) -> str:
@@ -121,10 +177,11 @@ def replace_user_key() -> ReplacedKey:
 
 
 def enrolment_request(user: str | None = None, machine: str | None = None) -> dict[str, Any]:
+    name = check_user_name(user or getpass.getuser())
     public = sealing.public_bytes(user_private_key().public_key())
     return {
         "type": REQUEST_TYPE,
-        "user": user or getpass.getuser(),
+        "user": name,
         "machine": machine or platform.node(),
         "public_key": base64.b64encode(public).decode(),
         "fingerprint": fingerprint(public),
@@ -136,6 +193,11 @@ def check_request(request: dict[str, Any]) -> None:
     try:
         if request["type"] != REQUEST_TYPE:
             raise ValueError("not an enrolment request")
+        if not is_user_name(request["user"]):
+            raise ValueError(f"the user name {request['user']!a} is not allowed")
+        machine = request["machine"]
+        if not isinstance(machine, str) or len(machine) > 255 or not machine.isprintable():
+            raise ValueError(f"the machine name {machine!a} is not allowed")
         public = base64.b64decode(request["public_key"], validate=True)
         if len(public) != 32 or fingerprint(public) != request["fingerprint"]:
             raise ValueError("the fingerprint does not match the public key")
@@ -155,6 +217,7 @@ def issue_grant(
 ) -> dict[str, Any]:
     """A signed grant sealing `audience_keys` to the requesting user's public key."""
     check_request(request)
+    check_pack_id(pack_id)
     recipient = sealing.load_public_key(request["public_key"])
     signed = {
         "type": GRANT_TYPE,
@@ -201,6 +264,8 @@ def open_grant(
     this user's private key."""
     from desktop.engine.packs.errors import PackRejected
 
+    if len(raw) > MAX_GRANT_BYTES:
+        raise GrantRejected(f"it is over {MAX_GRANT_BYTES:,} bytes")
     try:
         authorised = scoped(trusted).authorised_keys(raw, what="grant")
         signed = verify_bytes(raw, authorised, what="grant")
@@ -217,6 +282,7 @@ def open_grant(
                 "Send your own enrolment request (Settings > Enrolment, or `enclave enrol`).",
             )
         pack_id, version = str(signed["pack_id"]), int(signed["pack_version"])
+        _check_grant_names(signed)
         keys = {
             name: sealing.unseal(
                 envelope, private, f"{AUDIENCE_KEY_LABEL}:{pack_id}:{version}:{name}"
@@ -239,6 +305,21 @@ def open_grant(
     if grant.expired():
         raise GrantRejected(f"it expired on {format_time(grant.expires)}")
     return grant
+
+
+def _check_grant_names(signed: dict[str, Any]) -> None:
+    """Names in a grant become file names and terminal output: refuse any that could escape."""
+    if not is_safe_name(signed["pack_id"]):
+        raise GrantRejected(f"its pack id {signed['pack_id']!a} is not allowed")
+    if not isinstance(signed["grant_id"], str) or not _GRANT_ID.fullmatch(signed["grant_id"]):
+        raise GrantRejected(f"its grant id {signed['grant_id']!a} is not allowed")
+    if not is_user_name(signed["user"]):
+        raise GrantRejected(f"its user name {signed['user']!a} is not allowed")
+    roles, audiences = signed["roles"], signed["audiences"]
+    if not isinstance(roles, list) or not all(_is_label(r, 64) for r in roles):
+        raise GrantRejected("its roles are not plain names")
+    if not isinstance(audiences, dict) or not all(is_safe_name(a) for a in audiences):
+        raise GrantRejected("its audience names are not allowed")
 
 
 def dumps(document: dict[str, Any]) -> str:

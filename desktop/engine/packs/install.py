@@ -25,7 +25,7 @@ from desktop.engine.core import paths
 from desktop.engine.packs import local_state, trust
 from desktop.engine.packs.archive import unpack_verified, verify_folder
 from desktop.engine.packs.errors import GrantRejected, PackRejected
-from desktop.engine.packs.grants import Grant, open_grant
+from desktop.engine.packs.grants import Grant, open_grant, read_grant_file
 from desktop.engine.packs.local_state import DB_NAME, LocalState, PackState, check_not_lost
 from desktop.engine.packs.manifest import Manifest, format_time
 from desktop.engine.runtime.catalog import Catalog
@@ -286,10 +286,12 @@ def _expired(manifest: Manifest, state: LocalState) -> PackRejected:
 
 def import_grant(source: Path) -> Grant:
     """Verify a grant for this user and keep it; it takes effect for its pack version."""
-    raw = source.read_bytes()
+    raw = read_grant_file(source)  # a regular file, bounded: never `/dev/zero` until out of memory
     grant = open_grant(raw, trust.trusted_keys())
     root = paths.ensure_dir(grants_root())
     target = root / f"{grant.pack_id}-v{grant.pack_version}-{grant.grant_id}.json"
+    if target.parent != root:  # open_grant checked the names; this is the last line of defence
+        raise GrantRejected("its pack id or grant id is not a plain name")
     tmp = target.with_suffix(".tmp")
     tmp.write_bytes(raw)
     os.replace(tmp, target)

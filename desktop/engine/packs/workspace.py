@@ -108,6 +108,7 @@ class Workspace:
 
     # -- packs and grants ----------------------------------------------------------------------------
     def latest_version(self, pack_id: str) -> int:
+        grants.check_pack_id(pack_id)  # it is globbed: `..` or `*` would reach other files
         versions = [
             int(p.name.rsplit("-v", 1)[1].split(".")[0])
             for p in self.packs_dir.glob(f"{pack_id}-v*.keys.json")
@@ -115,6 +116,9 @@ class Workspace:
         return max(versions, default=0)
 
     def grant(self, user: str, pack_id: str, valid_days: int = 180) -> Path:
+        # Both become the grant's file name: `../` in either would write outside grants/.
+        grants.check_user_name(user)
+        grants.check_pack_id(pack_id)
         users = self.users()
         if user not in users:
             raise AdminError(

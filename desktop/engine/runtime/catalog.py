@@ -9,7 +9,9 @@ fetched only when asked for (`enclave models fetch --id ID`), never by setup.
 
 from __future__ import annotations
 
+import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,8 +256,62 @@ def admin_catalog_path() -> Path:
     return paths.models_dir() / ADMIN_CATALOG_NAME
 
 
+_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f" + "\u202a\u202b\u202c\u202d\u202e" + "\u2066\u2067\u2068\u2069"
+)
+
+
+def _plain_text(value: str) -> bool:
+    """No control characters (one in a TOML string breaks the catalog, so every later command
+    fails) and no bidi controls (they reorder what a terminal shows)."""
+    return not any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in value)
+
+
+def check_admin_entry(entry: ModelEntry) -> None:
+    """Refuse an administrator's entry whose fields would corrupt the catalog or the terminal.
+
+    Checked before the model file is hashed (an empty sha256 is allowed then) and again before
+    the entry is written.
+    """
+    problems = []
+    if not _MODEL_ID.fullmatch(entry.id):
+        problems.append(f"id {entry.id!a} (letters, digits, . _ -, up to 64)")
+    if (
+        not entry.file
+        or entry.file.startswith(".")
+        or "/" in entry.file
+        or "\\" in entry.file
+        or len(entry.file) > 255
+        or not _plain_text(entry.file)
+    ):
+        problems.append(f"file name {entry.file!a}")
+    if entry.sha256 and not _SHA256.fullmatch(entry.sha256):
+        problems.append(f"sha256 {entry.sha256!a}")
+    for name, value, longest in (
+        ("licence", entry.license, 200),
+        ("description", entry.description, 2000),
+        *((f"source {k}", v, 4096) for k, v in entry.source.items()),
+    ):
+        if not _plain_text(value) or len(value) > longest:
+            problems.append(f"{name} {value!a} (control characters, or too long)")
+    if not entry.license.strip():
+        problems.append("licence (empty)")
+    if not 0 < entry.context_length <= 1 << 24:
+        problems.append(f"context length {entry.context_length}")
+    if problems:
+        raise CatalogError(
+            f"Model entry refused: {'; '.join(problems)}.",
+            "Give plain one-line values: the catalog must stay readable for every command.",
+        )
+
+
 def append_admin_entry(entry: ModelEntry) -> None:
     """Add an administrator's model to the local catalog (ids must stay unique)."""
+    check_admin_entry(entry)
+    if not _SHA256.fullmatch(entry.sha256):
+        raise CatalogError(f"Model entry refused: sha256 {entry.sha256!a}.")
     Catalog([*Catalog.load(), entry])  # raises on duplicates
     path = admin_catalog_path()
     paths.ensure_dir(path.parent)
