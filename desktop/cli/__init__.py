@@ -12,8 +12,9 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from desktop import __version__
 from desktop.cli import admin as cli_admin
@@ -268,13 +269,16 @@ def _history(args: argparse.Namespace) -> int:
             for conversation in store.conversations():
                 print(f"{conversation.id:>5}  {conversation.title}")
         elif args.history_command == "show":
-            print(store.export_markdown(args.id), end="")
+            with _citation_describer() as describe:
+                print(store.export_markdown(args.id, describe), end="")
         elif args.history_command == "search":
             for message in store.search(args.query):
                 snippet = " ".join(message.text.split())[:100]
                 print(f"{message.conversation_id:>5}  {message.role:<9} {snippet}")
         elif args.history_command == "export":
-            text = (store.export_json if args.format == "json" else store.export_markdown)(args.id)
+            with _citation_describer() as describe:
+                export = store.export_json if args.format == "json" else store.export_markdown
+                text = export(args.id, describe)
             if args.output:
                 args.output.write_text(text, encoding="utf-8")
                 print(f"wrote {args.output}")
@@ -287,6 +291,20 @@ def _history(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+@contextlib.contextmanager
+def _citation_describer() -> Iterator[Callable[[Any], str]]:
+    """Describe stored citations through the access choke point (the packs this user may read
+    now), so an export shows titles and locations, or "source no longer available"."""
+    from desktop.engine.assistant import Assistant, AssistantOptions
+
+    assistant = Assistant.open(AssistantOptions(), keep_history=False)
+    try:
+        assistant.open_knowledge()
+        yield assistant.describe_citation
+    finally:
+        assistant.close()
 
 
 def _models(args: argparse.Namespace) -> int:
