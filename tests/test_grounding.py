@@ -152,7 +152,22 @@ def test_an_unsupported_answer_becomes_a_quoted_one(scorer: EvidenceScorer) -> N
     assert "13 days of annual leave" in checked.text and "[1]" in checked.text
     assert "365" not in checked.text
     assert run.evidence and run.evidence[0].n == 1
-    assert [v.supported for v in checked.verdicts] == [False, False]
+    assert [v.supported for v in checked.rejected] == [False, False]
+    assert checked.verdicts and all(v.supported for v in checked.verdicts)  # what is shown
+
+
+def test_a_mostly_unsupported_answer_keeps_its_supported_sentence_above_quotes(
+    scorer: EvidenceScorer,
+) -> None:
+    answer = (
+        "Employees earn 13 days of annual leave a year. "
+        "Supervisors earn 99 days of annual leave. Interns earn 45 days of annual leave."
+    )
+    _run, _streamed, checked = check(scorer, answer, [LEAVE, SICK])
+    assert checked.form is AnswerForm.QUOTED
+    assert checked.text.startswith("Employees earn 13 days of annual leave a year [1].")
+    assert "99" not in checked.text and "45" not in checked.text
+    assert [v.text[:9] for v in checked.rejected] == ["Superviso", "Interns e"]
 
 
 def test_the_pipeline_shows_evidence_first_and_checks_every_sentence(

@@ -96,6 +96,7 @@ class Done:
             "finish_reason": answer.finish_reason,
             "sources": [p.as_dict() for p in answer.passages],
             "verdicts": [v.as_dict() for v in answer.verdicts],
+            "rejected": [v.as_dict() for v in answer.rejected],
             "model": {"id": answer.model.id, "sha256": answer.model.sha256}
             if answer.model
             else None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from desktop.engine.access import Passage
 from desktop.engine.answer.evidence import (
@@ -38,6 +39,7 @@ ABSTAIN_MESSAGE = (
     "Your documents don't say. The closest passages are listed with this answer; if you expected "
     "an answer, try other words, or ask the document's owner."
 )
+MIN_SUPPORTED_SHARE = 0.5  # below this share of supported sentences, the passages are quoted
 QUOTED_INTRO = (
     "The model's answer could not be matched to your documents, so here is what they say:"
 )
@@ -197,16 +199,38 @@ class SupportCheck:
             fixed = _with_fixed_citations(verdict, valid, len(shown))
             changed |= fixed.text != verdict.text
             shown.append(fixed)
-        if self.passages and self.evidence and not any(v.supported for v in shown):
-            quoted = "\n\n".join([QUOTED_INTRO, *(q.markdown() for q in self.evidence)])
-            return CheckedAnswer(quoted, AnswerForm.QUOTED, tuple(shown), late)
+        supported = [v for v in shown if v.supported]
+        mostly_unsupported = len(supported) < MIN_SUPPORTED_SHARE * len(shown)
+        if self.passages and self.evidence and (mostly_unsupported or self.always_quote):
+            # Quote the passages. The model's supported sentences stay as a short summary above
+            # the quotes; its unsupported ones are not shown (they are kept as `rejected`).
+            quotes = [q.markdown() for q in self.evidence]
+            parts = [" ".join(v.text for v in supported)] if supported else [QUOTED_INTRO]
+            displayed = (*_renumbered(supported), *self._quote_verdicts(len(supported)))
+            rejected = tuple(v for v in shown if not v.supported)
+            return CheckedAnswer(
+                "\n\n".join([*parts, *quotes]), AnswerForm.QUOTED, displayed, late, rejected
+            )
         body = " ".join(v.text for v in shown) if changed else text.strip()
-        if self.always_quote and self.evidence:
-            summary = " ".join(v.text for v in shown if v.supported)
-            quotes = "\n\n".join(q.markdown() for q in self.evidence)
-            text = f"{summary}\n\n{quotes}".strip()
-            return CheckedAnswer(text, AnswerForm.QUOTED, tuple(shown), late)
         return CheckedAnswer(body, AnswerForm.GENERATED, tuple(shown), late)
+
+    def _quote_verdicts(self, start: int) -> list[SentenceVerdict]:
+        return [
+            SentenceVerdict(
+                index=start + i,
+                text=q.markdown(),
+                supported=True,
+                citations=(q.n,),
+                reason=f"quoted from [{q.n}]",
+                source=q.n,
+                evidence=q.text,
+            )
+            for i, q in enumerate(self.evidence)
+        ]
+
+
+def _renumbered(verdicts: list[SentenceVerdict]) -> list[SentenceVerdict]:
+    return [replace(v, index=i) for i, v in enumerate(verdicts)]
 
 
 def _with_fixed_citations(verdict: SentenceVerdict, valid: set[int], index: int) -> SentenceVerdict:

@@ -153,8 +153,9 @@ class AnswerPipeline:
             generation.close()
             text = "".join(pieces).strip()
             form, verdicts = AnswerForm.GENERATED, tuple[SentenceVerdict, ...]()
+            rejected = tuple[SentenceVerdict, ...]()
             if checked is not None:
-                form, verdicts = checked.form, checked.verdicts
+                form, verdicts, rejected = checked.form, checked.verdicts, checked.rejected
                 if checked.text != "".join(raw).strip():
                     text = self._filtered(checked.text)  # quotes are shown through the filter too
             answer = self._record(
@@ -164,6 +165,7 @@ class AnswerPipeline:
                     decision,
                     passages=passages,
                     verdicts=verdicts,
+                    rejected=rejected,
                     stats=_final(generation.stats),
                     form=form,
                     query=retrieval.query,

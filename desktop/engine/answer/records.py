@@ -106,6 +106,7 @@ class CheckedAnswer:
     form: AnswerForm
     verdicts: tuple[SentenceVerdict, ...] = ()  # of the sentences shown, in order
     late: tuple[SentenceVerdict, ...] = ()  # judged only at the end (the last sentence)
+    rejected: tuple[SentenceVerdict, ...] = ()  # the model's sentences not shown (quoted instead)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ class Answer:
     text: str
     decision: Decision
     passages: tuple[Passage, ...] = ()
-    verdicts: tuple[SentenceVerdict, ...] = ()
+    verdicts: tuple[SentenceVerdict, ...] = ()  # of the sentences the user reads
+    rejected: tuple[SentenceVerdict, ...] = ()  # the model's sentences replaced by quotes
     stats: GenerationStats = field(default_factory=GenerationStats)
     form: AnswerForm = AnswerForm.GENERATED
     query: str = ""  # what retrieval searched for (the condensed follow-up, when there was one)
