@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,23 +26,11 @@ from desktop.engine.access import KnowledgeAccess  # noqa: E402
 from desktop.engine.answer.evidence import SIGNALS, EvidenceScorer  # noqa: E402
 from desktop.engine.answer.grounding import FollowUpQuery  # noqa: E402
 from desktop.engine.answer.records import Question  # noqa: E402
+from desktop.engine.core import paths  # noqa: E402
 from desktop.engine.runtime.catalog import Catalog  # noqa: E402
 from desktop.engine.runtime.embedder import Embedder  # noqa: E402
 
 ANSWER_RATE = 0.85  # the rule: a wrong abstention costs a good answer; see calibration.py
-
-
-@contextmanager
-def profile(name: str) -> Iterator[None]:
-    previous = os.environ.get("ENCLAVE_PROFILE")
-    os.environ["ENCLAVE_PROFILE"] = name
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("ENCLAVE_PROFILE", None)
-        else:
-            os.environ["ENCLAVE_PROFILE"] = previous
 
 
 def load(path: Path, split: str) -> list[dict[str, object]]:
@@ -113,7 +98,7 @@ def features(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     for row in rows:
         by_profile.setdefault(str(row.get("profile", "")), []).append(row)
     for name, questions in by_profile.items():
-        with profile(name):
+        with paths.profile_scope(name):
             access = KnowledgeAccess(embedder)
             retrieve = FollowUpQuery(access, 4)
             for row in questions:

@@ -36,18 +36,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from desktop.engine.assistant import Assistant, AssistantOptions
+from desktop.engine.core import paths
 from desktop.engine.core.errors import EngineError
 from desktop.engine.core.settings import load_settings
 from desktop.engine.storage.conversations import ConversationStore
@@ -94,19 +93,6 @@ def load_results(path: Path | None) -> dict[str, dict[str, Any]]:
     with path.open(encoding="utf-8") as lines:
         records = [json.loads(line) for line in lines if line.strip()]
     return {str(r["id"]): r for r in records}
-
-
-@contextmanager
-def profile_env(profile: str) -> Iterator[None]:
-    previous = os.environ.get("ENCLAVE_PROFILE")
-    os.environ["ENCLAVE_PROFILE"] = profile
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("ENCLAVE_PROFILE", None)
-        else:
-            os.environ["ENCLAVE_PROFILE"] = previous
 
 
 def options_for(args: argparse.Namespace) -> AssistantOptions:
@@ -174,7 +160,7 @@ def run_profile(
     workdir: Path,
 ) -> Iterator[dict[str, Any]]:
     """Answer one profile's questions with one Assistant; yields a result record per question."""
-    with profile_env(profile):
+    with paths.profile_scope(profile):
         assistant = Assistant.open(options_for(args), keep_history=False)
         # Follow-ups need a conversation; a throwaway store keeps the user's history out of it.
         name = profile or "default"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import platformdirs
@@ -99,3 +101,17 @@ def system_config_dirs() -> list[Path]:
 def ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+@contextmanager
+def profile_scope(name: str) -> Iterator[None]:
+    """Run a block as another local profile (ENCLAVE_PROFILE), then restore the previous one."""
+    previous = os.environ.get("ENCLAVE_PROFILE")
+    os.environ["ENCLAVE_PROFILE"] = name
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("ENCLAVE_PROFILE", None)
+        else:
+            os.environ["ENCLAVE_PROFILE"] = previous

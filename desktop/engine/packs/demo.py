@@ -10,9 +10,7 @@ or grant it signs for any other pack id is refused, in every profile.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from desktop.engine.core import paths
@@ -67,19 +65,6 @@ def workspace() -> Workspace:
     return Workspace(paths.base_data_dir() / "demo-admin")
 
 
-@contextmanager
-def _profile(name: str) -> Iterator[None]:
-    previous = os.environ.get("ENCLAVE_PROFILE")
-    os.environ["ENCLAVE_PROFILE"] = name
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("ENCLAVE_PROFILE", None)
-        else:
-            os.environ["ENCLAVE_PROFILE"] = previous
-
-
 def _installed(version: int) -> bool:
     """This profile already holds a grant for `version` and has that version installed (the app
     re-verifies both when it opens them; this only avoids redoing the setup)."""
@@ -124,7 +109,7 @@ def setup_demo(source: Path) -> Iterator[str]:
     version = ws.latest_version(PACK_ID)
     archive = ws.packs_dir / f"{PACK_ID}-v{version}.enclavepack"
     for profile, (user, roles) in PROFILES.items():
-        with _profile(profile):
+        with paths.profile_scope(profile):
             trust.install_demo_key(ws.public_key_path)
             if _installed(version):
                 yield f"profile '{profile or 'default'}' = {user}: pack v{version} already installed"
