@@ -263,3 +263,14 @@ def test_models_add_walks_the_whole_gguf_header(models_dir: Path, tmp_path: Path
         line for line in capsys.readouterr().out.splitlines() if "good" in line
     )
     assert os.path.getsize(models_dir / "good.gguf") == good.stat().st_size
+
+
+def test_error_messages_never_carry_terminal_escapes(tmp_path, capsys) -> None:
+    """A hostile file name in an error message is printed with its escapes shown, not obeyed."""
+    from desktop.cli import main
+
+    hostile = tmp_path / "pack\x1b]0;pwned\x07\x1b[2J.enclavepack"
+    code = main(["packs", "install", str(hostile)])
+    err = capsys.readouterr().err
+    assert code != 0 and "\x1b" not in err and "\x07" not in err
+    assert "\\x1b" in err

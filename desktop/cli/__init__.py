@@ -19,6 +19,7 @@ from typing import Any
 from desktop import __version__
 from desktop.cli import admin as cli_admin
 from desktop.cli import ask as ask_command
+from desktop.cli.text import printable
 from desktop.engine.core.errors import EngineError
 from desktop.engine.core.exit_codes import ExitCode, table
 
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None, *, reraise_bugs: bool | None = None)
     except EngineError as exc:
         if os.environ.get("ENCLAVE_RAISE"):
             raise
-        print(f"enclave: {exc}", file=sys.stderr)
+        print(f"enclave: {printable(exc, keep_newlines=True)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("\nenclave: interrupted", file=sys.stderr)

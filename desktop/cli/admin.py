@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from desktop.cli.text import printable
 from desktop.engine.core.exit_codes import ExitCode
-
-# C0/C1 controls (ESC starts terminal sequences that can retitle, hide or fake output) and the bidi
-# embeddings, overrides and isolates that reorder what a line appears to say.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _shown(value: object) -> str:
     """Text that came from a file, a request, a grant or a pack, made safe to print."""
-    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], str(value))
+    return printable(value)
 
 
 ADMIN_EPILOG = """\

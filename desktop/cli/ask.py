@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from desktop.cli.text import printable
 from desktop.engine.answer.events import (
     Abstained,
     AnswerEvent,
@@ -166,8 +167,11 @@ def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
     for passage in done.answer.passages:
         where = " > ".join(x for x in (passage.heading, passage.location) if x)
         out.write(
-            f"  [{passage.n}] {passage.title} ({where}) "
-            f"{passage.pack} v{passage.pack_version}, {passage.audience}\n"
+            printable(
+                f"  [{passage.n}] {passage.title} ({where}) "
+                f"{passage.pack} v{passage.pack_version}, {passage.audience}"
+            )
+            + "\n"
         )
     return done
 

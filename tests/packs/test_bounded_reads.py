@@ -167,3 +167,19 @@ def test_grants_import_reads_only_a_bounded_regular_file(tmp_path: Path, kind: s
     assert result.returncode == ExitCode.PACK_REJECTED, result.stderr
     expected = "over 1,048,576 bytes" if kind == "oversize" else "not a regular file"
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_fifo_or_oversized_file_among_installed_grants_is_skipped_not_read(
+    memory_keyring: object,
+) -> None:
+    """A pipe named like a grant in the grants folder would block every start; a huge file would
+    be read whole. Both are skipped."""
+    import os
+
+    from desktop.engine.packs import install
+
+    folder = install.grants_root()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(folder / "pipe.json")
+    (folder / "huge.json").write_bytes(b"{" + b" " * (2 * 1024 * 1024) + b"}")
+    assert install.installed_grants() == []

@@ -304,7 +304,7 @@ def installed_grants() -> list[Grant]:
     grants = []
     for file in sorted(grants_root().glob("*.json")) if grants_root().is_dir() else []:
         try:
-            grants.append(open_grant(file.read_bytes(), trusted))
+            grants.append(open_grant(read_grant_file(file), trusted))
         except GrantRejected:
             continue
     return grants
