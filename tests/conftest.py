@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 
 from desktop.engine.core import paths
-from desktop.engine.runtime.catalog import Catalog, ModelEntry
+from desktop.engine.runtime.catalog import CHAT_MODEL_ENV, Catalog, ModelEntry
 
 _REAL_MODELS_DIR = Path(os.environ.get("ENCLAVE_MODELS_DIR") or paths.models_dir())
+# Most tests run on the small model; the few end-to-end tests on the default model unset this.
+SMALL_CHAT_MODEL = "smollm2-135m-instruct"
+os.environ[CHAT_MODEL_ENV] = SMALL_CHAT_MODEL
 
 
 @pytest.fixture(autouse=True)

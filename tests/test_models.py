@@ -10,7 +10,7 @@ import pytest
 from desktop.cli import main
 from desktop.engine.core.errors import CatalogError, ModelInvalid, ModelMissing, UnknownModel
 from desktop.engine.runtime import modelfiles
-from desktop.engine.runtime.catalog import Catalog, ModelEntry
+from desktop.engine.runtime.catalog import CHAT_MODEL_ENV, Catalog, ModelEntry
 
 
 def _entry_at(entry: ModelEntry, directory: Path, monkeypatch: pytest.MonkeyPatch) -> ModelEntry:
@@ -18,12 +18,27 @@ def _entry_at(entry: ModelEntry, directory: Path, monkeypatch: pytest.MonkeyPatc
     return entry
 
 
-def test_bundled_catalog_pins_both_default_models(catalog: Catalog) -> None:
+def test_bundled_catalog_pins_both_default_models(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(CHAT_MODEL_ENV)  # the suite's small-model override
     chat, embed = catalog.default("chat"), catalog.default("embedding")
-    assert chat.id == "smollm2-135m-instruct" and embed.id == "all-minilm-l6-v2"
+    assert chat.id == "qwen2.5-coder-0.5b-instruct" and embed.id == "all-minilm-l6-v2"
+    assert not chat.on_demand  # setup fetches the default
     for entry in (chat, embed):
         assert len(entry.sha256) == 64 and entry.size > 0 and entry.license == "Apache-2.0"
-        assert entry.source["kind"].startswith("pypi-wheel")
+        assert entry.source["kind"] in ("pypi-wheel", "pypi-wheel-bert", "wheel-parts")
+
+
+def test_the_chat_model_override_picks_another_catalog_model(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHAT_MODEL_ENV, "smollm2-135m-instruct")
+    assert catalog.default("chat").id == "smollm2-135m-instruct"
+    assert catalog.default("embedding").id == "all-minilm-l6-v2"
+    monkeypatch.setenv(CHAT_MODEL_ENV, "no-such-model")
+    with pytest.raises(UnknownModel):
+        catalog.default("chat")
 
 
 def test_provisioned_models_verify(chat_entry: ModelEntry, embedding_entry: ModelEntry) -> None:

@@ -51,6 +51,7 @@ environment:
                        keys, policy, recovery.pub); default /etc/xdg/enclave, /Library/Application
                        Support/enclave, C:\\ProgramData\\enclave
   ENCLAVE_PROFILE      a separate local identity (same as --profile)
+  ENCLAVE_CHAT_MODEL   chat model id used where your settings name none (default: the catalog's)
   ENCLAVE_KEYRING=cryptfile with ENCLAVE_KEYRING_PASSPHRASE
                        use a passphrase-encrypted keyring file where no OS keyring exists
   ENCLAVE_RAISE=1      let errors propagate with their traceback instead of a short message

@@ -55,9 +55,16 @@ def cli_events(capsys: Any, question: str, *extra: str) -> list[dict[str, Any]]:
 
 
 def test_window_and_ask_produce_identical_events_on_the_real_engine(
-    admin_workspace: Any, trust_admin: Any, memory_keyring: Any, qtbot: Any, capsys: Any
+    admin_workspace: Any,
+    trust_admin: Any,
+    memory_keyring: Any,
+    qtbot: Any,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """On the catalog's default chat model (one of the few end-to-end tests that use it)."""
     pytest.importorskip("PySide6")
+    monkeypatch.delenv("ENCLAVE_CHAT_MODEL")
     from desktop.app import ChatSession
 
     admin_workspace.enrol(request_for("emma"), ["employee"])
