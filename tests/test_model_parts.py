@@ -289,9 +289,11 @@ def test_parts_round_trip_through_the_catalog_toml(parts: Parts, tmp_path: Path)
 
 
 def test_bundled_qwen_entries_pin_every_part(catalog: Catalog) -> None:
-    for model_id, n in (("qwen2.5-coder-0.5b-instruct", 6), ("qwen2.5-coder-1.5b-instruct", 22)):
+    tier = (("qwen2.5-coder-0.5b-instruct", 6, True), ("qwen2.5-coder-1.5b-instruct", 22, False))
+    for model_id, n, default in tier:
         entry = catalog.get(model_id)
-        assert entry.on_demand and not entry.default and entry.source["kind"] == "wheel-parts"
+        assert entry.source["kind"] == "wheel-parts"
+        assert entry.default is default and entry.on_demand is not default  # setup fetches the 0.5B
         assert len(entry.parts) == n and sum(p.size for p in entry.parts) == entry.size
         for part in entry.parts:
             assert len(part.wheel_sha256) == 64 and len(part.sha256) == 64
