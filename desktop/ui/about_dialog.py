@@ -137,9 +137,16 @@ class AboutDialog(PackDialog):
         intro.setWordWrap(True)
         self.tabs = QTabWidget()
         self.models_table = _table(
-            ["Model", "Role", "Licence", "Installed", "Description"],
+            ["Model", "Role", "Licence", "Installed", "Description", "Where the file comes from"],
             [
-                [m.id, m.role, m.licence, "yes" if m.provisioned else "no", m.description]
+                [
+                    m.id,
+                    m.role,
+                    m.licence,
+                    "yes" if m.provisioned else "no",
+                    m.description,
+                    m.source,
+                ]
                 for m in models
             ],
             "Model licences",
