@@ -102,7 +102,8 @@ def test_about_lists_model_pack_and_library_licences(qtbot) -> None:
     idle(qtbot, dialog)
     assert cell(dialog.models_table, 0, 2).text() == "Apache-2.0"
     assert cell(dialog.models_table, 1, 3).text() == "no"
-    assert dialog.models_table.horizontalHeaderItem(5).text() == "Where the file comes from"
+    header = dialog.models_table.horizontalHeaderItem(5)
+    assert header is not None and header.text() == "Where the file comes from"
     assert dialog.packs_table.rowCount() == 2
     assert cell(dialog.packs_table, 0, 2).text() == "Internal use"
     assert dialog.tabs.tabText(1) == "Document packs (2)"
