@@ -109,3 +109,23 @@ def test_bad_enrolment_request_is_refused(admin) -> None:
             expires=datetime.now(UTC),
             admin_key=admin,
         )
+
+
+@pytest.mark.parametrize("version", ["2", True, 0, -1, 2**60])
+def test_a_signed_grant_with_a_mistyped_version_is_refused(
+    memory_keyring, admin, trusted, version
+) -> None:
+    """Signed is not the same as well-formed: "2", true or an out-of-range number as the pack
+    version of a grant is refused, not coerced (the same rule as the manifest's)."""
+    request = grants.enrolment_request(user="alice", machine="laptop-1")
+    document = grants.issue_grant(
+        request,
+        pack_id="handbook",
+        pack_version=version,  # type: ignore[arg-type]
+        roles=["staff"],
+        audience_keys={"everyone": b"e" * 32},
+        expires=datetime.now(UTC) + timedelta(days=3),
+        admin_key=admin,
+    )
+    with pytest.raises(GrantRejected):
+        grants.open_grant(json.dumps(document).encode(), trusted)

@@ -281,7 +281,12 @@ def open_grant(
                 f"it was issued for another key ({signed['fingerprint']}, yours is {own})",
                 "Send your own enrolment request (Settings > Enrolment, or `enclave enrol`).",
             )
-        pack_id, version = str(signed["pack_id"]), int(signed["pack_version"])
+        version = signed["pack_version"]
+        if type(version) is not int or not 1 <= version <= 2**53 - 1:  # not "5", True or 5.0
+            raise GrantRejected(f"its pack version {version!a} is not a positive integer")
+        if not isinstance(signed["expires"], str) or not isinstance(signed["pack_id"], str):
+            raise GrantRejected("its pack id and expiry must be strings")
+        pack_id = signed["pack_id"]
         _check_grant_names(signed)
         keys = {
             name: sealing.unseal(
