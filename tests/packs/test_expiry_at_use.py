@@ -166,3 +166,20 @@ def test_warn_policy_keeps_an_expired_pack_with_a_warning(
         assert set(access.readable_audiences) == {"handbook", "other"}
     finally:
         access.close()
+
+
+def test_setting_the_clock_back_does_not_revive_an_expired_grant(
+    admin_workspace, trust_admin, memory_keyring, clock, capsys
+):
+    """A grant is judged by the latest time seen too: once the clock has passed its expiry,
+    setting the clock back does not bring the audience keys back."""
+    from desktop.engine.packs import install
+
+    admin_workspace.enrol(request_for("alice"), ["employee"])
+    install.import_grant(admin_workspace.grant("alice", "handbook", valid_days=2))
+    install.install(admin_workspace.packs_dir / "handbook-v2.enclavepack")
+    assert [g.pack_id for g in install.installed_grants()] == ["handbook"]
+    clock.set(5)
+    _cli(capsys, "packs", "list")  # the app sees the later date
+    clock.set(0)  # the user sets the clock back to before the grant's expiry
+    assert install.installed_grants() == []

@@ -19,9 +19,11 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from desktop.engine.core import paths
+from desktop.engine.core.errors import EngineError
 from desktop.engine.packs import local_state, trust
 from desktop.engine.packs.archive import unpack_verified, verify_folder
 from desktop.engine.packs.errors import GrantRejected, PackRejected
@@ -299,12 +301,31 @@ def import_grant(source: Path) -> Grant:
 
 
 def installed_grants() -> list[Grant]:
-    """Valid grants on this machine (expired or foreign ones are skipped)."""
+    """Valid grants on this machine (expired or foreign ones are skipped). Expiry is judged by
+    the later of the clock and the latest time seen, as for packs: a clock set back revives no
+    expired grant."""
     trusted = trust.trusted_keys()
+    latest = _latest_time_seen()
     grants = []
     for file in sorted(grants_root().glob("*.json")) if grants_root().is_dir() else []:
         try:
-            grants.append(open_grant(read_grant_file(file), trusted))
+            grant = open_grant(read_grant_file(file), trusted)
         except GrantRejected:
             continue
+        if latest is None or not grant.expired(latest):
+            grants.append(grant)
     return grants
+
+
+def _latest_time_seen() -> datetime | None:
+    """The latest time this profile's pack state has seen, when it has a readable one."""
+    if not (paths.data_dir() / DB_NAME).exists():
+        return None
+    try:
+        state = LocalState.open()
+    except EngineError:
+        return None  # reported where the state is used (packs list, the choke point)
+    try:
+        return state.latest_seen()
+    finally:
+        state.close()
