@@ -3,12 +3,18 @@
 llama-cpp-python defaults to `cpu_count() // 2` threads, which on a 2-vCPU machine is one thread and
 41 % slower generation. We take physical cores for generation and all logical CPUs for prompt
 evaluation (batch), both overridable in settings.
+
+On a busy machine that is too many: with as many threads as cores and another process on one of
+them, every barrier in llama.cpp's OpenMP graph waits for a descheduled thread (SmolLM2 fell from
+~100 to 1.3-36 tokens/s; one thread kept 40-50). `CpuLoad` measures how many cores other processes
+keep busy, and `fit_to_load` takes those cores away from the plan before each generation.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -60,6 +66,81 @@ def plan_threads(n_threads: int | None = None, n_threads_batch: int | None = Non
         physical_cores=physical,
         logical_cpus=logical,
     )
+
+
+def fit_to_load(plan: ThreadPlan, other_busy_cores: float) -> ThreadPlan:
+    """The plan less the cores other processes keep busy (rounded), never below one thread."""
+    busy = int(other_busy_cores + 0.5)
+    if busy <= 0:
+        return plan
+    return replace(
+        plan,
+        n_threads=max(1, min(plan.n_threads, plan.logical_cpus - busy)),
+        n_threads_batch=max(1, min(plan.n_threads_batch, plan.logical_cpus - busy)),
+    )
+
+
+def _busy_jiffies() -> tuple[float, float] | None:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat (Linux only)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    values = [float(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+    idle = values[3] + values[4]
+    tick = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+class CpuLoad:
+    """How many cores other processes keep busy, from /proc/stat less this process's own CPU time
+    (`os.times`), so our own generation does not count against us.
+
+    A reading covers the time since the previous one. During and between back-to-back answers that
+    is recent and free; after an idle spell (a user reading the last answer) it would describe the
+    past, so `other_busy_cores` then measures a fresh `MIN_WINDOW_S` (50 ms) before the answer. Where /proc/stat is
+    missing (macOS, Windows) it reports 0: the plan as is.
+    """
+
+    MIN_WINDOW_S = 0.05
+    MAX_WINDOW_S = 1.0
+
+    def __init__(self) -> None:
+        self._last = self._sample()
+        self._busy = 0.0
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        machine = _busy_jiffies()
+        if machine is None:
+            return None
+        own = os.times()
+        return time.monotonic(), machine[0], own.user + own.system
+
+    def window_s(self) -> float:
+        return time.monotonic() - self._last[0] if self._last is not None else 0.0
+
+    def other_busy_cores(self, *, may_wait: bool = True) -> float:
+        """Cores other processes kept busy; `may_wait=False` (inside a generation, whose own
+        window is recent) never sleeps for a fresh window."""
+        if self._last is None:
+            return 0.0
+        if may_wait and self.window_s() > self.MAX_WINDOW_S:
+            self._last = self._sample()
+            time.sleep(self.MIN_WINDOW_S)
+        now, last = self._sample(), self._last
+        if now is None or last is None:
+            return 0.0
+        wall = now[0] - last[0]
+        if wall < self.MIN_WINDOW_S:
+            return self._busy  # too short a window to tell: keep the previous reading
+        others = (now[1] - last[1]) - (now[2] - last[2])
+        self._busy = max(0.0, others / wall)
+        self._last = now
+        return self._busy
 
 
 def cpu_features() -> list[str]:

@@ -5,6 +5,10 @@ cancels the running stream first; loading another model closes the old one. Stre
 generator (`Generation`), iterated by whoever wants tokens (CLI, a Qt worker, a test); its `stats`
 fill in as it runs. Cancellation is checked between tokens, and llama.cpp's abort callback stops a
 long prompt evaluation as well.
+
+Each generation first takes the machine-wide `GenerationLock` (Enclave processes queue instead of
+sharing the cores), then fits its threads to the cores other processes leave free (`CpuLoad`), unless
+the settings name a thread count.
 """
 
 from __future__ import annotations
@@ -32,15 +36,22 @@ from desktop.engine.runtime.chat_model import (
     ModelSettings,
     Token,
 )
+from desktop.engine.runtime.generation_lock import GenerationLock
 
+REFIT_EVERY = 16  # tokens
+REFIT_WINDOW_S = 0.25
 _ABORT_CALLBACK_TYPE = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p)
 
 
 class ModelManager:
     """Owns the one loaded chat model. Thread-safe: every llama.cpp call happens under `_lock`."""
 
-    def __init__(self) -> None:
+    def __init__(self, generation_lock: Path | None = None) -> None:
         self._lock = threading.Lock()
+        self._generation_lock_path = generation_lock
+        self._cpu_load = hardware.CpuLoad()
+        self._adaptive_threads = True
+        self.threads_now: hardware.ThreadPlan | None = None
         self._llama: Any = None
         self._format: ChatFormat | None = None
         self._info: LoadedInfo | None = None
@@ -82,6 +93,9 @@ class ModelManager:
                 seed=settings.seed,
             )
             _install_abort_callback(self._llama, self._abort_cb)
+            self._adaptive_threads = not (settings.n_threads and settings.n_threads > 0)
+            self._cpu_load = hardware.CpuLoad()
+            self.threads_now = threads
             self._format = from_metadata(
                 self._llama.metadata, _special_tokens(self._llama), settings.chat_format
             )
@@ -173,69 +187,105 @@ class ModelManager:
         temperature: float,
         repeat_penalty: float,
     ) -> Iterator[Token]:
-        stats = generation.stats
         with self._lock:
             self._abort_flag.clear()
             if generation.cancelled:
                 raise Cancelled()
             llama = self._require_llama()
-            tokens = list(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
-            n_ctx = llama.n_ctx()
-            if len(tokens) + 1 > n_ctx:
-                raise ContextTooLong(len(tokens) + 1, n_ctx)
-            budget = max(1, min(max_tokens, n_ctx - len(tokens)))
-            stats.prompt_tokens = len(tokens)
-            stats.reused_prefix_tokens = _common_prefix(llama, tokens)
-            started = time.perf_counter()
-            # A plain generate loop with an incremental UTF-8 decoder: create_completion(stream=True)
-            # re-detokenizes the whole answer at every token, a cost that grows with its length.
-            token_ids = llama.generate(
-                tokens,
-                top_k=1 if temperature == 0 else 40,
-                top_p=0.95,
-                min_p=0.05,
-                temp=temperature,
-                repeat_penalty=repeat_penalty,
-            )
-            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            loop_guard = LoopGuard()
-            vocab = llama._model.vocab
-            produced = 0
+            queue = GenerationLock(self._generation_lock_path)
+            queue.acquire(lambda: generation.cancelled)
             try:
-                for token_id in token_ids:
-                    if generation.cancelled:
-                        stats.finish_reason = "cancelled"
-                        break
-                    if llama_cpp.llama_vocab_is_eog(vocab, token_id):
-                        stats.finish_reason = "stop"
-                        break
-                    produced += 1
-                    text = decoder.decode(_token_bytes(vocab, token_id))
-                    if text:
-                        if stats.time_to_first_token_s is None:
-                            stats.time_to_first_token_s = time.perf_counter() - started
-                        yield Token(text, produced - 1)
-                        if loop_guard.looping(text):
-                            stats.finish_reason = "repetition"
-                            break
-                    if produced >= budget:
-                        stats.finish_reason = "length"
-                        break
-                tail = decoder.decode(b"", final=True)
-                if tail and not generation.cancelled:
-                    yield Token(tail, produced)
-            except RuntimeError:
-                if not generation.cancelled:
-                    raise
-                _forget_kv_state(llama)
-                stats.finish_reason = "cancelled"
+                if queue.waited_s > hardware.CpuLoad.MIN_WINDOW_S:
+                    self._cpu_load = hardware.CpuLoad()  # the process we queued behind has finished
+                self._fit_threads(llama)
+                yield from self._generate_locked(
+                    llama, generation, prompt, max_tokens, temperature, repeat_penalty
+                )
             finally:
-                token_ids.close()
-                stats.total_s = time.perf_counter() - started
-                stats.completion_tokens = produced
-                if self._current is generation:
-                    self._current = None
-                self._abort_flag.clear()
+                queue.release()
+
+    def _fit_threads(self, llama: Any, *, may_wait: bool = True) -> None:
+        """Give this generation the cores other processes leave free (before it, and again every
+        `REFIT_EVERY` tokens, so a long answer follows load that starts or stops meanwhile)."""
+        info = self._info
+        if info is None or not self._adaptive_threads:
+            return
+        plan = hardware.fit_to_load(
+            info.threads, self._cpu_load.other_busy_cores(may_wait=may_wait)
+        )
+        if plan != self.threads_now:
+            llama_cpp.llama_set_n_threads(llama._ctx.ctx, plan.n_threads, plan.n_threads_batch)
+            self.threads_now = plan
+
+    def _generate_locked(
+        self,
+        llama: Any,
+        generation: Generation,
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+        repeat_penalty: float,
+    ) -> Iterator[Token]:
+        stats = generation.stats
+        tokens = list(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+        n_ctx = llama.n_ctx()
+        if len(tokens) + 1 > n_ctx:
+            raise ContextTooLong(len(tokens) + 1, n_ctx)
+        budget = max(1, min(max_tokens, n_ctx - len(tokens)))
+        stats.prompt_tokens = len(tokens)
+        stats.reused_prefix_tokens = _common_prefix(llama, tokens)
+        started = time.perf_counter()
+        # A plain generate loop with an incremental UTF-8 decoder: create_completion(stream=True)
+        # re-detokenizes the whole answer at every token, a cost that grows with its length.
+        token_ids = llama.generate(
+            tokens,
+            top_k=1 if temperature == 0 else 40,
+            top_p=0.95,
+            min_p=0.05,
+            temp=temperature,
+            repeat_penalty=repeat_penalty,
+        )
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        loop_guard = LoopGuard()
+        vocab = llama._model.vocab
+        produced = 0
+        try:
+            for token_id in token_ids:
+                if generation.cancelled:
+                    stats.finish_reason = "cancelled"
+                    break
+                if llama_cpp.llama_vocab_is_eog(vocab, token_id):
+                    stats.finish_reason = "stop"
+                    break
+                produced += 1
+                if produced % REFIT_EVERY == 0 and self._cpu_load.window_s() >= REFIT_WINDOW_S:
+                    self._fit_threads(llama, may_wait=False)
+                text = decoder.decode(_token_bytes(vocab, token_id))
+                if text:
+                    if stats.time_to_first_token_s is None:
+                        stats.time_to_first_token_s = time.perf_counter() - started
+                    yield Token(text, produced - 1)
+                    if loop_guard.looping(text):
+                        stats.finish_reason = "repetition"
+                        break
+                if produced >= budget:
+                    stats.finish_reason = "length"
+                    break
+            tail = decoder.decode(b"", final=True)
+            if tail and not generation.cancelled:
+                yield Token(tail, produced)
+        except RuntimeError:
+            if not generation.cancelled:
+                raise
+            _forget_kv_state(llama)
+            stats.finish_reason = "cancelled"
+        finally:
+            token_ids.close()
+            stats.total_s = time.perf_counter() - started
+            stats.completion_tokens = produced
+            if self._current is generation:
+                self._current = None
+            self._abort_flag.clear()
 
     def _require_llama(self) -> Any:
         if self._llama is None:
