@@ -301,12 +301,19 @@ def _citation_describer() -> Iterator[Callable[[Any], str]]:
     now), so an export shows titles and locations, or "source no longer available"."""
     from desktop.engine.assistant import Assistant, AssistantOptions
 
-    assistant = Assistant.open(AssistantOptions(), keep_history=False)
+    opened: list[Assistant] = []  # the packs are opened at the first citation, not before
+
+    def describe(stored: Any) -> str:
+        if not opened:
+            opened.append(Assistant.open(AssistantOptions(), keep_history=False))
+            opened[0].open_knowledge()
+        return opened[0].describe_citation(stored)
+
     try:
-        assistant.open_knowledge()
-        yield assistant.describe_citation
+        yield describe
     finally:
-        assistant.close()
+        for assistant in opened:
+            assistant.close()
 
 
 def _models(args: argparse.Namespace) -> int:
