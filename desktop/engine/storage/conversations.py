@@ -3,6 +3,12 @@
 A `ConversationStore` is one SQLCipher database (an `EncryptedStore`). One store per thread: open
 another for another thread. A message is acknowledged when `add_message` returns: it is committed
 with `synchronous=FULL` in WAL mode, so a crash or power cut after that cannot lose it.
+
+A turn (a question and its answer) can have versions: regenerating or editing a question records a
+new question and answer as a version of the same turn (`version_of`: the turn's first question)
+and marks the others `superseded`. `messages` returns the current versions only (what the model
+sees as the conversation, what export and search use); `messages(..., all_versions=True)` returns
+every version, for the window's < 1/2 > browsing.
 """
 
 from __future__ import annotations
@@ -70,12 +76,20 @@ def m002_fulltext(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m003_versions_and_pins(db: sqlite_utils.Database) -> None:
+    db.execute("ALTER TABLE messages ADD COLUMN version_of INTEGER")
+    db.execute("ALTER TABLE messages ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")
+
+
 @dataclass(frozen=True)
 class Conversation:
     id: int
     title: str
     created: float
     updated: float
+    pinned: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,13 @@ class Message:
     metrics: dict[str, Any]
     feedback: int | None
     feedback_comment: str | None
+    version_of: int | None = None  # a question: the first question of its turn (None: it is)
+    superseded: bool = False  # an earlier (or later) version of its turn, not the current one
+
+    @property
+    def turn(self) -> int:
+        """A question's turn: the id of the turn's first question."""
+        return self.version_of or self.id
 
 
 def _message(row: dict[str, Any]) -> Message:
@@ -108,7 +129,16 @@ def _message(row: dict[str, Any]) -> Message:
         metrics=json.loads(row["metrics"]),
         feedback=row["feedback"],
         feedback_comment=row["feedback_comment"],
+        version_of=row.get("version_of"),
+        superseded=bool(row.get("superseded")),
     )
+
+
+_CONVERSATION = "SELECT id, title, created, updated, pinned FROM conversations"
+
+
+def _conversation(row: Any) -> Conversation:
+    return Conversation(row[0], row[1], row[2], row[3], bool(row[4]))
 
 
 class ConversationStore(EncryptedStore):
@@ -132,18 +162,24 @@ class ConversationStore(EncryptedStore):
         return Conversation(int(cursor.lastrowid or 0), title, now, now)
 
     def conversations(self) -> list[Conversation]:
+        """Pinned first, then the most recently updated."""
         rows = self.db.execute(
-            "SELECT id, title, created, updated FROM conversations ORDER BY updated DESC, id DESC"
+            f"{_CONVERSATION} ORDER BY pinned DESC, updated DESC, id DESC"
         ).fetchall()
-        return [Conversation(*row) for row in rows]
+        return [_conversation(row) for row in rows]
 
     def get_conversation(self, conversation_id: int) -> Conversation:
-        row = self.db.execute(
-            "SELECT id, title, created, updated FROM conversations WHERE id = ?", [conversation_id]
-        ).fetchone()
+        row = self.db.execute(f"{_CONVERSATION} WHERE id = ?", [conversation_id]).fetchone()
         if row is None:
             raise StorageError(f"Conversation {conversation_id} does not exist (deleted?).")
-        return Conversation(*row)
+        return _conversation(row)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self.get_conversation(conversation_id)
+        with translate_errors(self.path), self.db.atomic():
+            self.db.execute(
+                "UPDATE conversations SET pinned = ? WHERE id = ?", [int(pinned), conversation_id]
+            )
 
     def rename(self, conversation_id: int, title: str) -> None:
         self.get_conversation(conversation_id)
@@ -201,11 +237,75 @@ class ConversationStore(EncryptedStore):
             )
         return int(cursor.lastrowid or 0)
 
-    def messages(self, conversation_id: int) -> list[Message]:
+    def messages(self, conversation_id: int, *, all_versions: bool = False) -> list[Message]:
+        """The conversation in order: its current versions, or with `all_versions` every one."""
+        current = "" if all_versions else " AND superseded = 0"
         rows = self.db.query(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", [conversation_id]
+            f"SELECT * FROM messages WHERE conversation_id = ?{current} ORDER BY id",
+            [conversation_id],
         )
         return [_message(row) for row in rows]
+
+    # -- versions of a turn ----------------------------------------------------------------------
+    def _question(self, question_id: int) -> Message:
+        rows = list(self.db.query("SELECT * FROM messages WHERE id = ?", [question_id]))
+        if not rows or rows[0]["role"] != "user":
+            raise InvalidInput(f"Message {question_id} is not a question in your history.")
+        return _message(rows[0])
+
+    def _version_ids(self, question: Message) -> list[int]:
+        """The question and its answer: the messages after it up to the next question."""
+        following = self.db.execute(
+            "SELECT id, role FROM messages WHERE conversation_id = ? AND id > ? ORDER BY id",
+            [question.conversation_id, question.id],
+        ).fetchall()
+        ids = [question.id]
+        for message_id, role in following:
+            if role == "user":
+                break
+            ids.append(message_id)
+        return ids
+
+    def _turn_questions(self, question: Message) -> list[Message]:
+        rows = self.db.query(
+            "SELECT * FROM messages WHERE conversation_id = ? AND role = 'user' "
+            "AND (id = ? OR version_of = ?) ORDER BY id",
+            [question.conversation_id, question.turn, question.turn],
+        )
+        return [_message(row) for row in rows]
+
+    def hide_version(self, question_id: int) -> int:
+        """Set a question and its answer aside before it is asked again (regenerate or edit), so
+        the model does not see it as part of the conversation; returns the turn id."""
+        question = self._question(question_id)
+        ids = self._version_ids(question)
+        with translate_errors(self.path), self.db.atomic():
+            self.db.execute(
+                f"UPDATE messages SET superseded = 1 WHERE id IN ({','.join('?' * len(ids))})",
+                ids,
+            )
+        return question.turn
+
+    def add_version(self, question_id: int, turn: int) -> None:
+        """Record the just-asked `question_id` (and its answer) as the current version of `turn`."""
+        question = self._question(question_id)
+        first = self._question(turn)
+        if first.conversation_id != question.conversation_id or first.turn != turn:
+            raise InvalidInput(f"Message {turn} does not start a turn of this conversation.")
+        with translate_errors(self.path), self.db.atomic():
+            self.db.execute("UPDATE messages SET version_of = ? WHERE id = ?", [turn, question_id])
+        self.select_version(question_id)
+
+    def select_version(self, question_id: int) -> None:
+        """Make `question_id`'s version the current one of its turn (the others superseded)."""
+        question = self._question(question_id)
+        with translate_errors(self.path), self.db.atomic():
+            for version in self._turn_questions(question):
+                ids = self._version_ids(version)
+                self.db.execute(
+                    f"UPDATE messages SET superseded = ? WHERE id IN ({','.join('?' * len(ids))})",
+                    [int(version.id != question_id), *ids],
+                )
 
     def set_feedback(self, message_id: int, vote: int, comment: str = "") -> None:
         if vote not in (-1, 0, 1):
@@ -217,14 +317,14 @@ class ConversationStore(EncryptedStore):
             )
 
     def search(self, query: str, limit: int = 20) -> list[Message]:
-        """Messages matching every word of `query` (full-text, diacritics-insensitive)."""
+        """Current messages matching every word of `query` (full-text, diacritics-insensitive)."""
         words = [w for w in "".join(c if c.isalnum() else " " for c in query).split() if w]
         if not words:
             return []
         match = " ".join(f'"{w}"' for w in words)
         rows = self.db.query(
             "SELECT m.* FROM messages_fts f JOIN messages m ON m.id = f.rowid "
-            "WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?",
+            "WHERE messages_fts MATCH ? AND m.superseded = 0 ORDER BY rank LIMIT ?",
             [match, limit],
         )
         return [_message(row) for row in rows]
