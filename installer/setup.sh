@@ -32,8 +32,23 @@ pick_python() {
   die "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)."
 }
 
+# System packages first, before anything long: the compilers and Python headers only when
+# llama-cpp-python must be compiled, and the libraries of Qt's platform plugin (a missing one stops
+# `app` here; the other modes only warn: tests and the terminal commands run without the window).
+# With the venv in place the check asks the dynamic linker about the installed plugin itself.
+if [ -x "$VENV/bin/python" ]; then PY="$VENV/bin/python"; else PY="$(pick_python)"; fi
+PREREQS="$ROOT/desktop/engine/core/prereqs.py"
+say "Checking system packages"
+if ! ls "$ENCLAVE_WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  "$PY" "$PREREQS" --build ||
+    die "llama-cpp-python is compiled once here and needs the build tools named above; install them, then run this again"
+fi
+window_check=(--window)
+[ "$MODE" = "app" ] || window_check+=(--warn-only)
+"$PY" "$PREREQS" "${window_check[@]}" ||
+  die "the window needs the system libraries named above; install them, then run this again (without them: 'bash installer/setup.sh' and the terminal commands still work)"
+
 if [ ! -x "$VENV/bin/python" ]; then
-  PY="$(pick_python)"
   say "Creating the virtual environment in $VENV"
   "$PY" -m venv "$VENV" || die "could not create a venv (on Debian/Ubuntu: apt-get install python3-venv)"
 fi

@@ -63,6 +63,24 @@ def _recovery_info() -> dict[str, Any]:
     return {"state": status.describe(), "mismatch": status.mismatch}
 
 
+def _system_info() -> dict[str, Any]:
+    """System packages the window and a llama.cpp rebuild need, with the install command."""
+    from desktop.engine.core import prereqs
+
+    window = prereqs.check(window=True, build=False)
+    build = prereqs.check(window=False, build=True, distro=window.distro)
+    return {
+        "distro": window.distro.name or window.distro.id or platform.system(),
+        "family": window.distro.family,
+        "qt_platforms": prereqs.platform_plugins(),
+        "window_missing": [m.item for m in window.missing],
+        "window_command": window.install_command(),
+        "build_missing": [m.item for m in build.missing],
+        "build_command": build.install_command(),
+        "text": prereqs.describe(window),
+    }
+
+
 def _packs(data: Path) -> list[str]:
     packs = data / "packs"
     return sorted(p.name for p in packs.iterdir() if p.is_dir()) if packs.is_dir() else []
@@ -105,18 +123,21 @@ def report() -> dict[str, Any]:
     except EngineError as exc:
         out["models"] = [{"error": str(exc)}]
     out["keyring"] = _keyring_info()
+    out["system"] = _system_info()
     out["trust"] = _trust_info()
     out["recovery"] = _recovery_info()
     return out
 
 
 def healthy(rep: dict[str, Any]) -> bool:
-    """True when the default models are usable; keyring problems are reported, not fatal here."""
+    """True when the default models are usable and the window's system libraries are present;
+    keyring problems are reported, not fatal here."""
     models = rep.get("models", [])
     needed = [
         m for m in models if "error" in m or not (m.get("on_demand") and not m.get("present"))
     ]
-    return bool(needed) and all(m.get("verified") for m in needed if "error" not in m)
+    window_ok = not rep.get("system", {}).get("window_missing")
+    return bool(needed) and all(m.get("verified") for m in needed if "error" not in m) and window_ok
 
 
 def format_text(rep: dict[str, Any]) -> str:
@@ -134,8 +155,9 @@ def format_text(rep: dict[str, Any]) -> str:
         f"Config dir:  {rep['config_dir']} (trusted admin keys and policy)",
         f"Keyring:     {rep['keyring']['backend']} -> "
         f"{'usable' if rep['keyring']['secure'] else 'NOT usable: ' + rep['keyring']['reason']}",
-        "Models:",
     ]
+    lines += _system_lines(rep["system"])
+    lines.append("Models:")
     for model in rep["models"]:
         if "error" in model:
             lines.append(f"  ! {model['error']}")
@@ -148,6 +170,25 @@ def format_text(rep: dict[str, Any]) -> str:
     lines += _trust_lines(rep["trust"])
     lines.append(f"Recovery:    history key {rep['recovery']['state']}")
     return "\n".join(lines)
+
+
+def _system_lines(info: dict[str, Any]) -> list[str]:
+    family = f" ({info['family']})" if info["family"] else ""
+    platforms = "/".join(info["qt_platforms"]) or "none needing system libraries"
+    if info["window_missing"]:
+        count = len(info["window_missing"])
+        window = f"MISSING {count} {'library' if count == 1 else 'libraries'} for the window"
+    else:
+        window = "window libraries present"
+    lines = [f"System:      {info['distro']}{family}; Qt platform {platforms}: {window}"]
+    if info["window_missing"]:
+        lines += [f"  ! {line}" for line in info["text"].splitlines()]
+    if info["build_missing"]:
+        lines.append(
+            f"  (to compile llama-cpp-python again: {', '.join(info['build_missing'])}; "
+            f"{info['build_command'] or 'install them'})"
+        )
+    return lines
 
 
 def _trust_lines(info: dict[str, Any]) -> list[str]:

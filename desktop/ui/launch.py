@@ -9,6 +9,7 @@ import sys
 from types import TracebackType
 
 from desktop.app import ChatSession
+from desktop.engine.core import prereqs
 from desktop.engine.core.crash_report import write_crash_report
 from desktop.engine.core.exit_codes import ExitCode
 from desktop.ui.main_window import MainWindow
@@ -19,6 +20,26 @@ enclave: no display found (DISPLAY and WAYLAND_DISPLAY are unset), so the window
        enclave ask "your question"     enclave doctor     enclave --help
      or run the window off-screen for tests: QT_QPA_PLATFORM=offscreen enclave
 """
+
+
+MISSING_LIBRARIES = """\
+enclave: the window cannot open: Qt's platform plugin ({platforms}) needs system libraries that
+are not installed (Qt would abort here).
+{details}
+  -> Meanwhile the terminal commands work: enclave ask "your question", enclave doctor
+"""
+
+
+def missing_window_libraries(report: prereqs.Prereqs | None = None) -> str:
+    """The message naming what Qt's platform plugin lacks and the install command; "" if nothing.
+
+    Checked before QApplication exists: Qt itself reports a plugin that cannot load by aborting
+    the process (exit 134), after which nothing can be said."""
+    found = report if report is not None else prereqs.check(window=True)
+    if found.ok:
+        return ""
+    platforms = " or ".join(prereqs.platform_plugins()) or "xcb"
+    return MISSING_LIBRARIES.format(platforms=platforms, details=prereqs.describe(found))
 
 
 def display_available() -> bool:
@@ -64,6 +85,10 @@ def run_gui() -> int:
     if not display_available():
         print(NO_DISPLAY, file=sys.stderr)
         return ExitCode.USAGE
+    missing = missing_window_libraries()
+    if missing:
+        print(missing, file=sys.stderr)
+        return ExitCode.UNHEALTHY
     from PySide6.QtWidgets import QApplication
 
     from desktop.ui.theme import apply_theme, prepare_hidpi
