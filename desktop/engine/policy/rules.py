@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from desktop.engine.guard.pii import DEFAULT_NATIONAL_IDS, DEFAULT_PHONE_REGIONS
+
 
 class Action(StrEnum):
     OFF = "off"  # the rule does not run
@@ -35,7 +37,39 @@ class AuditContent(StrEnum):
     NONE = "none"  # no text at all
 
 
-DEFAULT_ACTIONS: Mapping[str, Action] = MappingProxyType({})
+DEFAULT_ACTIONS: Mapping[str, Action] = MappingProxyType(
+    {
+        # output.*: the answer, before the user reads it (answer/output_guard.py)
+        "output.pii.email": Action.REDACT,
+        "output.pii.phone": Action.REDACT,
+        "output.pii.iban": Action.REDACT,
+        "output.pii.card": Action.REDACT,
+        "output.pii.national_id": Action.REDACT,
+        "output.secret.token": Action.REDACT,
+        "output.secret.private_key": Action.REDACT,
+        "output.toxicity": Action.REDACT,
+    }
+)
+
+# What each rule looks for, as `enclave admin policy --help`, About and doctor explain it. A
+# policy file may name only rules listed here or in DEFAULT_ACTIONS (a typo is refused, not
+# ignored).
+RULE_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "output.pii.email": "e-mail addresses in the answer",
+        "output.pii.phone": "phone numbers (+country anywhere; national formats of the policy's "
+        "phone regions), checked against libphonenumber's numbering plans",
+        "output.pii.iban": "IBANs with a valid country length and mod-97 checksum",
+        "output.pii.card": "payment card numbers with a known issuer prefix and a valid Luhn digit",
+        "output.pii.national_id": "national id numbers, by the policy's patterns (default: US SSN, "
+        "UK NINO)",
+        "output.secret.token": "API keys and tokens: AWS, GitHub, Slack, Google, Stripe, OpenAI, "
+        "JWTs, Bearer tokens, `api_key = ...` assignments",
+        "output.secret.private_key": "PEM private key blocks (also an unterminated one)",
+        "output.toxicity": "profanity, insults and threats aimed at the reader (word lists and "
+        "phrase rules, plus the policy's own terms)",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +82,15 @@ class Policy:
     rules: Mapping[str, Action] = field(default_factory=dict)
     audit_content: AuditContent = AuditContent.REDACTED
     audit_retention_days: int = 183  # at least six months (EU AI Act Art. 19)
+    audit_required: bool = False  # True: no answer when the audit log cannot be written
     always_quote: bool = False  # show the passages' own sentences under every generated answer
     say_restricted_exists: bool = False  # an abstention may say restricted material exists
+    # What `output.pii.national_id` looks for (name -> regular expression) and `output.pii.phone`
+    # accepts in national format (numbers written with +country always count).
+    national_ids: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_NATIONAL_IDS))
+    phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
+    toxicity_terms: tuple[str, ...] = ()  # the organisation's own words for `output.toxicity`
+    version: int = 0  # the signed file's version (0: the built-in default)
     source: str = "built-in default"
     signed_by: str | None = None
 

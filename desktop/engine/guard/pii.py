@@ -1,0 +1,435 @@
+"""Finders for personal data and secrets in text, and the marks that replace them.
+
+Each kind has a candidate pattern (the `regex` module, for its partial matching) and, where a
+format carries one, a validator: IBANs by their country length and ISO 13616 mod-97 checksum, card
+numbers by issuer prefix and the Luhn checksum, phone numbers by libphonenumber's numbering plans
+(`phonenumbers`, Apache-2.0) for the regions the policy names, national ids by the patterns the
+policy configures (US SSN and UK NINO by default). API keys and tokens are recognised by the
+published formats of AWS, GitHub, Slack, Google, Stripe and OpenAI keys, JWTs, `Bearer` tokens and
+`api_key = ...` assignments; private keys by their PEM armour.
+
+`Finder.find` returns validated, non-overlapping spans; `Finder.hold_from` says from where a
+stream's tail could still be the start of a match, so a streaming filter never shows part of one.
+`redact_text` replaces everything found under the built-in defaults by marks such as
+"[e-mail removed]" (the audit log's "redacted" content uses it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+import phonenumbers
+import regex
+
+
+class Kind(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    IBAN = "iban"
+    CARD = "card"
+    NATIONAL_ID = "national_id"
+    TOKEN = "token"  # API keys, access tokens, bearer tokens, JWTs
+    PRIVATE_KEY = "private_key"
+
+
+RULE_IDS: Mapping[Kind, str] = {
+    Kind.EMAIL: "output.pii.email",
+    Kind.PHONE: "output.pii.phone",
+    Kind.IBAN: "output.pii.iban",
+    Kind.CARD: "output.pii.card",
+    Kind.NATIONAL_ID: "output.pii.national_id",
+    Kind.TOKEN: "output.secret.token",
+    Kind.PRIVATE_KEY: "output.secret.private_key",
+}
+
+MARKS: Mapping[Kind, str] = {
+    Kind.EMAIL: "[e-mail removed]",
+    Kind.PHONE: "[phone number removed]",
+    Kind.IBAN: "[IBAN removed]",
+    Kind.CARD: "[card number removed]",
+    Kind.NATIONAL_ID: "[national id removed]",
+    Kind.TOKEN: "[secret removed]",
+    Kind.PRIVATE_KEY: "[private key removed]",
+}
+
+# Which kind wins when two spans overlap (a card number is also a run of digits a phone
+# pattern would look at; a token inside a private key block is part of the key).
+_PRIORITY: Mapping[Kind, int] = {
+    Kind.PRIVATE_KEY: 0,
+    Kind.TOKEN: 1,
+    Kind.IBAN: 2,
+    Kind.CARD: 3,
+    Kind.NATIONAL_ID: 4,
+    Kind.EMAIL: 5,
+    Kind.PHONE: 6,
+}
+
+DEFAULT_NATIONAL_IDS: Mapping[str, str] = {
+    # Area 000, 666 and 900-999, group 00 and serial 0000 are never issued; separators required
+    # (nine bare digits are too often something else) and the same one twice.
+    "US SSN": r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])",
+    # HMRC: no D, F, I, Q, U or V in either prefix letter, no O second, reserved pairs excluded.
+    "UK NINO": r"(?<![A-Za-z0-9])(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])",
+}
+DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB")
+MAX_PATTERN_CHARS = 500  # a policy's national id pattern: long enough for any real format
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One span of `text[start:end]` found to be `kind`; `detail` names the format."""
+
+    kind: Kind
+    start: int
+    end: int
+    detail: str = ""
+
+    @property
+    def rule(self) -> str:
+        return RULE_IDS[self.kind]
+
+    @property
+    def mark(self) -> str:
+        return MARKS[self.kind]
+
+
+class PatternError(ValueError):
+    """A national id pattern from a policy that does not compile."""
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    kind: Kind
+    detail: str
+    pattern: regex.Pattern[str]
+    check: Callable[[str], bool] | None = None  # validator of the matched (secret) text
+    group: str | None = None  # only this named group is the secret (the rest is context)
+
+    def spans(self, text: str) -> Iterable[Finding]:
+        for match in self.pattern.finditer(text, overlapped=False):
+            start, end = match.span(self.group) if self.group else match.span()
+            if start < 0 or end <= start:
+                continue
+            if self.check is None or self.check(text[start:end]):
+                yield Finding(self.kind, start, end, self.detail)
+
+    def open_from(self, text: str) -> int | None:
+        """The start of a match that more text could still complete or extend, if any."""
+        earliest: int | None = None
+        for match in self.pattern.finditer(text, partial=True):
+            start = match.start()
+            if start >= len(text):
+                continue
+            if match.partial or self.pattern.fullmatch(text, pos=start, partial=True):
+                earliest = start if earliest is None else min(earliest, start)
+                break  # later matches start later
+        return earliest
+
+
+# -- validators -------------------------------------------------------------------------------
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if i % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def card_issuer(digits: str) -> str | None:
+    """The card scheme a number's prefix and length belong to (ISO/IEC 7812 ranges), or None."""
+    n = len(digits)
+    two, four, six = int(digits[:2]), int(digits[:4]), int(digits[:6])
+    if digits[0] == "4" and n in (13, 16, 19):
+        return "Visa"
+    if (51 <= two <= 55 or 2221 <= four <= 2720) and n == 16:
+        return "Mastercard"
+    if two in (34, 37) and n == 15:
+        return "American Express"
+    if (four == 6011 or two == 65 or 644 <= int(digits[:3]) <= 649) and n in (16, 19):
+        return "Discover"
+    if 3528 <= four <= 3589 and n in (16, 19):
+        return "JCB"
+    if (two in (36, 38, 39) or 300 <= int(digits[:3]) <= 305) and n in (14, 16, 19):
+        return "Diners Club"
+    if two == 62 and 16 <= n <= 19:
+        return "UnionPay"
+    if (two == 50 or 56 <= two <= 69 or six in (676770, 676774)) and 12 <= n <= 19:
+        return "Maestro"
+    return None
+
+
+def _card_valid(text: str) -> bool:
+    digits = "".join(c for c in text if c.isdigit())
+    return 13 <= len(digits) <= 19 and card_issuer(digits) is not None and luhn_valid(digits)
+
+
+# ISO 13616 registry: the length of each country's IBAN.
+IBAN_LENGTHS: Mapping[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22,
+    "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32,
+    "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31,
+    "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23,
+    "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}  # fmt: skip
+
+
+def iban_valid(compact: str) -> bool:
+    """Country length and the mod-97 check (the number with its first four characters moved to
+    the end, letters as 10..35, leaves 1)."""
+    compact = compact.upper()
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact[2:4].isdigit():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    if not rearranged.isalnum() or not rearranged.isascii():
+        return False
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+class _IbanPattern(_Pattern):
+    """An IBAN is as long as its country says: take that many characters, spaces aside, so a
+    following word in capitals is not swallowed."""
+
+    def spans(self, text: str) -> Iterable[Finding]:
+        for match in self.pattern.finditer(text):
+            length = IBAN_LENGTHS.get(match.group()[:2])
+            if length is None:
+                continue
+            taken, end = 0, match.start()
+            while end < match.end() and taken < length:
+                taken += text[end] != " "
+                end += 1
+            compact = text[match.start() : end].replace(" ", "")
+            after = text[end : end + 1]
+            if taken == length and not after.isalnum() and iban_valid(compact):
+                yield Finding(self.kind, match.start(), end, f"IBAN ({compact[:2]})")
+
+
+class _CardPattern(_Pattern):
+    """Digits in groups: the longest run of whole groups that is a valid card number, so a
+    reference number written next to a card does not hide it."""
+
+    def spans(self, text: str) -> Iterable[Finding]:
+        for match in self.pattern.finditer(text):
+            groups = [(g.start(), g.end()) for g in regex.finditer(r"\d+", match.group())]
+            found = _best_card(match.group(), groups)
+            if found is not None:
+                start, end = found
+                digits = "".join(c for c in match.group()[start:end] if c.isdigit())
+                issuer = card_issuer(digits) or "card"
+                yield Finding(self.kind, match.start() + start, match.start() + end, issuer)
+
+
+def _best_card(text: str, groups: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
+    for size in range(len(groups), 0, -1):
+        for first in range(0, len(groups) - size + 1):
+            start, end = groups[first][0], groups[first + size - 1][1]
+            if _card_valid(text[start:end]):
+                return start, end
+    return None
+
+
+def _token_value(text: str) -> bool:
+    """A value assigned to `api_key`/`token`/`secret`/`password`: a secret when it looks random
+    (letters and digits mixed, or long), not a placeholder such as YOUR_API_KEY or <token>."""
+    if text.strip("<>{}[]").upper().replace("-", "_").startswith(("YOUR_", "MY_", "XXX")):
+        return False
+    has_digit = any(c.isdigit() for c in text)
+    has_alpha = any(c.isalpha() for c in text)
+    return (has_digit and has_alpha) or len(text) >= 24
+
+
+# -- the patterns ------------------------------------------------------------------------------
+
+_EMAIL = (
+    r"(?<![\w.+%-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
+# Digit groups with one separator between them (an optional +/00 country prefix, brackets around
+# an area code): the shape libphonenumber is then asked about.
+_PHONE = r"(?<![\w+.-])(?:\+|00)?\(?\d{1,5}\)?(?:[ .\-/]?\(?\d{1,5}\)?){1,6}(?![\w])"
+_CARD = r"(?<![\d-])\d{2,8}(?:[ -]?\d{2,8}){0,7}(?![\d])"
+_IBAN = r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,32}"
+_PRIVATE_KEY_BEGIN = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+_PRIVATE_KEY = _PRIVATE_KEY_BEGIN + r"[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+
+_TOKENS: Sequence[tuple[str, str, str | None]] = (
+    ("AWS access key id", r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])", None),
+    (
+        "AWS secret access key",
+        r"(?i)aws.{0,24}?(?:secret|key).{0,16}?[:=]\s*[\"']?(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
+        "secret",
+    ),
+    ("GitHub token", r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,255}(?![A-Za-z0-9_])", None),
+    ("GitHub token", r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])", None),
+    ("Slack token", r"(?<![A-Za-z0-9-])xox[abposr]-[A-Za-z0-9-]{10,250}(?![A-Za-z0-9-])", None),
+    ("Slack webhook", r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,120}", None),
+    ("Google API key", r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])", None),
+    ("Google OAuth token", r"(?<![A-Za-z0-9_-])ya29\.[0-9A-Za-z_-]{20,}", None),
+    ("Stripe key", r"(?<![A-Za-z0-9_])(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}(?![A-Za-z0-9])", None),
+    ("OpenAI key", r"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])", None),
+    (
+        "JWT",
+        r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}(?![A-Za-z0-9_-])",
+        None,
+    ),
+    ("bearer token", r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/-]{16,}=*)", "secret"),
+    (
+        "assigned secret",
+        r"(?i)\b(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret"
+        r"|password|passwd|token|secret)[\"']?\s*[:=]\s*[\"']?(?P<secret>[A-Za-z0-9_\-./+=!@#$%^&*]{8,200})",
+        "secret",
+    ),
+)  # fmt: skip
+
+
+class _PrivateKeyPattern(_Pattern):
+    """PEM armour: a block is held from its BEGIN line until its END line arrives (its body is
+    base64 that no other pattern would recognise), and an unterminated block is still a key."""
+
+    begin = regex.compile(_PRIVATE_KEY_BEGIN)
+
+    def spans(self, text: str) -> Iterable[Finding]:
+        last_end = 0
+        for match in self.pattern.finditer(text):
+            last_end = match.end()
+            yield Finding(self.kind, match.start(), match.end(), "PEM private key")
+        tail = self.begin.search(text, pos=last_end)
+        if tail is not None:
+            yield Finding(self.kind, tail.start(), len(text), "PEM private key (unterminated)")
+
+    def open_from(self, text: str) -> int | None:
+        last_end = 0
+        for match in self.pattern.finditer(text):
+            last_end = match.end()
+        tail = self.begin.search(text, pos=last_end, partial=True)
+        return tail.start() if tail is not None else None
+
+
+def _compile(source: str) -> regex.Pattern[str]:
+    return regex.compile(source, regex.VERSION0)
+
+
+@lru_cache(maxsize=64)
+def _patterns(national_ids: tuple[tuple[str, str], ...]) -> tuple[_Pattern, ...]:
+    patterns: list[_Pattern] = [
+        _PrivateKeyPattern(Kind.PRIVATE_KEY, "PEM private key", _compile(_PRIVATE_KEY)),
+        *(
+            _Pattern(Kind.TOKEN, detail, _compile(source), _token_value if group else None, group)
+            for detail, source, group in _TOKENS
+        ),
+        _IbanPattern(Kind.IBAN, "IBAN", _compile(_IBAN)),
+        _CardPattern(Kind.CARD, "card", _compile(_CARD)),
+        _Pattern(Kind.EMAIL, "e-mail address", _compile(_EMAIL)),
+    ]
+    for name, source in national_ids:
+        patterns.append(_Pattern(Kind.NATIONAL_ID, name, compile_national_id(name, source)))
+    return tuple(patterns)
+
+
+def compile_national_id(name: str, source: str) -> regex.Pattern[str]:
+    """A policy's national id pattern, compiled; `PatternError` naming it when it cannot be."""
+    if not source or len(source) > MAX_PATTERN_CHARS:
+        raise PatternError(f"the national id pattern '{name}' is empty or over 500 characters")
+    try:
+        return _compile(source)
+    except regex.error as exc:
+        raise PatternError(
+            f"the national id pattern '{name}' is not a regular expression: {exc}"
+        ) from None
+
+
+_PHONE_PATTERN = _compile(_PHONE)
+
+
+class Finder:
+    """The finders for the `kinds` a policy turns on, with its national id patterns and the
+    phone regions whose national formats count (numbers written with +country always do)."""
+
+    def __init__(
+        self,
+        kinds: Iterable[Kind] = tuple(Kind),
+        national_ids: Mapping[str, str] = DEFAULT_NATIONAL_IDS,
+        phone_regions: Sequence[str] = DEFAULT_PHONE_REGIONS,
+    ) -> None:
+        self.kinds = frozenset(kinds)
+        self.phone_regions = tuple(phone_regions) or ("ZZ",)
+        ids = tuple(sorted(national_ids.items())) if Kind.NATIONAL_ID in self.kinds else ()
+        self._patterns = tuple(p for p in _patterns(ids) if p.kind in self.kinds)
+
+    def find(self, text: str) -> list[Finding]:
+        """Validated spans of `text`, sorted, none overlapping (the more specific kind wins)."""
+        found = [f for p in self._patterns for f in p.spans(text)]
+        if Kind.PHONE in self.kinds:
+            found += self._phones(text)
+        found.sort(key=lambda f: (_PRIORITY[f.kind], f.start, f.start - f.end))
+        chosen: list[Finding] = []
+        for finding in found:
+            if all(finding.end <= c.start or finding.start >= c.end for c in chosen):
+                chosen.append(finding)
+        return sorted(chosen, key=lambda f: f.start)
+
+    def hold_from(self, text: str) -> int:
+        """Where the tail of `text` that could still become (or grow) a match begins:
+        `len(text)` when nothing is open. A streaming filter shows only what comes before."""
+        hold = len(text)
+        patterns: list[_Pattern] = list(self._patterns)
+        if Kind.PHONE in self.kinds:
+            patterns.append(_Pattern(Kind.PHONE, "phone", _PHONE_PATTERN))
+        for pattern in patterns:
+            start = pattern.open_from(text)
+            if start is not None:
+                hold = min(hold, start)
+        return hold
+
+    def _phones(self, text: str) -> list[Finding]:
+        if not any(c.isdigit() for c in text):
+            return []
+        found: dict[tuple[int, int], Finding] = {}
+        for region in self.phone_regions:
+            for match in phonenumbers.PhoneNumberMatcher(
+                text, region, leniency=phonenumbers.Leniency.VALID
+            ):
+                region_code = phonenumbers.region_code_for_number(match.number) or region
+                found[(match.start, match.end)] = Finding(
+                    Kind.PHONE, match.start, match.end, f"phone number ({region_code})"
+                )
+        return list(found.values())
+
+
+def apply(text: str, findings: Iterable[Finding], marks: Mapping[Kind, str] = MARKS) -> str:
+    """`text` with each finding's span replaced by its mark (findings must not overlap)."""
+    out: list[str] = []
+    position = 0
+    for finding in sorted(findings, key=lambda f: f.start):
+        out.append(text[position : finding.start])
+        out.append(marks[finding.kind])
+        position = finding.end
+    out.append(text[position:])
+    return "".join(out)
+
+
+_DEFAULT_FINDER: Finder | None = None
+
+
+def redact_text(text: str) -> str:
+    """`text` with every e-mail address, phone number, IBAN, card number, national id (the
+    built-in US SSN and UK NINO formats), API key or token and private key replaced by its mark."""
+    global _DEFAULT_FINDER
+    if _DEFAULT_FINDER is None:
+        _DEFAULT_FINDER = Finder()
+    return apply(text, _DEFAULT_FINDER.find(text))
