@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from desktop.cli import evaluate as cli_evaluate
 from desktop.cli.text import printable
 from desktop.engine.core.exit_codes import ExitCode
 
@@ -28,6 +29,8 @@ typical flow:
   enclave admin enrol request.json --roles employee --workspace WS
   enclave admin grant alice --pack-id handbook --workspace WS   -> WS/grants/alice-handbook-vN.json
   enclave admin revoke alice --workspace WS  (then build a new version: old grants open nothing)
+  enclave admin audit-report alice-june.jsonl --workspace WS
+                                              verify users' signed audit exports and summarise
 """
 
 
@@ -63,6 +66,13 @@ def register(sub: Any) -> None:
     build.add_argument("--as-of", type=date.fromisoformat, help="knowledge-as-of date (YYYY-MM-DD)")
     build.add_argument("--valid-days", type=int, default=180, help="expiry, in days from now")
     build.add_argument("--license", default="", help="the documents' licence, shown in About")
+    build.add_argument(
+        "--eval", type=Path, metavar="GOLDEN", help="evaluate the built pack on this golden set "
+        "and sign its headline figures into the manifest (docs/evaluation.md)"
+    )  # fmt: skip
+    build.add_argument("--eval-model", default="", help="chat model for --eval (default: saved)")
+    build.add_argument("--eval-limit", type=int, help="--eval on N evenly spaced questions")
+    cli_evaluate.register(actions)
     verify = actions.add_parser("verify", help="verify a pack archive or folder against a key")
     verify.add_argument("pack", type=Path)
     verify.add_argument("--public-key", type=Path, required=True, help="the admin .pub to trust")
@@ -83,6 +93,12 @@ def register(sub: Any) -> None:
     grant.add_argument("--pack-id", required=True)
     grant.add_argument("--workspace", type=Path, required=True)
     grant.add_argument("--valid-days", type=int, default=180)
+    audit_report = actions.add_parser(
+        "audit-report",
+        help="verify audit exports (chain, signature, enrolment) and summarise them",
+    )
+    audit_report.add_argument("exports", type=Path, nargs="+", help="exports, oldest first")
+    audit_report.add_argument("--workspace", type=Path, required=True)
 
     packs = sub.add_parser("packs", help="document packs on this computer")
     packs_actions = packs.add_subparsers(dest="packs_command", metavar="ACTION", required=True)
@@ -142,7 +158,15 @@ def _admin(args: argparse.Namespace) -> int:
         return _admin_inspect(args)
     if command == "trust-file":
         return _admin_trust_file(args)
+    if command == "eval":
+        return cli_evaluate.run(args)
     workspace = Workspace(args.workspace)
+    if command == "audit-report":
+        from desktop.engine.audit.report import summarise
+
+        for line in summarise(args.exports, workspace.users()).lines():
+            print(_shown(line))
+        return ExitCode.OK
     if command == "build":
         return _admin_build(args, workspace)
     if command == "enrol":
@@ -174,6 +198,7 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
     from desktop.engine.runtime.embedder import Embedder
 
     version = args.version or workspace.latest_version(args.pack_id) + 1
+    built: BuiltPack | None = None
     embedder = Embedder(Catalog.load().default("embedding"))
     try:
         for item in build_pack(
@@ -193,6 +218,7 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
                 print(f"\nbuilt {item.archive}\n  keys (secret): {item.keys_file}")
                 for audience, counts in sorted(item.report.items()):
                     print(_shown(f"  {audience:<14} {json.dumps(counts, sort_keys=True)}"))
+                built = item
             elif item.kind == "file" and item.status in ("failed", "skipped"):
                 print(_shown(f"  {item.status:<8} {item.path}: {item.reason}"), file=sys.stderr)
             elif item.kind == "file":
@@ -200,6 +226,8 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
                 print(f"\r  [{item.done}/{item.total}] {shown:<60}", end="", flush=True)
     finally:
         embedder.close()
+    if args.eval is not None:
+        cli_evaluate.sign_pack_evaluation(args, workspace, built)
     return ExitCode.OK
 
 
@@ -358,8 +386,9 @@ def _enrol(args: argparse.Namespace) -> int:
     if args.out:
         args.out.write_text(text, encoding="utf-8")
         print(
-            f"wrote {args.out}; fingerprint {request['fingerprint']} (read it to your "
-            "administrator by phone or in person)"
+            f"wrote {args.out}; fingerprint {request['fingerprint']}, signing fingerprint "
+            f"{request['signing_fingerprint']} (read both to your administrator by phone or in "
+            "person)"
         )
     else:
         print(text, end="")

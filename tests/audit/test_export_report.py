@@ -168,3 +168,13 @@ def test_the_report_command_names_the_rejected_file(
         "forged.jsonl: it is not signed with the key enrolled for 'alice'"
         in capsys.readouterr().err
     )
+
+
+def test_an_enrolment_request_with_a_swapped_signing_key_is_refused(memory_keyring: Any) -> None:
+    from desktop.engine.packs.errors import GrantRejected
+
+    request = grants.enrolment_request(user="alice", machine="m")
+    with profile_scope("mallory"):
+        request["signing_key"] = grants.enrolment_request(user="mallory")["signing_key"]
+    with pytest.raises(GrantRejected, match="signing fingerprint does not match"):
+        grants.check_request(request)

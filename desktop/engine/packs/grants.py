@@ -31,7 +31,7 @@ from desktop.engine.core import paths
 from desktop.engine.core.errors import KeyringUnavailable
 from desktop.engine.packs.errors import AdminError, GrantRejected
 from desktop.engine.packs.manifest import format_time, is_safe_name, parse_time
-from desktop.engine.packs.signing import sign, verify_bytes
+from desktop.engine.packs.signing import public_raw, sign, verify_bytes
 from desktop.engine.packs.trust import Trust, scoped
 from desktop.engine.storage import sealing, secrets
 from desktop.engine.storage.sealing import SealError
@@ -41,6 +41,7 @@ _LOG.addHandler(logging.NullHandler())
 
 USER_KEY_NAME = "user-x25519-private-key"
 USER_FINGERPRINT_NAME = "enrolment-key.fingerprint"  # so a lost private half is noticed
+USER_SIGNING_KEY_NAME = "user-ed25519-signing-key"  # signs this profile's audit exports
 GRANTS_DIR_NAME = "grants"  # install.grants_root()
 GRANT_TYPE = "enclave-grant"
 REQUEST_TYPE = "enclave-enrolment-request"
@@ -176,15 +177,31 @@ def replace_user_key() -> ReplacedKey:
     return ReplacedKey(old, new, len(_grant_files()))
 
 
+def user_signing_key() -> Ed25519PrivateKey:
+    """This profile's Ed25519 key for signing its audit exports, kept in the trusted keyring.
+
+    Its public half travels in the enrolment request, so the administrator knows which key speaks
+    for which user. A lost one is simply made anew: exports signed with the new key are refused
+    until the user enrols again, and nothing that was signed before changes.
+    """
+    raw, created = secrets.get_or_create_key(USER_SIGNING_KEY_NAME, 32)
+    if created:
+        _LOG.info("created this profile's audit signing key")
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
 def enrolment_request(user: str | None = None, machine: str | None = None) -> dict[str, Any]:
     name = check_user_name(user or getpass.getuser())
     public = sealing.public_bytes(user_private_key().public_key())
+    signing = public_raw(user_signing_key().public_key())
     return {
         "type": REQUEST_TYPE,
         "user": name,
         "machine": machine or platform.node(),
         "public_key": base64.b64encode(public).decode(),
         "fingerprint": fingerprint(public),
+        "signing_key": base64.b64encode(signing).decode(),
+        "signing_fingerprint": fingerprint(signing),
         "created": format_time(datetime.now(UTC)),
     }
 
@@ -201,6 +218,10 @@ def check_request(request: dict[str, Any]) -> None:
         public = base64.b64decode(request["public_key"], validate=True)
         if len(public) != 32 or fingerprint(public) != request["fingerprint"]:
             raise ValueError("the fingerprint does not match the public key")
+        if "signing_key" in request:  # absent in requests made before audit exports existed
+            signing = base64.b64decode(request["signing_key"], validate=True)
+            if len(signing) != 32 or fingerprint(signing) != request["signing_fingerprint"]:
+                raise ValueError("the signing fingerprint does not match the signing key")
     except (KeyError, ValueError, TypeError) as exc:
         raise GrantRejected(f"the enrolment request is invalid ({exc})") from None
 
