@@ -209,6 +209,7 @@ def json_payload(
         "sources": event["sources"],
         "retrieved": retrieved.as_dict()["passages"] if retrieved else [],
         "verdicts": event["verdicts"],
+        "guard": event["guard"],
         "metrics": event["metrics"],
         "ai_generated": True,
     }

@@ -10,6 +10,7 @@ from typing import Any
 from desktop import __version__
 from desktop.engine.core import paths
 from desktop.engine.core.errors import EngineError
+from desktop.engine.policy.signed import policy_status, status_lines
 from desktop.engine.runtime import hardware, modelfiles
 from desktop.engine.runtime.catalog import Catalog
 
@@ -126,6 +127,7 @@ def report() -> dict[str, Any]:
     out["system"] = _system_info()
     out["trust"] = _trust_info()
     out["recovery"] = _recovery_info()
+    out["policy"] = policy_status().as_dict()
     return out
 
 
@@ -137,7 +139,13 @@ def healthy(rep: dict[str, Any]) -> bool:
         m for m in models if "error" in m or not (m.get("on_demand") and not m.get("present"))
     ]
     window_ok = not rep.get("system", {}).get("window_missing")
-    return bool(needed) and all(m.get("verified") for m in needed if "error" not in m) and window_ok
+    policy_ok = rep.get("policy", {}).get("state") != "refused"  # a refused policy answers nothing
+    return (
+        bool(needed)
+        and all(m.get("verified") for m in needed if "error" not in m)
+        and window_ok
+        and policy_ok
+    )
 
 
 def format_text(rep: dict[str, Any]) -> str:
@@ -169,6 +177,7 @@ def format_text(rep: dict[str, Any]) -> str:
     lines.append(f"Packs:       {', '.join(rep['packs']) or 'none installed'}")
     lines += _trust_lines(rep["trust"])
     lines.append(f"Recovery:    history key {rep['recovery']['state']}")
+    lines += status_lines(rep["policy"])
     return "\n".join(lines)
 
 

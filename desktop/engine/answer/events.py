@@ -103,6 +103,7 @@ class Done:
             "question_id": answer.question_id,
             "message_id": answer.message_id,
             "metrics": {**answer.stats.as_dict(), "dropped_history": answer.dropped_history},
+            "guard": [g.as_dict() for g in answer.guards],  # every guardrail rule that fired
         }
 
 

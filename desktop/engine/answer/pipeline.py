@@ -22,11 +22,13 @@ from desktop.engine.answer.events import (
     Retrieved,
     SentenceChecked,
 )
+from desktop.engine.answer.evidence import Quote
 from desktop.engine.answer.records import (
     Answer,
     AnswerForm,
     CheckedAnswer,
     Decision,
+    GuardVerdict,
     ModelRef,
     Question,
     SentenceVerdict,
@@ -38,6 +40,7 @@ from desktop.engine.answer.stages import (
     AnswerGenerator,
     CleanInput,
     Decider,
+    FilterRun,
     InputCleaner,
     InputScreen,
     OutputFilter,
@@ -88,7 +91,13 @@ class AnswerPipeline:
         if not screened.allowed:
             decision = Decision.refuse(f"{screened.rule}: {screened.reason}", REFUSED)
             yield Abstained(decision)
-            answer = Answer(question, decision.message, decision, form=AnswerForm.NONE)
+            answer = Answer(
+                question,
+                decision.message,
+                decision,
+                form=AnswerForm.NONE,
+                guards=screened.guards,
+            )
             yield Done(self._record(answer, question_id))
             return
 
@@ -98,7 +107,12 @@ class AnswerPipeline:
         if not decision.generates:
             yield Abstained(decision, retrieval.passages)
             answer = Answer(
-                question, decision.message, decision, form=AnswerForm.NONE, query=retrieval.query
+                question,
+                decision.message,
+                decision,
+                form=AnswerForm.NONE,
+                query=retrieval.query,
+                guards=screened.guards,
             )
             yield Done(self._record(answer, question_id))
             return
@@ -107,9 +121,10 @@ class AnswerPipeline:
         passages = plan.kept(retrieval.passages)
         generation = s.generate.generate(plan)
         check = s.check.start(question, passages)
+        seen = _OutputSeen(s.output)
         if check.evidence:
-            yield Evidence(check.evidence)
-        shown = s.output.start()
+            yield Evidence(seen.quotes(check.evidence))
+        shown = seen.stream()
         raw: list[str] = []
         pieces: list[str] = []
         checked: CheckedAnswer | None = None
@@ -122,7 +137,7 @@ class AnswerPipeline:
                     # Each sentence is released once judged, so nothing reaches the user as a
                     # claim before its verdict (which marks it when unsupported).
                     for verdict in judged:
-                        yield SentenceChecked(verdict)
+                        yield SentenceChecked(seen.verdict(verdict))
                         visible = shown.feed(f"{verdict.text} ")
                         if visible:
                             pieces.append(visible)
@@ -135,10 +150,18 @@ class AnswerPipeline:
                     yield AnswerToken(visible, index)
                     index += 1
                 for verdict in judged:
-                    yield SentenceChecked(verdict)
+                    yield SentenceChecked(seen.verdict(verdict))
             checked = check.finish("".join(raw))
+            if checked.form is AnswerForm.NONE:
+                # The model itself found no answer in the passages: an abstention after all.
+                decision = Decision.abstain(
+                    f"{decision.reason}; the model found no answer in the passages",
+                    checked.text,
+                    decision.signal,
+                )
+                yield Abstained(decision, passages)
             for verdict in checked.late:
-                yield SentenceChecked(verdict)
+                yield SentenceChecked(seen.verdict(verdict))
                 if check.holds_text:
                     visible = shown.feed(verdict.text)
                     if visible:
@@ -157,7 +180,9 @@ class AnswerPipeline:
             if checked is not None:
                 form, verdicts, rejected = checked.form, checked.verdicts, checked.rejected
                 if checked.text != "".join(raw).strip():
-                    text = self._filtered(checked.text)  # quotes are shown through the filter too
+                    text = seen.text(checked.text).strip()  # quotes go through the filter too
+            verdicts = tuple(seen.verdict(v) for v in verdicts)
+            rejected = tuple(seen.verdict(v) for v in rejected)
             answer = self._record(
                 Answer(
                     question,
@@ -170,18 +195,49 @@ class AnswerPipeline:
                     form=form,
                     query=retrieval.query,
                     dropped_history=plan.dropped_history,
+                    guards=seen.guards(screened.guards),
                 ),
                 question_id,
             )
         yield Done(answer)
 
-    def _filtered(self, text: str) -> str:
-        run = self.stages.output.start()
-        return (run.feed(text) + run.finish()).strip()
-
     def _record(self, answer: Answer, question_id: int | None) -> Answer:
         answer = replace(answer, model=self._model_ref(), question_id=question_id)
         return replace(answer, message_id=self.stages.record.record_answer(answer))
+
+
+class _OutputSeen:
+    """Everything of one turn that the user reads goes through the output filter: the streamed
+    answer, and whole texts shown beside it (evidence quotes, the sentences in verdicts, a quoted
+    answer). Collects the rules that fired, each (rule, action) once."""
+
+    def __init__(self, output: OutputFilter) -> None:
+        self.output = output
+        self.runs: list[FilterRun] = []
+
+    def stream(self) -> FilterRun:
+        run = self.output.start()
+        self.runs.append(run)
+        return run
+
+    def text(self, text: str) -> str:
+        if not text:
+            return text
+        run = self.stream()
+        return run.feed(text) + run.finish()
+
+    def verdict(self, verdict: SentenceVerdict) -> SentenceVerdict:
+        return replace(verdict, text=self.text(verdict.text), evidence=self.text(verdict.evidence))
+
+    def quotes(self, quotes: tuple[Quote, ...]) -> tuple[Quote, ...]:
+        return tuple(replace(q, text=self.text(q.text)) for q in quotes)
+
+    def guards(self, before: tuple[GuardVerdict, ...]) -> tuple[GuardVerdict, ...]:
+        merged: dict[tuple[str, str, str], GuardVerdict] = {}
+        fired = [g for run in self.runs for g in getattr(run, "guards", ())]  # older filters: none
+        for guard in (*before, *fired):
+            merged.setdefault((guard.rule, guard.action, guard.stage), guard)
+        return tuple(merged.values())
 
 
 def _final(stats: GenerationStats) -> GenerationStats:

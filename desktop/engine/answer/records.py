@@ -56,12 +56,37 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class GuardVerdict:
+    """One guardrail rule that fired: which rule (`policy.rules` id), what the policy made it do
+    (off/warn/block/redact), where (input, passage or output) and why, in words a user can read."""
+
+    rule: str
+    action: str
+    stage: str  # "input", "passage" or "output"
+    reason: str = ""
+    category: str = ""  # e.g. the hazard category
+    score: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "action": self.action,
+            "stage": self.stage,
+            "reason": self.reason,
+            "category": self.category,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True)
 class ScreenVerdict:
-    """What an input screen or output filter rule decided about a text."""
+    """What the input screen decided about a question: allowed or not, the rule that decided,
+    and every rule that fired (also the warnings that let it through)."""
 
     allowed: bool = True
     rule: str = ""
     reason: str = ""
+    guards: tuple[GuardVerdict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +159,7 @@ class Answer:
     question_id: int | None = None
     message_id: int | None = None
     dropped_history: int = 0
+    guards: tuple[GuardVerdict, ...] = ()  # every guardrail rule that fired on this turn
 
     @property
     def citations(self) -> tuple[CitationRef, ...]:

@@ -20,6 +20,7 @@ from desktop.engine.answer.records import (
     AnswerForm,
     CheckedAnswer,
     Decision,
+    GuardVerdict,
     Question,
     ScreenVerdict,
     SentenceVerdict,
@@ -210,11 +211,15 @@ class UncheckedAnswers:
 
 class FilterRun(Protocol):
     """One answer's output filter: may hold text back (e.g. to redact a whole number) and
-    returns what the user may see now; `finish` releases the rest."""
+    returns what the user may see now; `finish` releases the rest. `guards`: the rules that
+    fired so far (`answer.output_guard.GuardedRun` is the policy's)."""
 
     def feed(self, text: str) -> str: ...
 
     def finish(self) -> str: ...
+
+    @property
+    def guards(self) -> tuple[GuardVerdict, ...]: ...
 
 
 class OutputFilter(Protocol):
@@ -223,6 +228,8 @@ class OutputFilter(Protocol):
 
 class ShowEverything:
     """Pass-through filter run: every piece of text is shown as it comes."""
+
+    guards: tuple[GuardVerdict, ...] = ()
 
     def feed(self, text: str) -> str:
         return text

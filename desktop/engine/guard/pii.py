@@ -108,6 +108,10 @@ class _Pattern:
     pattern: regex.Pattern[str]
     check: Callable[[str], bool] | None = None  # validator of the matched (secret) text
     group: str | None = None  # only this named group is the secret (the rest is context)
+    # An answer that ends inside a match (cut by the token limit) still hides it: a partial match
+    # at the very end of a finished text at least this long (0: never) that passes `cut_check`.
+    cut_min: int = 0
+    cut_check: Callable[[str], bool] | None = None
 
     def spans(self, text: str) -> Iterable[Finding]:
         for match in self.pattern.finditer(text, overlapped=False):
@@ -116,6 +120,18 @@ class _Pattern:
                 continue
             if self.check is None or self.check(text[start:end]):
                 yield Finding(self.kind, start, end, self.detail)
+
+    def cut_off(self, text: str) -> Finding | None:
+        """A match the end of a finished `text` cut in two, if it is long enough to be one."""
+        if not self.cut_min:
+            return None
+        for match in self.pattern.finditer(text, partial=True):
+            if not match.partial or match.end() != len(text):
+                continue
+            part = match.group()
+            if len(part) >= self.cut_min and (self.cut_check is None or self.cut_check(part)):
+                return Finding(self.kind, match.start(), len(text), f"{self.detail} (cut off)")
+        return None
 
     def open_from(self, text: str) -> int | None:
         """The start of a match that more text could still complete or extend, if any."""
@@ -243,6 +259,19 @@ def _best_card(text: str, groups: Sequence[tuple[int, int]]) -> tuple[int, int] 
     return None
 
 
+def _assigned_cut(text: str) -> bool:
+    """A cut `key = value` assignment: only once six characters of the value have been shown."""
+    return regex.search(r"[:=]\s*[\"']?\S{6,}$", text) is not None
+
+
+def _email_cut(text: str) -> bool:
+    return "@" in text[:-1]
+
+
+def _phone_cut(text: str) -> bool:
+    return sum(c.isdigit() for c in text) >= 7
+
+
 def _token_value(text: str) -> bool:
     """A value assigned to `api_key`/`token`/`secret`/`password`: a secret when it looks random
     (letters and digits mixed, or long), not a placeholder such as YOUR_API_KEY or <token>."""
@@ -329,15 +358,24 @@ def _patterns(national_ids: tuple[tuple[str, str], ...]) -> tuple[_Pattern, ...]
     patterns: list[_Pattern] = [
         _PrivateKeyPattern(Kind.PRIVATE_KEY, "PEM private key", _compile(_PRIVATE_KEY)),
         *(
-            _Pattern(Kind.TOKEN, detail, _compile(source), _token_value if group else None, group)
+            _Pattern(
+                Kind.TOKEN,
+                detail,
+                _compile(source),
+                _token_value if group else None,
+                group,
+                cut_min=14 if group else 8,
+                cut_check=_assigned_cut if group and detail != "bearer token" else None,
+            )
             for detail, source, group in _TOKENS
         ),
-        _IbanPattern(Kind.IBAN, "IBAN", _compile(_IBAN)),
-        _CardPattern(Kind.CARD, "card", _compile(_CARD)),
-        _Pattern(Kind.EMAIL, "e-mail address", _compile(_EMAIL)),
+        _IbanPattern(Kind.IBAN, "IBAN", _compile(_IBAN), cut_min=10),
+        _CardPattern(Kind.CARD, "card", _compile(_CARD), cut_min=12),
+        _Pattern(Kind.EMAIL, "e-mail address", _compile(_EMAIL), cut_min=3, cut_check=_email_cut),
     ]
     for name, source in national_ids:
-        patterns.append(_Pattern(Kind.NATIONAL_ID, name, compile_national_id(name, source)))
+        pattern = compile_national_id(name, source)
+        patterns.append(_Pattern(Kind.NATIONAL_ID, name, pattern, cut_min=6))
     return tuple(patterns)
 
 
@@ -354,6 +392,8 @@ def compile_national_id(name: str, source: str) -> regex.Pattern[str]:
 
 
 _PHONE_PATTERN = _compile(_PHONE)
+_CITATION = _compile(r"\[\d{1,3}\]")
+_PHONE_CUT = _Pattern(Kind.PHONE, "phone number", _PHONE_PATTERN, cut_min=9, cut_check=_phone_cut)
 
 
 class Finder:
@@ -371,11 +411,15 @@ class Finder:
         ids = tuple(sorted(national_ids.items())) if Kind.NATIONAL_ID in self.kinds else ()
         self._patterns = tuple(p for p in _patterns(ids) if p.kind in self.kinds)
 
-    def find(self, text: str) -> list[Finding]:
-        """Validated spans of `text`, sorted, none overlapping (the more specific kind wins)."""
+    def find(self, text: str, *, final: bool = False) -> list[Finding]:
+        """Validated spans of `text`, sorted, none overlapping (the more specific kind wins).
+        `final`: `text` is the end of an answer, so a match it cuts off is found too."""
         found = [f for p in self._patterns for f in p.spans(text)]
         if Kind.PHONE in self.kinds:
             found += self._phones(text)
+        if final:
+            patterns = [*self._patterns, *([_PHONE_CUT] if Kind.PHONE in self.kinds else [])]
+            found += [f for p in patterns if (f := p.cut_off(text)) is not None]
         found.sort(key=lambda f: (_PRIORITY[f.kind], f.start, f.start - f.end))
         chosen: list[Finding] = []
         for finding in found:
@@ -400,6 +444,9 @@ class Finder:
         if not any(c.isdigit() for c in text):
             return []
         found: dict[tuple[int, int], Finding] = {}
+        # Citation marks ("0958 [1].") make libphonenumber read the bracket as part of the
+        # number and give it up: blank them, keeping every offset.
+        text = _CITATION.sub(lambda m: " " * len(m.group()), text)
         for region in self.phone_regions:
             for match in phonenumbers.PhoneNumberMatcher(
                 text, region, leniency=phonenumbers.Leniency.VALID
@@ -432,4 +479,4 @@ def redact_text(text: str) -> str:
     global _DEFAULT_FINDER
     if _DEFAULT_FINDER is None:
         _DEFAULT_FINDER = Finder()
-    return apply(text, _DEFAULT_FINDER.find(text))
+    return apply(text, _DEFAULT_FINDER.find(text, final=True))

@@ -154,3 +154,23 @@ def describe(policy: Policy) -> dict[str, Any]:
         "national_ids": sorted(policy.national_ids),
         "phone_regions": list(policy.phone_regions),
     }
+
+
+def status_lines(info: dict[str, Any]) -> list[str]:
+    """`PolicyStatus.as_dict()` as the lines doctor and About print."""
+    if info["state"] == "refused":
+        return [f"Policy:      REFUSED, no question is answered: {info['problem']}"]
+    if info["state"] == "default":
+        head = f"{info['name']} (no {POLICY_FILE} in the config folder: docs/guardrails.md)"
+    else:
+        head = (
+            f"{info['name']} version {info['version']} (signed by "
+            f"{str(info['signed_by'])[:16]}; {info['source']})"
+        )
+    lines = [
+        f"Policy:      {head}",
+        f"             audit keeps {info['audit']['content']} text for "
+        f"{info['audit']['retention_days']} days",
+    ]
+    lines += [f"  {rule:<28} {action}" for rule, action in info["rules"].items()]
+    return lines
