@@ -25,6 +25,7 @@ from desktop.engine.answer.grounding import (
     AbstainOnWeakEvidence,
     FollowUpQuery,
     SupportedSentences,
+    is_decline,
 )
 from desktop.engine.answer.records import AnswerForm, DecisionKind, Question
 from desktop.engine.answer.stages import Retrieval
@@ -214,3 +215,54 @@ def test_an_off_topic_question_is_abstained_without_calling_the_model(
     assert model.calls == []
     payload = events[-1].as_dict()
     assert payload["abstained"] is True and payload["form"] == "none"
+
+
+def test_declines_are_told_from_claims() -> None:
+    for decline in (
+        "The documents do not say how many days supervisors earn.",
+        "The provided sources don't mention a pet allowance.",
+        "There is no information about comp time for GS-12 in the sources.",
+        "I'm sorry, I cannot find that in the documents.",
+        "Les documents ne le disent pas.",
+    ):
+        assert is_decline(decline), decline
+    for claim in (
+        "Employees earn 13 days of annual leave a year [1].",
+        "Do not book travel less than 14 days before departure [3].",
+        "The document says supervisors approve leave requests [1].",
+    ):
+        assert not is_decline(claim), claim
+
+
+def test_an_answer_that_only_declines_is_an_abstention(embedder: Embedder) -> None:
+    class Knowledge:
+        def search(self, query: str, k: int = 5) -> list[Passage]:
+            return [LEAVE, SICK][:k]
+
+    model = FakeChatModel("The documents do not say how much leave supervisors earn.")
+    model.load(FAKE_ENTRY)
+    assistant = Assistant(model, knowledge=Knowledge(), embedder=embedder)  # type: ignore[arg-type]
+    events = list(assistant.ask(None, "How many days of annual leave do employees earn?"))
+    kinds = [e.as_dict()["event"] for e in events]
+    assert "token" not in kinds  # the decline is not shown as an answer sentence
+    assert kinds[-2:] == ["abstained", "done"]
+    payload = events[-1].as_dict()
+    assert payload["abstained"] is True and payload["form"] == "none"
+    assert payload["answer"] == ABSTAIN_MESSAGE
+    assert "the model found no answer" in payload["reason"]
+
+
+def test_a_decline_before_a_supported_claim_is_shown_with_it(embedder: Embedder) -> None:
+    class Knowledge:
+        def search(self, query: str, k: int = 5) -> list[Passage]:
+            return [LEAVE, SICK][:k]
+
+    model = FakeChatModel(
+        "The documents do not say what supervisors earn. Employees earn 13 days a year [1]."
+    )
+    model.load(FAKE_ENTRY)
+    assistant = Assistant(model, knowledge=Knowledge(), embedder=embedder)  # type: ignore[arg-type]
+    done = list(assistant.ask(None, "How many days of annual leave do employees earn?"))[-1]
+    assert isinstance(done, Done) and done.answer.decision.generates
+    assert [v.supported for v in done.answer.verdicts] == [None, True]
+    assert done.answer.text.startswith("The documents do not say")

@@ -27,6 +27,7 @@ from desktop.engine.answer.grounding import (
     FollowUpQuery,
     SupportedSentences,
 )
+from desktop.engine.answer.language import model_translator
 from desktop.engine.answer.pipeline import AnswerPipeline, Stages
 from desktop.engine.answer.records import ModelRef
 from desktop.engine.answer.stages import (
@@ -190,7 +191,9 @@ class Assistant:
                 # With documents: grounded answers. Without any pack the app is a plain local
                 # chat, and the window and `ask` say that answers come from the model alone.
                 scorer = EvidenceScorer(self.embedder, thresholds_for(self.embedder_id()))
-                stages.retrieve = FollowUpQuery(self.knowledge, o.sources_per_answer)
+                stages.retrieve = FollowUpQuery(
+                    self.knowledge, o.sources_per_answer, translate=model_translator(self.model)
+                )
                 stages.decide = AbstainOnWeakEvidence(scorer)
                 stages.check = SupportedSentences(scorer, always_quote=self.policy.always_quote)
             self._pipeline = AnswerPipeline(stages, self.model_ref)

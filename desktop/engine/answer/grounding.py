@@ -26,6 +26,7 @@ from desktop.engine.answer.evidence import (
     split_sentences,
     strip_citations,
 )
+from desktop.engine.answer.language import Translate, english_query
 from desktop.engine.answer.records import (
     AnswerForm,
     CheckedAnswer,
@@ -40,6 +41,36 @@ ABSTAIN_MESSAGE = (
     "an answer, try other words, or ask the document's owner."
 )
 MIN_SUPPORTED_SHARE = 0.5  # below this share of supported sentences, the passages are quoted
+DECLINED = "the model says the passages do not answer this"
+# How models (English, and the languages questions arrive in) say the sources do not answer: the
+# grounded prompt asks them to "say that the documents do not say".
+_SOURCES = r"(documents?|sources?|passages?|context|text|information|handbook|pages?)"
+_NEGATED = (
+    r"(do(es)?\s*n[o']?t|did\s*n[o']?t|do(es)?\s+not|never|cannot|can't|fail to|neither)\s+"
+    r"(\w+\s+){0,2}(say|says|mention|contain|specify|state|provide|include|cover|address|"
+    r"answer|discuss|give|list|indicate|tell|explain)"
+)
+DECLINE_PATTERNS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        rf"\b{_SOURCES}\b.{{0,60}}\b{_NEGATED}",
+        rf"\bno\s+(specific\s+)?(information|mention|details?|answer|data)\b.{{0,60}}\b{_SOURCES}\b",
+        rf"\b(not|isn't|aren't)\s+(mentioned|specified|stated|provided|included|covered|"
+        rf"given|listed|found|available)\b.{{0,40}}\b{_SOURCES}\b",
+        r"^\s*(i'?m sorry|i am sorry|i (do not|don't) know|i (cannot|can't|am unable to) "
+        r"(find|answer|determine))",
+        r"\b(documents?|sources?|passages?)\s+(ne|n')\s*(\w+\s+){0,2}(pas|rien)\b",  # fr
+        r"\b(dokumente?|quellen?)\b.{0,40}\b(nicht|keine)\b",  # de
+        r"\b(documentos?|fuentes?)\b.{0,40}\bno\s+(dicen|mencionan|contienen|indican)\b",  # es
+    )
+)
+
+
+def is_decline(sentence: str) -> bool:
+    """The sentence says the sources do not answer (rather than answering)."""
+    return any(p.search(sentence) for p in DECLINE_PATTERNS)
+
+
 QUOTED_INTRO = (
     "The model's answer could not be matched to your documents, so here is what they say:"
 )
@@ -75,19 +106,29 @@ class FollowUpQuery:
 
     A follow-up is a short question (at most `short_words` content words), one that starts like a
     continuation ("And...", "What about..."), or one that leans on a pronoun. Measured on the
-    golden follow-ups in docs/trust.md; it costs nothing (no model call).
+    golden follow-ups in docs/trust.md; it costs nothing (no model call) for English questions.
     """
 
-    def __init__(self, knowledge: PassageSearch | None, k: int = 4, short_words: int = 3) -> None:
+    def __init__(
+        self,
+        knowledge: PassageSearch | None,
+        k: int = 4,
+        short_words: int = 3,
+        translate: Translate | None = None,
+    ) -> None:
         self.knowledge = knowledge
         self.k = k
         self.short_words = short_words
+        self.translate = translate
 
     def query_for(self, question: Question) -> str:
+        """The follow-up condensed with the question it follows, then, when it is not written in
+        English, its English translation (`answer.language`): the embedder is English-only."""
         previous = [m["content"] for m in question.history if m["role"] == "user"]
-        if not previous or not self.is_follow_up(question.text):
-            return question.text
-        return f"{previous[-1]} {question.text}"
+        query = question.text
+        if previous and self.is_follow_up(question.text):
+            query = f"{previous[-1]} {question.text}"
+        return english_query(query, self.translate)
 
     def is_follow_up(self, text: str) -> bool:
         words = re.findall(r"[\w']+", text.lower())
@@ -155,9 +196,14 @@ class SupportCheck:
         )
         self._buffer = ""
         self._verdicts: list[SentenceVerdict] = []
+        self._held: list[SentenceVerdict] = []  # declines not shown yet
         self.holds_text = True
 
     def _judge(self, sentence: str) -> SentenceVerdict:
+        if is_decline(sentence):
+            # Not a claim: nothing to support. Held back until a claim follows it; an answer
+            # made only of these is an abstention (`finish`).
+            return SentenceVerdict(len(self._verdicts), sentence, None, reason=DECLINED)
         support = self.scorer.support(sentence, self.passages)
         return SentenceVerdict(
             index=len(self._verdicts),
@@ -176,16 +222,30 @@ class SupportCheck:
             return []
         done = sentences[:-1]
         self._buffer = self._buffer[self._buffer.rfind(sentences[-1]) :]  # keep its spacing
-        out = [self._judge(s) for s in done]
-        self._verdicts += out
+        out: list[SentenceVerdict] = []
+        for sentence in done:
+            verdict = self._judge(sentence)
+            self._verdicts.append(verdict)
+            if verdict.reason == DECLINED:
+                self._held.append(verdict)
+            else:
+                out += [*self._held, verdict]
+                self._held.clear()
         return out
 
     def finish(self, text: str) -> CheckedAnswer:
         late: tuple[SentenceVerdict, ...] = ()
         if self._buffer.strip():
-            late = (self._judge(self._buffer.strip()),)
-            self._verdicts += late
+            last = self._judge(self._buffer.strip())
+            self._verdicts.append(last)
+            late = (last,)
             self._buffer = ""
+        if self._verdicts and all(v.reason == DECLINED for v in self._verdicts):
+            # The model found no answer in the passages: an abstention, shown as one (the
+            # evidence quotes already on screen are the closest passages).
+            return CheckedAnswer(ABSTAIN_MESSAGE, AnswerForm.NONE, rejected=tuple(self._verdicts))
+        late = (*self._held, *late)
+        self._held.clear()
         shown: list[SentenceVerdict] = []
         seen: set[str] = set()
         valid = {p.n for p in self.passages}
@@ -200,7 +260,8 @@ class SupportCheck:
             changed |= fixed.text != verdict.text
             shown.append(fixed)
         supported = [v for v in shown if v.supported]
-        mostly_unsupported = len(supported) < MIN_SUPPORTED_SHARE * len(shown)
+        claims = [v for v in shown if v.reason != DECLINED]
+        mostly_unsupported = len(supported) < MIN_SUPPORTED_SHARE * len(claims)
         if self.passages and self.evidence and (mostly_unsupported or self.always_quote):
             # Quote the passages. The model's supported sentences stay as a short summary above
             # the quotes; its unsupported ones are not shown (they are kept as `rejected`).

@@ -1,0 +1,101 @@
+"""Which language a question is written in, and asking it in English for retrieval.
+
+The embedder (all-MiniLM-L6-v2) and the lexical checks are English-only, while organisations write
+in more than one language. A question asked in French, German or Spanish over English documents is
+therefore searched with its English translation, made by the chat model (which is multilingual:
+Qwen2.5), and the JSON's `query` says which text was searched. An English question costs nothing:
+the detection is a count of common function words, no model call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from desktop.engine.runtime.chat_model import ChatModel
+
+
+def _vocabulary(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# The most frequent function words of each language (short, unambiguous ones; shared words such
+# as "a", "de" or "la" count for every language that has them).
+FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    "en": _vocabulary(
+        "the a an of to in is are do does did how what which who when where why can i my for "
+        "with on at be it this that there from many much"
+    ),
+    "fr": _vocabulary(
+        "le la les un une des du de et est sont que qui quel quelle quels quelles combien "
+        "comment pour dans sur avec je mon ma mes faut-il dois-je puis-je au aux ne pas peut "
+        "où quand"
+    ),
+    "de": _vocabulary(
+        "der die das ein eine einen dem den und ist sind wie viele welche welchen welcher was "
+        "wer wann wo ich mein meine für mit auf bei darf kann muss nutze verwende brauche "
+        "unter ab höchstens"
+    ),
+    "es": _vocabulary(
+        "el la los las un una unos unas de del y es son que qué cuál cuáles cuántos cuántas "
+        "cuánto cómo para en con mi mis me puedo debo tengo hay uso dónde cada"
+    ),
+}
+_WORDS = re.compile(r"[\wÀ-ÿ'-]+", re.UNICODE)
+_ACCENTED = re.compile(r"[àâçéèêëîïôûùüÿœäöß¿¡ñáíóú]", re.IGNORECASE)
+MIN_EVIDENCE = 2  # function words a non-English language must lead by
+
+
+def detect_language(text: str) -> str:
+    """ "en", "fr", "de" or "es": the language whose function words the text uses most (English
+    unless another one leads clearly). Good enough to route a question; not a general detector."""
+    words = [w.lower().strip("'-") for w in _WORDS.findall(text)]
+    # Split elisions ("d'heures", "l'année") so the article counts.
+    words += [w.split("'", 1)[0] for w in words if "'" in w]
+    counts = {lang: sum(w in vocab for w in words) for lang, vocab in FUNCTION_WORDS.items()}
+    if text.lstrip().startswith("¿"):
+        counts["es"] += MIN_EVIDENCE
+    best = max(counts, key=lambda lang: counts[lang])
+    if best == "en":
+        return "en"
+    lead = counts[best] - counts["en"]
+    if lead >= MIN_EVIDENCE or (lead >= 1 and _ACCENTED.search(text)):
+        return best
+    return "en"
+
+
+TRANSLATE_PROMPT = (
+    "Translate the user's question into English. Keep names, codes, numbers and product names as "
+    "they are. Reply with the English question only."
+)
+
+Translate = Callable[[str], str]
+
+
+def english_query(text: str, translate: Translate | None) -> str:
+    """`text` itself when English (or when no translator is available), else its translation; a
+    translation that comes back empty or absurdly long is not trusted and the original is used."""
+    if translate is None or detect_language(text) == "en":
+        return text
+    translated = " ".join(translate(text).split())
+    if not translated or len(translated) > 3 * len(text) + 40:
+        return text
+    return translated
+
+
+def model_translator(model: ChatModel, max_tokens: int = 64) -> Translate:
+    """A `Translate` that asks the chat model (greedy, short: about a second with the default
+    model on two cores, and only for questions not written in English)."""
+
+    def translate(text: str) -> str:
+        messages = [
+            {"role": "system", "content": TRANSLATE_PROMPT},
+            {"role": "user", "content": text},
+        ]
+        generation = model.stream_chat(messages, max_tokens=max_tokens, temperature=0.0)
+        try:
+            return "".join(token.text for token in generation).strip()
+        finally:
+            generation.close()
+
+    return translate
