@@ -7,7 +7,11 @@ pack library. `desktop.ui.launch` builds the window around it.
 
 from __future__ import annotations
 
+import contextlib
+import getpass
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from desktop.engine.access import CitationRef, OpenedDocument, Passage
 from desktop.engine.answer.events import AnswerEvent
@@ -17,6 +21,57 @@ from desktop.engine.core.settings import AppSettings, load_settings, save_settin
 from desktop.engine.packs.library import PackLibrary
 from desktop.engine.runtime.catalog import ModelRow, model_rows
 from desktop.engine.storage.conversations import Conversation, ConversationStore, Message
+
+
+@dataclass(frozen=True)
+class PackSummary:
+    """One installed pack as the first-run screen shows it: what this user can read of it."""
+
+    title: str
+    as_of: str
+    expires: str  # ISO date-time the pack stops being usable
+    expiry: str  # "ok", "expiring", "expired" or "unknown"
+    readable: tuple[str, ...]  # the audiences this user holds keys for
+    restricted: int = 0  # how many of its audiences this user cannot read
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """Who the user is and what they can ask about, known once the packs are open.
+
+    `suggestions` come from the passages the access choke point returns for this user, so a
+    suggestion never names a document the user may not read. `say_restricted_exists` is the
+    policy's word on whether an abstention may mention material the user cannot read.
+    """
+
+    user: str = ""
+    roles: tuple[str, ...] = ()
+    packs: tuple[PackSummary, ...] = ()
+    suggestions: tuple[str, ...] = ()
+    say_restricted_exists: bool = False
+    ready: bool = False  # False until the model and packs are open
+
+
+# Searched, through the access choke point, for passages to suggest first questions from.
+SUGGESTION_QUERIES = ("how do I get started", "what should I do first")
+MAX_SUGGESTIONS = 4
+_TAG = re.compile(r"<[^>]{0,40}>")
+_QUESTION = re.compile(
+    r"(how|what|when|where|who|why|which|can|do|does|is|are|should|will)\b", re.IGNORECASE
+)
+
+
+def suggestion_from(title: str, heading: str) -> str | None:
+    """A question a passage can answer, from its document title and heading path."""
+    title = " ".join(_TAG.sub("", title).split())
+    last = " ".join(_TAG.sub("", heading.split(">")[-1]).split()) if heading else ""
+    if last.endswith("?") and 12 <= len(last) <= 90 and _QUESTION.match(last):
+        return last
+    if not title or len(title) > 60:
+        return None
+    if last and last.lower() != title.lower() and len(last) <= 40 and not last.endswith("?"):
+        return f"What does “{title}” say about “{last}”?"
+    return f"What does “{title}” cover?"
 
 
 class ChatSession:
@@ -39,10 +94,51 @@ class ChatSession:
             except EngineError as exc:
                 self.store_problem = exc
         self.packs = PackLibrary()
+        self._welcome = Welcome(user=getpass.getuser())
 
     # -- engine thread -----------------------------------------------------------------------
     def load_model(self) -> ModelStatus:
-        return self.assistant.load()
+        status = self.assistant.load()
+        self._welcome = self._read_welcome()
+        return status
+
+    def _read_welcome(self) -> Welcome:
+        knowledge = self.assistant.knowledge
+        enrolment = None
+        with contextlib.suppress(EngineError):  # not enrolled usably: "no packs yet" is shown
+            enrolment = self.packs.enrolled()
+        packs: list[PackSummary] = []
+        suggestions: list[str] = []
+        if knowledge is not None:
+            for pack in knowledge.packs:
+                packs.append(
+                    PackSummary(
+                        title=pack.title,
+                        as_of=pack.knowledge_as_of,
+                        expires=pack.expires,
+                        expiry=pack.expiry,
+                        readable=pack.readable,
+                        restricted=len(set(pack.audiences) - set(pack.readable)),
+                    )
+                )
+            seen: set[str] = set()
+            titles = [p.title for p in knowledge.packs if p.readable]
+            for query in (*SUGGESTION_QUERIES, *titles):
+                for passage in knowledge.search(query, 8):  # only what this user may read
+                    suggestion = suggestion_from(passage.title, passage.heading)
+                    if suggestion and passage.title not in seen:
+                        seen.add(passage.title)
+                        suggestions.append(suggestion)
+                if len(suggestions) >= MAX_SUGGESTIONS:
+                    break
+        return Welcome(
+            user=enrolment.user if enrolment else getpass.getuser(),
+            roles=enrolment.roles if enrolment else (),
+            packs=tuple(packs),
+            suggestions=tuple(suggestions[:MAX_SUGGESTIONS]),
+            say_restricted_exists=self.assistant.policy.say_restricted_exists,
+            ready=True,
+        )
 
     def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
         return self.assistant.ask(conversation_id, question)
@@ -66,10 +162,25 @@ class ChatSession:
         return self.store.create_conversation(title).id if self.store else None
 
     def messages(self, conversation_id: int) -> list[Message]:
-        return self.store.messages(conversation_id) if self.store else []
+        return self.store.messages(conversation_id, all_versions=True) if self.store else []
+
+    def hide_version(self, question_id: int) -> int:
+        return self._require_store().hide_version(question_id)
+
+    def add_version(self, question_id: int, turn: int) -> None:
+        self._require_store().add_version(question_id, turn)
+
+    def select_version(self, question_id: int) -> None:
+        self._require_store().select_version(question_id)
 
     def rename(self, conversation_id: int, title: str) -> None:
         self._require_store().rename(conversation_id, title)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self._require_store().set_pinned(conversation_id, pinned)
+
+    def welcome(self) -> Welcome:
+        return self._welcome
 
     def delete(self, conversation_id: int) -> None:
         self._require_store().delete(conversation_id)

@@ -149,6 +149,7 @@ class AnswerController(QObject):
                     record.verdict = shown
             case Done(answer=answer):
                 record.message_id = answer.message_id
+                record.question_id = answer.question_id
                 if answer.decision.generates:
                     record.cite(list(answer.passages))  # only what reached the prompt
                     # The checked answer replaces what streamed: citations fixed, repeats dropped,

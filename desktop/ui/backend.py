@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from desktop.app import PackSummary, Welcome
 from desktop.engine.access import CitationRef, OpenedDocument, Passage
 from desktop.engine.answer.events import AnswerEvent
 from desktop.engine.assistant import ModelStatus
@@ -22,7 +23,7 @@ from desktop.engine.core.settings import AppSettings
 from desktop.engine.runtime.catalog import ModelRow
 from desktop.engine.storage.conversations import Conversation, Message
 
-__all__ = ["ChatBackend", "ModelStatus", "Verdict"]
+__all__ = ["ChatBackend", "ModelStatus", "PackSummary", "Verdict", "Welcome"]
 
 
 @dataclass
@@ -56,9 +57,25 @@ class ChatBackend(Protocol):
 
     def create_conversation(self, title: str) -> int | None: ...
 
-    def messages(self, conversation_id: int) -> list[Message]: ...
+    def messages(self, conversation_id: int) -> list[Message]:
+        """Every message, every version of each turn (`Message.superseded` marks the old ones)."""
+        ...
+
+    def hide_version(self, question_id: int) -> int:
+        """Set a turn's current version aside before asking again; returns the turn id."""
+        ...
+
+    def add_version(self, question_id: int, turn: int) -> None:
+        """The question just asked (and its answer) is the new current version of `turn`."""
+        ...
+
+    def select_version(self, question_id: int) -> None:
+        """Browsing: this version becomes the turn's current one (what the model sees next)."""
+        ...
 
     def rename(self, conversation_id: int, title: str) -> None: ...
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None: ...
 
     def delete(self, conversation_id: int) -> None: ...
 
@@ -85,6 +102,10 @@ class ChatBackend(Protocol):
     def resolve_citations(self, refs: list[CitationRef]) -> list[Passage]:
         """Re-authorise stored references (history keeps no passage text) and return them as
         passages, or marked as no longer available to this user."""
+        ...
+
+    def welcome(self) -> Welcome:
+        """What the first-run screen shows (computed on the engine thread by `load_model`)."""
         ...
 
     def models(self) -> list[ModelRow]: ...

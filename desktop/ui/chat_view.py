@@ -39,7 +39,7 @@ _CHIP = re.compile(r"\[(\d{1,3})\](?!\()")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
 
 
-@dataclass
+@dataclass(eq=False)  # identity: versions hold each other
 class TurnRecord:
     """One question and its answer as the view shows them (from history or from a live stream).
 
@@ -60,10 +60,23 @@ class TurnRecord:
     finished: bool = False
     evidence: list[str] = field(default_factory=list)  # quotes shown before the model's answer
     quoted: bool = False  # the answer is the passages' own sentences (the model's were unsupported)
+    question_id: int | None = None  # the question's message id in history
+    turn_id: int | None = None  # the turn's first question in history (its versions share it)
+    versions: list[TurnRecord] = field(default_factory=list)  # every version, shared; [] = one
+    replaceable: bool = True  # the last turn: regenerate and edit replace it
 
     @property
     def citations(self) -> list[Passage]:
         return self.passages or []
+
+    def all_versions(self) -> list[TurnRecord]:
+        return self.versions or [self]
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """(n, of): this is version n of the turn's `of` versions."""
+        versions = self.all_versions()
+        return versions.index(self) + 1, len(versions)
 
     def cite(self, passages: list[Passage]) -> None:
         self.passages = list(passages)
@@ -151,11 +164,14 @@ class ChatView(InertBrowser):
     def _muted(self) -> QColor:
         return self.palette().color(QPalette.ColorRole.PlaceholderText)
 
-    def _header(self, cursor: QTextCursor, who: str, accent: QColor) -> None:
+    def _header(self, cursor: QTextCursor, who: str, accent: QColor, anchor: str = "") -> None:
         self._new_block(cursor, top=14.0)
         fmt = QTextCharFormat()
         fmt.setFontWeight(QFont.Weight.Bold)
         fmt.setForeground(accent)
+        if anchor:
+            fmt.setAnchor(True)
+            fmt.setAnchorNames([anchor])
         cursor.insertText(who, fmt)
 
     def _scroll_follow(self) -> bool:
@@ -174,11 +190,12 @@ class ChatView(InertBrowser):
         self._live_key = None
         self._action_rows.clear()
 
-    def add_question(self, text: str) -> None:
+    def add_question(self, text: str, key: int | None = None) -> None:
         follow = self._scroll_follow()
         cursor = self._end()
         cursor.beginEditBlock()
-        self._header(cursor, "You", self.palette().color(QPalette.ColorRole.Link))
+        anchor = f"turn-{key}" if key is not None else ""  # to jump to (search results)
+        self._header(cursor, "You", self.palette().color(QPalette.ColorRole.Link), anchor)
         self._new_block(cursor)
         cursor.insertText(text, self._plain())
         cursor.endEditBlock()
@@ -263,6 +280,25 @@ class ChatView(InertBrowser):
         self._write_actions(cursor, turn)
         cursor.endEditBlock()
 
+    def flash_turn(self, key: int) -> None:
+        """Select a turn's question (after a search jump), so the eye and a screen reader land
+        on it; the selection is ordinary, the next click clears it."""
+        block = self.document().begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fmt = it.fragment().charFormat()
+                if f"turn-{key}" in fmt.anchorNames():
+                    question = block.next()
+                    cursor = QTextCursor(question)
+                    cursor.movePosition(
+                        QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor
+                    )
+                    self.setTextCursor(cursor)
+                    return
+                it += 1
+            block = block.next()
+
     @property
     def streaming(self) -> bool:
         return self._live_start is not None
@@ -300,16 +336,24 @@ class ChatView(InertBrowser):
         small = self.font().pointSizeF() * 0.9
         plain = self._muted_format()
         plain.setFontPointSize(small)
-        actions = [("copy", "Copy"), ("regenerate", "Regenerate"), ("edit", "Edit question")]
+        actions = [("copy", "Copy")]
+        if turn.replaceable and turn.question:
+            actions += [("regenerate", "Regenerate"), ("edit", "Edit question")]
         if turn.refs:
             actions.insert(0, ("sources", f"Sources ({len(turn.refs)})"))
+        n, of = turn.version
+        if of > 1:  # browse the turn's versions: < 2/3 >
+            actions[:0] = [("prev", "‹"), ("version", f"{n}/{of}"), ("next", "›")]
         if turn.message_id is not None:
             actions += [
                 ("up", "▲ Helpful" if turn.vote != 1 else "▲ Marked helpful"),
                 ("down", "▼ Not helpful" if turn.vote != -1 else "▼ Marked not helpful"),
             ]
         for index, (action, label) in enumerate(actions):
-            if index:
+            if action == "version" or (action, n) == ("prev", 1) or (action, n) == ("next", of):
+                cursor.insertText(f" {label} " if action == "version" else label, plain)
+                continue
+            if index and actions[index - 1][0] not in ("prev", "version"):
                 cursor.insertText("   ·   ", plain)
             link = QTextCharFormat(plain)
             link.setAnchor(True)

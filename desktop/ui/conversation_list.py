@@ -1,8 +1,9 @@
-"""The list of past conversations: new, search (full text), rename, delete.
+"""The list of past conversations: new, search (full text), rename, pin, delete.
 
 Search runs `ConversationStore.search` through the backend and lists the conversations whose
-messages match, with the matching text as a second line. Rename is in place (F2 or double-click);
-delete asks first, because it really deletes.
+messages match, with the matching text as a second line; choosing one jumps to that message
+(`messageSelected`). Rename is in place (F2 or double-click); pinned conversations stay at the top
+(Ctrl+P); delete asks first, because it really deletes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ from desktop.engine.storage.conversations import Conversation
 from desktop.ui.backend import ChatBackend
 
 ID_ROLE = Qt.ItemDataRole.UserRole
+MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1  # a search hit: the message to jump to
+PINNED_ROLE = Qt.ItemDataRole.UserRole + 2
+PIN = "📌 "
+
+
+Row = tuple[int, str, str, int | None, bool]  # id, title, second line, message to jump to, pinned
 
 
 def _when(timestamp: float) -> str:
@@ -40,6 +47,7 @@ def _when(timestamp: float) -> str:
 
 class ConversationList(QWidget):
     conversationSelected = Signal(int)
+    messageSelected = Signal(int, int)  # conversation id, message id (a search hit)
     newRequested = Signal()
     deleted = Signal(int)
     failed = Signal(object)  # an EngineError to show inline
@@ -89,7 +97,11 @@ class ConversationList(QWidget):
         delete.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
         delete.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         delete.triggered.connect(self.delete_current)
-        self.list.addActions([rename, delete])
+        pin = QAction("Pin", self.list)
+        pin.setShortcut(QKeySequence("Ctrl+P"))
+        pin.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        pin.triggered.connect(self.toggle_pin_current)
+        self.list.addActions([rename, delete, pin])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 4, 8)
@@ -119,10 +131,13 @@ class ConversationList(QWidget):
             self._refreshing = False
             self.failed.emit(exc)
             return
-        for conversation_id, title, detail in items:
-            item = QListWidgetItem(title if not detail else f"{title}\n{detail}")
+        for conversation_id, title, detail, message_id, pinned in items:
+            shown = (PIN if pinned else "") + title
+            item = QListWidgetItem(shown if not detail else f"{shown}\n{detail}")
             item.setData(ID_ROLE, conversation_id)
-            item.setData(Qt.ItemDataRole.AccessibleTextRole, title)
+            item.setData(MESSAGE_ROLE, message_id)
+            item.setData(PINNED_ROLE, pinned)
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, ("Pinned: " if pinned else "") + title)
             item.setToolTip(title)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
             self.list.addItem(item)
@@ -140,20 +155,29 @@ class ConversationList(QWidget):
             self.empty.show()
         self._refreshing = False
 
-    def _all(self) -> list[tuple[int, str, str]]:
-        return [(c.id, c.title, _when(c.updated)) for c in self.backend.conversations()]
+    def _all(self) -> list[Row]:
+        return [
+            (c.id, c.title, _when(c.updated), None, c.pinned) for c in self.backend.conversations()
+        ]
 
-    def _search(self, query: str) -> list[tuple[int, str, str]]:
+    def _search(self, query: str) -> list[Row]:
+        """One row per matching message (up to 3 a conversation), then title matches."""
         titles: dict[int, Conversation] = {c.id: c for c in self.backend.conversations()}
-        seen: dict[int, str] = {}
+        rows: list[Row] = []
+        per: dict[int, int] = {}
         for message in self.backend.search(query):
-            if message.conversation_id in titles and message.conversation_id not in seen:
-                snippet = " ".join(message.text.split())
-                seen[message.conversation_id] = snippet[:80] + ("…" if len(snippet) > 80 else "")
-        for conversation in titles.values():  # titles match too
-            if query.lower() in conversation.title.lower() and conversation.id not in seen:
-                seen[conversation.id] = _when(conversation.updated)
-        return [(cid, titles[cid].title, detail) for cid, detail in seen.items()]
+            c = titles.get(message.conversation_id)
+            if c is None or per.get(c.id, 0) >= 3:
+                continue
+            per[c.id] = per.get(c.id, 0) + 1
+            snippet = " ".join(message.text.split())
+            snippet = snippet[:80] + ("…" if len(snippet) > 80 else "")
+            who = "You: " if message.role == "user" else ""
+            rows.append((c.id, c.title, who + snippet, message.id, c.pinned))
+        for c in titles.values():  # titles match too
+            if query.lower() in c.title.lower() and c.id not in per:
+                rows.append((c.id, c.title, _when(c.updated), None, c.pinned))
+        return rows
 
     def set_current(self, conversation_id: int | None) -> None:
         self._current = conversation_id
@@ -170,14 +194,18 @@ class ConversationList(QWidget):
     # -- actions --------------------------------------------------------------------------------
     def _activated(self, item: QListWidgetItem) -> None:
         conversation_id = item.data(ID_ROLE)
-        if conversation_id is not None and conversation_id != self._current:
+        message_id = item.data(MESSAGE_ROLE)
+        if conversation_id is not None and message_id is not None:
+            self._current = int(conversation_id)
+            self.messageSelected.emit(int(conversation_id), int(message_id))
+        elif conversation_id is not None and conversation_id != self._current:
             self._current = int(conversation_id)
             self.conversationSelected.emit(int(conversation_id))
 
     def _renamed(self, item: QListWidgetItem) -> None:
         if self._refreshing:
             return
-        title = item.text().split("\n", 1)[0].strip()
+        title = item.text().split("\n", 1)[0].strip().removeprefix(PIN.strip()).strip()
         try:
             if title:
                 self.backend.rename(int(item.data(ID_ROLE)), title)
@@ -189,7 +217,7 @@ class ConversationList(QWidget):
         item = self.list.currentItem()
         if item is not None:
             self._refreshing = True
-            item.setText(item.text().split("\n", 1)[0])
+            item.setText(item.text().split("\n", 1)[0].removeprefix(PIN))
             self._refreshing = False
             self.list.editItem(item)
 
@@ -198,7 +226,7 @@ class ConversationList(QWidget):
         if item is None:
             return
         conversation_id = int(item.data(ID_ROLE))
-        if not self.confirm_delete(item.text().split("\n", 1)[0]):
+        if not self.confirm_delete(item.text().split("\n", 1)[0].removeprefix(PIN)):
             return
         try:
             self.backend.delete(conversation_id)
@@ -208,6 +236,16 @@ class ConversationList(QWidget):
         if conversation_id == self._current:
             self._current = None
         self.deleted.emit(conversation_id)
+        self.refresh()
+
+    def toggle_pin_current(self) -> None:
+        item = self.list.currentItem()
+        if item is None:
+            return
+        try:
+            self.backend.set_pinned(int(item.data(ID_ROLE)), not item.data(PINNED_ROLE))
+        except EngineError as exc:
+            self.failed.emit(exc)
         self.refresh()
 
     def shutdown(self) -> None:
@@ -233,6 +271,7 @@ class ConversationList(QWidget):
             return
         self.list.setCurrentItem(item)
         menu = QMenu(self)
+        menu.addAction("Unpin" if item.data(PINNED_ROLE) else "Pin", self.toggle_pin_current)
         menu.addAction("Rename", self.rename_current)
         menu.addAction("Delete…", self.delete_current)
         menu.exec(self.list.mapToGlobal(position))

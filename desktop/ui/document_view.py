@@ -1,4 +1,4 @@
-"""Shows the document a source comes from, scrolled to the cited passage with it selected.
+"""Shows the document a source comes from, scrolled to the cited passage, highlighted and selected.
 
 Packs carry each document's extracted text (not the original file), so "open original" opens this
 read-only view; the passage was re-authorised by the engine before the text reached the UI.
@@ -6,12 +6,14 @@ read-only view; the passage was re-authorised by the engine before the text reac
 
 from __future__ import annotations
 
-from PySide6.QtGui import QTextCursor
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
     QPlainTextEdit,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -36,7 +38,9 @@ class DocumentDialog(QDialog):
             if x
         )
         header = QLabel(where)
+        header.setTextFormat(Qt.TextFormat.PlainText)
         header.setWordWrap(True)
+        header.setAccessibleName("Where this passage comes from")
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.text.setAccessibleName("Document text")
@@ -57,8 +61,18 @@ class DocumentDialog(QDialog):
         cursor = self.text.textCursor()
         cursor.setPosition(start)
         cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        mark = QTextEdit.ExtraSelection()
+        tint = QColor(self.palette().color(QPalette.ColorRole.Highlight))
+        tint.setAlpha(70)
+        mark.format.setBackground(tint)
+        mark.cursor = QTextCursor(cursor)
+        self.text.setExtraSelections([mark])  # stays visible when the selection goes
         self.text.setTextCursor(cursor)
         self.text.centerCursor()
+
+    def highlighted_passage(self) -> str:
+        marks = self.text.extraSelections()
+        return marks[0].cursor.selectedText().replace("\u2029", "\n") if marks else ""
 
     def selected_passage(self) -> str:
         return self.text.textCursor().selectedText().replace("\u2029", "\n")

@@ -9,22 +9,28 @@ what to do; anything else is a bug and is re-raised.
 
 from __future__ import annotations
 
+import html
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QStatusBar,
     QVBoxLayout,
     QWidget,
@@ -38,11 +44,23 @@ from desktop.ui.backend import ChatBackend, ModelStatus
 from desktop.ui.chat_view import ChatView, TurnRecord
 from desktop.ui.conversation_list import ConversationList
 from desktop.ui.pack_backend import PackManagerModel
+from desktop.ui.prefs import WindowPrefs, load_prefs, save_prefs
 from desktop.ui.sources_panel import SourcesPanel
+from desktop.ui.theme import SCHEMES, apply_font_size, apply_theme, system_font_size
+from desktop.ui.welcome import WelcomePanel
 from desktop.ui.worker import GeneratorWorker, call_in_worker
 
 AI_NOTICE = "Answers come from an AI model on this computer: check important facts."
 SAFE_SCHEMES = ("http", "https", "mailto")
+PANE_SHORTCUTS = [
+    ("Enter", "Send the message"),
+    ("Shift+Enter", "New line in the message"),
+    ("Esc", "Stop the answer, or cancel editing"),
+    ("Tab / Shift+Tab", "Move between controls and the links of an answer"),
+    ("F2", "Rename the selected conversation"),
+    ("Del", "Delete the selected conversation (asks first)"),
+    ("Ctrl+P", "Pin or unpin the selected conversation"),
+]
 
 
 class ChatInput(QPlainTextEdit):
@@ -60,22 +78,39 @@ class ChatInput(QPlainTextEdit):
 
 
 def turns_from_messages(messages: list[Message], keys: Callable[[], int]) -> list[TurnRecord]:
-    turns: list[TurnRecord] = []
+    """The conversation's turns in order, each shown at its current version; the other versions
+    of a turn (regenerated or edited) ride along in `TurnRecord.versions`."""
+    groups: dict[int, list[TurnRecord]] = {}
+    current: dict[int, TurnRecord] = {}
+    last: TurnRecord | None = None
     for message in messages:
         if message.role == "user":
-            turns.append(TurnRecord(keys(), message.text))
+            last = TurnRecord(keys(), message.text, question_id=message.id, turn_id=message.turn)
+            groups.setdefault(message.turn, []).append(last)
+            if not message.superseded:
+                current[message.turn] = last
         elif message.role == "assistant":
-            if not turns or turns[-1].finished:
-                turns.append(TurnRecord(keys(), ""))
-            turn = turns[-1]
-            turn.answer = message.text
-            turn.refs = [CitationRef.from_dict(c) for c in message.citations if isinstance(c, dict)]
-            turn.message_id = message.id
-            turn.vote = message.feedback or 0
-            turn.stopped = message.metrics.get("finish_reason") == "cancelled"
-            turn.finished = True
-    for turn in turns:
-        turn.finished = True
+            if last is None or last.finished:  # an answer without its question
+                last = TurnRecord(keys(), "")
+                groups[-message.id] = [last]
+            last.answer = message.text
+            last.refs = [CitationRef.from_dict(c) for c in message.citations if isinstance(c, dict)]
+            last.message_id = message.id
+            last.vote = message.feedback or 0
+            last.stopped = message.metrics.get("finish_reason") == "cancelled"
+            last.finished = True
+    turns: list[TurnRecord] = []
+    for turn_id, versions in groups.items():
+        for version in versions:
+            version.finished = True
+            version.replaceable = False
+            if len(versions) > 1:
+                version.versions = versions
+        turns.append(current.get(turn_id, versions[-1]))
+    if turns:
+        turns[-1].replaceable = True
+        for version in turns[-1].all_versions():
+            version.replaceable = True
     return turns
 
 
@@ -100,15 +135,25 @@ class MainWindow(QMainWindow):
         self._keys = itertools.count(1).__next__
         self._turns: list[TurnRecord] = []
         self._conversation_id: int | None = None
+        self._editing: int | None = None  # the key of the turn whose question is being edited
         self.model_ready = False
         self.model_problem: BaseException | None = None
         self.model_status: ModelStatus | None = None
+        self.prefs: WindowPrefs = load_prefs()
+        system_font_size()  # remembered before a preference changes it
+        if self.prefs.font_size:
+            apply_font_size(self.prefs.font_size)
+        app = QApplication.instance()
+        if self.prefs.theme != "system" and isinstance(app, QApplication):
+            apply_theme(app, SCHEMES[self.prefs.theme])
+        self.private = False  # a private chat: never saved, whatever the preference
         # Replaceable in tests: blocking dialogs.
         self.ask_comment: Callable[[int], str | None] = self._ask_comment
         self.confirm_open: Callable[[QUrl], bool] = self._confirm_open
 
         self.conversations = ConversationList(backend)
         self.conversations.conversationSelected.connect(self.open_conversation)
+        self.conversations.messageSelected.connect(self.jump_to_message)
         self.conversations.newRequested.connect(self.new_chat)
         self.conversations.failed.connect(self.show_error)
         self.conversations.deleted.connect(self._conversation_deleted)
@@ -122,7 +167,11 @@ class MainWindow(QMainWindow):
         self.chat.citationClicked.connect(self.show_citation)
         self.chat.actionRequested.connect(self._on_action)
         self.chat.externalLinkRequested.connect(self._open_external)
-        self.editing = QLabel("Editing a question: Enter sends it as a new message, Esc cancels.")
+        self.editing = QLabel(
+            "Editing your question: Enter asks it in place of the last one (which stays "
+            "browsable, ‹ 1/2 ›); Esc cancels."
+        )
+        self.editing.setWordWrap(True)
         self.editing.setObjectName("banner")
         self.editing.hide()
         self.input = ChatInput()
@@ -154,12 +203,21 @@ class MainWindow(QMainWindow):
         center = QWidget()
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(4, 8, 4, 8)
-        center_layout.addWidget(self.chat, 1)
+        self.welcome = WelcomePanel()
+        self.welcome.suggestionClicked.connect(self.ask_suggestion)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(self.chat)
+        center_layout.addWidget(self.pages, 1)
         center_layout.addWidget(self.editing)
         center_layout.addLayout(input_row)
 
         self.sources = SourcesPanel()
         self.sources.openOriginalRequested.connect(self._open_original)
+        for pane in (self.conversations, center, self.sources):
+            # Content never widens the window: long text wraps or scrolls inside its pane.
+            pane.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            pane.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 12)
         splitter = QSplitter()
         splitter.setChildrenCollapsible(False)
         splitter.addWidget(self.conversations)
@@ -177,7 +235,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_menus()
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._escape)
-        QShortcut(QKeySequence.StandardKey.Find, self, self.conversations.focus_search)
+        self._refresh_welcome()
 
         self.conversations.refresh()
         self._update_buttons()
@@ -194,8 +252,11 @@ class MainWindow(QMainWindow):
         self.status_notice.setObjectName("aiNotice")
         self.status_notice.setAccessibleName("AI notice")
         status = QStatusBar()
+        # Text that changes while answering (speed) never resizes the window: that label takes
+        # the room left and may shrink; the model and knowledge labels change only on load.
+        self.status_speed.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         status.addWidget(self.status_model)
-        status.addWidget(self.status_speed)
+        status.addWidget(self.status_speed, 1)
         status.addWidget(self.status_knowledge)
         status.addPermanentWidget(self.status_notice)
         self.setStatusBar(status)
@@ -214,24 +275,96 @@ class MainWindow(QMainWindow):
             self.status_knowledge.setText("No document packs yet: answers use the model only")
 
     def _build_menus(self) -> None:
+        """Every command is a menu action with its shortcut; Help › Keyboard shortcuts lists them."""
         bar = self.menuBar()
+        key = QKeySequence
         file_menu = bar.addMenu("&File")
-        new = file_menu.addAction("&New chat", self.new_chat)
-        new.setShortcut(QKeySequence.StandardKey.New)
-        file_menu.addAction("&Export conversation…", self.export_conversation)
+        file_menu.addAction("&New chat", key(key.StandardKey.New), self.new_chat)
+        file_menu.addAction(
+            "New &private chat (not saved)", key("Ctrl+Shift+N"), lambda: self.new_chat(True)
+        )
+        file_menu.addAction("&Export conversation…", key("Ctrl+Shift+E"), self.export_conversation)
         file_menu.addSeparator()
-        quit_action = file_menu.addAction("&Quit", self.close)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        file_menu.addAction("&Quit", key(key.StandardKey.Quit), self.close)
+        chat = bar.addMenu("&Chat")
+        chat.addAction("&Regenerate last answer", key("Ctrl+R"), lambda: self._last("regenerate"))
+        chat.addAction("&Edit last question", key("Ctrl+E"), lambda: self._last("edit"))
+        chat.addAction("&Copy last answer", key("Ctrl+Shift+C"), lambda: self._last("copy"))
+        chat.addAction("Pre&vious version", key("Alt+Left"), lambda: self._last("prev"))
+        chat.addAction("Ne&xt version", key("Alt+Right"), lambda: self._last("next"))
+        chat.addSeparator()
+        chat.addAction(
+            "&Search conversations", key(key.StandardKey.Find), self.conversations.focus_search
+        )
+        chat.addAction("Go to conversation &list", key("Ctrl+1"), self._focus_list)
+        chat.addAction("Go to &message box", key("Ctrl+2"), self._focus_input)
+        chat.addAction("Go to s&ources", key("Ctrl+3"), self.sources.view.setFocus)
+        view = bar.addMenu("&View")
+        view.addAction("&Larger text", key(key.StandardKey.ZoomIn), lambda: self.zoom(1))
+        view.addAction("&Smaller text", key(key.StandardKey.ZoomOut), lambda: self.zoom(-1))
+        view.addAction("&Default text size", key("Ctrl+0"), lambda: self.zoom(0))
         tools = bar.addMenu("&Tools")
         self.packs_action = tools.addAction("Document &packs…", self.open_packs)
         self.enrol_action = tools.addAction("&Enrolment…", self.open_enrolment)
         for action in (self.packs_action, self.enrol_action):
             action.setEnabled(self.packs is not None)
         tools.addSeparator()
-        settings = tools.addAction("&Settings…", self.open_settings)
-        settings.setShortcut(QKeySequence.StandardKey.Preferences)
+        tools.addAction("&Settings…", key(key.StandardKey.Preferences), self.open_settings)
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(
+            "&Keyboard shortcuts", key(key.StandardKey.HelpContents), self.open_shortcuts
+        )
         help_menu.addAction("&About Enclave", self.open_about)
+
+    def shortcuts(self) -> list[tuple[str, str]]:
+        """(keys, what) for every shortcut: the menus' own, then those of the panes."""
+        found: list[tuple[str, str]] = []
+        for menu_action in self.menuBar().actions():
+            menu = menu_action.menu()
+            for action in menu.actions() if isinstance(menu, QMenu) else []:
+                if not action.shortcut().isEmpty():
+                    what = action.text().replace("&", "").rstrip("…")
+                    keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                    found.append((keys, what))
+        return found + PANE_SHORTCUTS
+
+    def open_shortcuts(self) -> None:
+        rows = "".join(
+            f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(w)}</td></tr>"
+            for k, w in self.shortcuts()
+        )
+        box = QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setAccessibleName("Keyboard shortcuts")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(f"<table cellpadding='3'>{rows}</table>")
+        box.exec()
+
+    def _last(self, action: str) -> None:
+        if self._turns and self.pages.currentWidget() is self.chat:
+            self._on_action(action, self._turns[-1].key)
+
+    def _focus_list(self) -> None:
+        self.conversations.list.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _focus_input(self) -> None:
+        self.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def zoom(self, step: int) -> None:
+        """Larger (+1), smaller (-1) or the system's text size (0); kept in the preferences."""
+        size = 0
+        if step:
+            size = (self.prefs.font_size or round(system_font_size())) + step
+        self.apply_prefs(replace(self.prefs, font_size=size))
+
+    def apply_prefs(self, prefs: WindowPrefs) -> None:
+        self.prefs = prefs.checked()
+        save_prefs(self.prefs)
+        apply_font_size(self.prefs.font_size)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, SCHEMES[self.prefs.theme])
+        self._refresh_welcome()
 
     # -- model loading -------------------------------------------------------------------------
     def start_loading(self) -> None:
@@ -249,6 +382,7 @@ class MainWindow(QMainWindow):
         self.status_model.setText(status.describe())
         self.status_model.setToolTip(f"Context window: {status.n_ctx} tokens")
         self.refresh_knowledge()  # packs are opened behind the model, on the engine thread
+        self._refresh_welcome()
         for problem in self.backend.knowledge_problems:
             self.show_notice(problem, "A document pack is not usable.")
         self.answers.model_loaded()
@@ -274,11 +408,15 @@ class MainWindow(QMainWindow):
                 "Fix the problem shown above, then choose a model in Tools › Settings.",
             )
             return
-        self.ask(question)
+        editing = self._turn(self._editing) if self._editing is not None else None
+        if editing is not None and editing.replaceable:
+            self.replace_turn(editing, question)
+        else:
+            self.ask(question)
 
     def ask(self, question: str) -> None:
         """Start a turn in the open conversation (creating it on the first question)."""
-        if self._conversation_id is None and self.backend.history_enabled:
+        if self._conversation_id is None and self.saving:
             try:
                 self._conversation_id = self.backend.create_conversation(question[:60])
             except EngineError as exc:
@@ -287,18 +425,86 @@ class MainWindow(QMainWindow):
             self.conversations.set_current(self._conversation_id)
             self.conversations.refresh()
         self.input.clear()
-        self.editing.hide()
+        self._stop_editing()
+        for earlier in self._turns:
+            if earlier.replaceable:
+                earlier.replaceable = False  # only the last turn is regenerated or edited
+                self.chat.update_actions(earlier)
         record = TurnRecord(self._keys(), question)
         self._turns.append(record)
-        self.chat.add_question(question)
+        self._show_chat()
+        self.chat.add_question(question, record.key)
         self.answers.submit(record, self._conversation_id)
+
+    def replace_turn(self, turn: TurnRecord, question: str) -> None:
+        """Regenerate (same question) or edit (new question) the last turn: a new version
+        replaces it on screen and in what the model sees; the others stay browsable."""
+        if self.busy or turn not in self._turns:
+            return
+        turn_id = turn.turn_id
+        if turn.question_id is not None and self._conversation_id is not None:
+            try:
+                turn_id = self.backend.hide_version(turn.question_id)
+            except EngineError as exc:
+                self.show_error(exc)
+                return
+        versions = turn.all_versions()
+        record = TurnRecord(self._keys(), question, turn_id=turn_id, versions=versions)
+        versions.append(record)
+        for version in versions:
+            version.versions = versions
+        self._turns[self._turns.index(turn)] = record
+        self.input.clear()
+        self._stop_editing()
+        self._render()
+        self.answers.submit(record, self._conversation_id)
+
+    def show_version(self, turn: TurnRecord, step: int) -> None:
+        """Browse a turn's versions (< 1/2 >); the one shown is what the model sees next."""
+        versions = turn.all_versions()
+        index = versions.index(turn) + step
+        live = self.answers.live
+        if not 0 <= index < len(versions) or turn not in self._turns or self.busy:
+            return
+        if live is not None and live.record in versions:
+            return
+        shown = versions[index]
+        if shown.question_id is not None and self._conversation_id is not None:
+            try:
+                self.backend.select_version(shown.question_id)
+            except EngineError as exc:
+                self.show_error(exc)
+                return
+        self._turns[self._turns.index(turn)] = shown
+        self._render()
+        if shown.citations or shown.refs:
+            self._show_sources_of(shown)
+        else:
+            self.sources.clear_sources()
 
     def _answer_finished(self, live: LiveAnswer) -> None:
         record = live.record
+        self._keep_version(live)
         if live.visible and (record.citations or record.verdict):
             self._show_sources_of(record)
         if live.conversation_id is not None:
             self.conversations.refresh()
+
+    def _keep_version(self, live: LiveAnswer) -> None:
+        """A new version of a turn is linked to the turn in history once it is recorded; one that
+        was never recorded gives the turn back its previous version."""
+        record = live.record
+        versions = record.all_versions()
+        if live.conversation_id is None or len(versions) < 2 or record.turn_id is None:
+            return
+        earlier = [v.question_id for v in versions if v is not record and v.question_id]
+        try:
+            if record.question_id is not None:
+                self.backend.add_version(record.question_id, record.turn_id)
+            elif earlier:
+                self.backend.select_version(earlier[-1])
+        except EngineError as exc:
+            self.show_error(exc)
 
     def stop(self) -> None:
         self.answers.stop()
@@ -307,22 +513,28 @@ class MainWindow(QMainWindow):
         if self.busy:
             self.stop()
         elif self.editing.isVisible():
-            self.editing.hide()
+            self._stop_editing()
             self.input.clear()
+
+    def _stop_editing(self) -> None:
+        self._editing = None
+        self.editing.hide()
 
     def _update_buttons(self) -> None:
         self.stop_button.setEnabled(self.busy)
         self.send_button.setEnabled(not self.busy)
 
     # -- conversations -------------------------------------------------------------------------
-    def new_chat(self) -> None:
+    def new_chat(self, private: bool = False) -> None:
+        self.private = private
         self._conversation_id = None
         self._turns = []
         self.answers.show_conversation(None)
         self.chat.clear_view()
         self.sources.clear_sources()
         self.conversations.set_current(None)
-        self.editing.hide()
+        self._stop_editing()
+        self._refresh_welcome()
         self.input.setFocus()
 
     def open_conversation(self, conversation_id: int) -> None:
@@ -332,6 +544,8 @@ class MainWindow(QMainWindow):
             self.show_error(exc)
             return
         self._conversation_id = conversation_id
+        self.private = False
+        self._stop_editing()
         self.conversations.set_current(conversation_id)
         turns = turns_from_messages(messages, self._keys)
         live = self.answers.show_conversation(conversation_id)
@@ -347,13 +561,29 @@ class MainWindow(QMainWindow):
         else:
             self.sources.clear_sources()
 
+    def jump_to_message(self, conversation_id: int, message_id: int) -> None:
+        """A search result: open its conversation, show the turn it belongs to, scroll there."""
+        if conversation_id != self._conversation_id:
+            self.open_conversation(conversation_id)
+        for index, turn in enumerate(self._turns):
+            for version in turn.all_versions():
+                if message_id in (version.question_id, version.message_id):
+                    if version is not turn:
+                        self._turns[index] = version
+                        self._render()
+                    self.chat.scrollToAnchor(f"turn-{version.key}")
+                    self.chat.flash_turn(version.key)
+                    if version.refs:
+                        self._show_sources_of(version)
+                    return
+
     def _render(self) -> None:
         """Rebuild the view for the open conversation (on open or theme change, never per token)."""
         self.chat.clear_view()
         live = self.answers.live if self.answers.live and self.answers.live.visible else None
         for turn in self._turns:
             if turn.question:
-                self.chat.add_question(turn.question)
+                self.chat.add_question(turn.question, turn.key)
             if live is not None and turn is live.record:
                 self.chat.begin_answer(turn.key, turn.answer)
             elif turn.finished:
@@ -362,6 +592,35 @@ class MainWindow(QMainWindow):
                     self.chat.add_notice(turn.error)
         bar = self.chat.verticalScrollBar()
         bar.setValue(bar.maximum())
+        self._refresh_welcome()
+
+    # -- the empty state -------------------------------------------------------------------------
+    @property
+    def saving(self) -> bool:
+        """New questions go into the history (on, not a private chat, saving preferred)."""
+        return self.backend.history_enabled and self.prefs.save_history and not self.private
+
+    def _show_chat(self) -> None:
+        self.pages.setCurrentWidget(self.chat)
+
+    def _refresh_welcome(self) -> None:
+        """The welcome page while the open conversation has no turns; the chat otherwise."""
+        self.welcome.show_welcome(
+            self.backend.welcome(),
+            history_on=self.backend.history_enabled,
+            saving=self.prefs.save_history,
+            private=self.private,
+        )
+        if self._turns or self.chat.streaming:
+            self._show_chat()
+        else:
+            self.pages.setCurrentWidget(self.welcome)
+
+    def ask_suggestion(self, question: str) -> None:
+        if self.busy or self.model_problem is not None:
+            return
+        self.input.setPlainText(question)
+        self.send()
 
     def _conversation_deleted(self, conversation_id: int) -> None:
         live = self.answers.live
@@ -400,13 +659,16 @@ class MainWindow(QMainWindow):
         if action == "copy":
             QGuiApplication.clipboard().setText(turn.answer)
             self.statusBar().showMessage("Answer copied", 2000)
-        elif action == "regenerate" and turn.question and not self.busy:
-            self.ask(turn.question)
-        elif action == "edit" and turn.question:
+        elif action == "regenerate" and turn.question and turn.replaceable:
+            self.replace_turn(turn, turn.question)
+        elif action == "edit" and turn.question and turn.replaceable:
+            self._editing = turn.key
             self.input.setPlainText(turn.question)
             self.input.moveCursor(self.input.textCursor().MoveOperation.End)
             self.editing.show()
             self.input.setFocus()
+        elif action in ("prev", "next"):
+            self.show_version(turn, -1 if action == "prev" else 1)
         elif action == "sources":
             self._show_sources_of(turn)
         elif action in ("up", "down"):
@@ -440,7 +702,20 @@ class MainWindow(QMainWindow):
     def _show_sources_of(self, turn: TurnRecord, selected: int | None = None) -> None:
         if turn.passages is None and turn.refs:  # from history: re-authorise first
             turn.passages = self.backend.resolve_citations(turn.refs)
-        self.sources.show_sources(turn.citations, turn.answer, turn.verdict, selected)
+        self.sources.show_sources(
+            turn.citations, turn.answer, turn.verdict, selected, self._restricted_hint()
+        )
+
+    def _restricted_hint(self) -> str:
+        """Said beside an abstention only when the policy allows saying restricted material
+        exists, and a pack does have audiences this user cannot read."""
+        welcome = self.backend.welcome()
+        if not welcome.say_restricted_exists or not any(p.restricted for p in welcome.packs):
+            return ""
+        return (
+            "Some documents are for audiences you can't read; if you need them, ask your "
+            "administrator for access."
+        )
 
     def show_citation(self, key: int, n: int) -> None:
         turn = self._turn(key)
@@ -448,6 +723,9 @@ class MainWindow(QMainWindow):
             return
         self._show_sources_of(turn, n)
         self.sources.select(n)
+        passage = next((p for p in turn.citations if p.n == n and p.available), None)
+        if passage is not None:
+            self._open_original(passage)  # the chip opens the passage, highlighted in place
 
     def _open_original(self, passage: Passage) -> None:
         """The whole document a source comes from, re-authorised, scrolled to the passage."""
@@ -458,6 +736,9 @@ class MainWindow(QMainWindow):
             return
         from desktop.ui.document_view import DocumentDialog
 
+        previous = getattr(self, "document_dialog", None)
+        if previous is not None:
+            previous.close()
         self.document_dialog = DocumentDialog(document, self)
         self.document_dialog.show()
 
@@ -483,8 +764,12 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from desktop.ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.backend, self)
-        if dialog.exec() and dialog.model_changed and not self.busy:
+        dialog = SettingsDialog(self.backend, self, self.prefs)
+        if not dialog.exec():
+            return
+        if dialog.prefs != self.prefs:
+            self.apply_prefs(dialog.prefs)
+        if dialog.model_changed and not self.busy:
             self.start_loading()
 
     def open_about(self) -> None:

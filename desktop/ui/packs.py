@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -170,6 +171,12 @@ class PackManagerDialog(PackDialog):
         self.checking = QLabel(CHECKING)
         self.checking.setAccessibleName("Progress")
         self.checking.hide()
+        self.progress = QProgressBar()  # verification runs on the dialog's worker
+        self.progress.setRange(0, 0)  # how long is unknown: a busy bar, never a frozen window
+        self.progress.setTextVisible(False)
+        self.progress.setAccessibleName("Checking packs")
+        self.progress.setMaximumHeight(self.fontMetrics().height())
+        self.progress.hide()
         self.outcome = QLabel()
         self.outcome.setObjectName("resultText")
         self.outcome.setWordWrap(True)
@@ -191,6 +198,7 @@ class PackManagerDialog(PackDialog):
         layout.addWidget(intro)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.checking)
+        layout.addWidget(self.progress)
         layout.addWidget(self.outcome)
         layout.addLayout(buttons)
         em = self.fontMetrics().horizontalAdvance("M")
@@ -199,6 +207,7 @@ class PackManagerDialog(PackDialog):
 
     def _busy_changed(self, busy: bool) -> None:
         self.checking.setVisible(busy)
+        self.progress.setVisible(busy)
         self.install_button.setEnabled(not busy)
         self.remove_button.setEnabled(not busy and bool(self.packs))
 

@@ -1,12 +1,17 @@
-"""Settings: the model among those provisioned, threads, GPU layers, context, temperature, sources.
+"""Settings: the model among those provisioned, threads, GPU layers, context, temperature, sources;
+and the window's own: text size, light/dark, whether new conversations are saved.
 
 The dialog edits an `AppSettings` (desktop.engine.core.settings), validates it before saving and shows
-each problem beside its field; nothing invalid is ever written.
+each problem beside its field; nothing invalid is ever written. The window's preferences
+(`ui.prefs.WindowPrefs`) are returned as `prefs` for the window to apply and keep.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -28,18 +33,43 @@ from desktop.engine.core.settings import (
     SettingsInvalid,
 )
 from desktop.ui.backend import ChatBackend
+from desktop.ui.prefs import MAX_FONT, MIN_FONT, WindowPrefs
 
 MODEL_FIELDS = ("chat_model", "n_threads", "n_gpu_layers", "n_ctx")
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, backend: ChatBackend, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        backend: ChatBackend,
+        parent: QWidget | None = None,
+        prefs: WindowPrefs | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
         self.backend = backend
         self.original = backend.settings()
         self.model_changed = False
+        self.prefs = prefs or WindowPrefs()
+
+        self.font_size = QSpinBox()
+        self.font_size.setRange(MIN_FONT - 1, MAX_FONT)
+        self.font_size.setSpecialValueText("System size")
+        self.font_size.setSuffix(" pt")
+        self.font_size.setAccessibleName("Text size")
+        self.font_size.setValue(self.prefs.font_size or MIN_FONT - 1)
+        self.theme = QComboBox()
+        self.theme.setAccessibleName("Colours")
+        for value, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+            self.theme.addItem(label, value)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(self.prefs.theme)))
+        self.save_history = QCheckBox("Save conversations (encrypted, on this computer)")
+        self.save_history.setAccessibleName("Save conversations")
+        self.save_history.setChecked(self.prefs.save_history)
+        if not backend.history_enabled:
+            self.save_history.setEnabled(False)
+            self.save_history.setToolTip("History is off on this computer (no secure keyring).")
 
         self.model = QComboBox()
         self.model.setAccessibleName("Chat model")
@@ -92,6 +122,9 @@ class SettingsDialog(QDialog):
         form.addRow("&Context size", self.context)
         form.addRow("T&emperature", self.temperature)
         form.addRow("&Sources per answer", self.sources_count)
+        form.addRow("Te&xt size", self.font_size)
+        form.addRow("C&olours", self.theme)
+        form.addRow("&History", self.save_history)
         note = QLabel("Model changes apply when the model reloads, right after saving.")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(
@@ -102,7 +135,7 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         restore = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
-        restore.clicked.connect(lambda: self._load(AppSettings()))
+        restore.clicked.connect(self._restore)
         layout = QVBoxLayout(self)
         self.setMinimumWidth(self.fontMetrics().horizontalAdvance("M") * 36)
         layout.addLayout(form)
@@ -117,6 +150,21 @@ class SettingsDialog(QDialog):
         self.context.setValue(settings.n_ctx)
         self.temperature.setValue(settings.temperature)
         self.sources_count.setValue(settings.sources_per_answer)
+
+    def _restore(self) -> None:
+        self._load(AppSettings())
+        self.font_size.setValue(self.font_size.minimum())
+        self.theme.setCurrentIndex(0)
+        self.save_history.setChecked(True)
+
+    def current_prefs(self) -> WindowPrefs:
+        size = self.font_size.value()
+        return replace(
+            self.prefs,
+            font_size=0 if size < MIN_FONT else size,
+            theme=str(self.theme.currentData()),
+            save_history=self.save_history.isChecked(),
+        )
 
     def current(self) -> AppSettings:
         return AppSettings(
@@ -139,4 +187,5 @@ class SettingsDialog(QDialog):
         self.model_changed = any(
             getattr(settings, name) != getattr(self.original, name) for name in MODEL_FIELDS
         )
+        self.prefs = self.current_prefs()
         self.accept()

@@ -20,6 +20,10 @@ from desktop.engine.access import Passage
 from desktop.ui.backend import Verdict
 from desktop.ui.chat_view import InertBrowser
 
+EMPTY = (
+    "When an answer cites your documents, its sources appear here. Click a [n] in the "
+    "answer to open that passage, highlighted, in its document."
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
     [
@@ -129,10 +133,7 @@ class SourcesPanel(QWidget):
         self.view = InertBrowser()
         self.view.setAccessibleName("Source passages")
         self.view.anchorClicked.connect(self._on_anchor)
-        self.view.setPlaceholderText(
-            "When an answer cites your documents, its sources appear here. "
-            "Click a [n] in the answer to jump to that source."
-        )
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.title)
@@ -141,7 +142,9 @@ class SourcesPanel(QWidget):
         self._citations: list[Passage] = []
         self._answer = ""
         self._verdict: Verdict | None = None
+        self._restricted_hint = ""
         self.selected: int | None = None
+        self._render()
 
     def _on_anchor(self, url: QUrl) -> None:
         text = url.toString()
@@ -176,7 +179,9 @@ class SourcesPanel(QWidget):
         answer: str = "",
         verdict: Verdict | None = None,
         selected: int | None = None,
+        restricted_hint: str = "",
     ) -> None:
+        self._restricted_hint = restricted_hint
         self._citations = list(citations)
         self._answer = answer
         self._verdict = verdict
@@ -192,10 +197,13 @@ class SourcesPanel(QWidget):
         verdict = self._verdict
         if verdict is not None and verdict.abstained:
             self.title.setText("Closest passages")
-            self.verdict.setText(
-                "The documents you can read don't answer this. These are the closest passages; "
-                "they may not be relevant."
+            closest = (
+                " These are the closest passages; they may not be relevant."
+                if self._citations
+                else " Try other words, or a question about a topic your packs cover."
             )
+            hint = f" {self._restricted_hint}" if self._restricted_hint else ""
+            self.verdict.setText("The documents you can read don't answer this." + closest + hint)
             self.verdict.show()
         elif verdict is not None and verdict.quoted:
             self.title.setText(f"Sources ({len(self._citations)})")
@@ -217,10 +225,11 @@ class SourcesPanel(QWidget):
                 f"Sources ({len(self._citations)})" if self._citations else "Sources"
             )
             self.verdict.hide()
-        if not self._citations:
-            self.view.clear()
-            return
         palette = self.palette()
+        if not self._citations:  # an empty state that wraps (a placeholder would be cut)
+            muted = palette.color(QPalette.ColorRole.PlaceholderText).name()
+            self.view.setHtml(f'<p style="color:{muted}">{html.escape(EMPTY)}</p>')
+            return
         mark_bg = QColor(palette.color(QPalette.ColorRole.Highlight))
         mark_bg.setAlpha(90)
         text = palette.color(QPalette.ColorRole.Text).name()

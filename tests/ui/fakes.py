@@ -6,6 +6,7 @@ tests/test_gui.py.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from desktop.engine.core.settings import AppSettings, SettingsInvalid
 from desktop.engine.runtime.catalog import ModelRow
 from desktop.engine.runtime.chat_model import GenerationStats
 from desktop.engine.storage.conversations import Conversation, Message
-from desktop.ui.backend import ModelStatus, Verdict
+from desktop.ui.backend import ModelStatus, PackSummary, Verdict, Welcome
 
 HANDBOOK_CITATIONS = [
     Passage(
@@ -71,6 +72,7 @@ class FakeTurn:
         self.citations = list(citations)
         self.verdict = verdict
         self.message_id: int | None = None
+        self.question_id: int | None = None
         self.stats = GenerationStats()
         self._cancel = threading.Event()
 
@@ -84,7 +86,16 @@ class FakeTurn:
             decision = Decision.abstain("fake: nothing relevant", ABSTAIN_MESSAGE)
             yield Abstained(decision, tuple(self.citations))
             self.message_id = self._store(ABSTAIN_MESSAGE, [])
-            yield Done(Answer(question, ABSTAIN_MESSAGE, decision, message_id=self.message_id))
+            yield Done(
+                Answer(
+                    question,
+                    ABSTAIN_MESSAGE,
+                    decision,
+                    passages=tuple(self.citations),
+                    message_id=self.message_id,
+                    question_id=self.question_id,
+                )
+            )
             return
         if self.backend.evidence:
             yield Evidence(tuple(self.backend.evidence))
@@ -95,17 +106,23 @@ class FakeTurn:
             text = self.backend.final if self.backend.final is not None else "".join(pieces)
             self.message_id = self._store(text, self.citations)
         unsupported = self.verdict.unsupported_sentences if self.verdict else []
-        for index, sentence in enumerate(unsupported):
-            yield SentenceChecked(SentenceVerdict(index, sentence, False, (), "fake check"))
+        verdicts = [
+            SentenceVerdict(index, sentence, False, (), "fake check")
+            for index, sentence in enumerate(unsupported)
+        ]
+        for verdict in verdicts:
+            yield SentenceChecked(verdict)
         yield Done(
             Answer(
                 question,
                 text,
                 Decision.answer("fake"),
                 passages=tuple(self.citations),
+                verdicts=tuple(verdicts),
                 stats=self.stats,
                 form=self.backend.form,
                 message_id=self.message_id,
+                question_id=self.question_id,
             )
         )
 
@@ -175,23 +192,46 @@ class FakeBackend:
         self.evidence: list[Quote] = []  # shown before the first token
         self.final: str | None = None  # the checked answer, when it differs from the stream
         self.form = AnswerForm.GENERATED
+        self.welcome_shown = Welcome(
+            user="alex",
+            roles=("staff",),
+            packs=(
+                PackSummary(
+                    "Staff handbook",
+                    "2024-05-01",
+                    "2027-01-01T00:00:00Z",
+                    "ok",
+                    ("everyone", "staff"),
+                    restricted=1,
+                ),
+            ),
+            suggestions=("How do I book travel?", "What does “Expenses” say about receipts?"),
+            ready=True,
+        )
+        self.loaded = False
 
     # engine thread
     def load_model(self) -> ModelStatus:
         self.release.wait(5)
         if self.load_error is not None:
             raise self.load_error
+        self.loaded = True
         return ModelStatus("fake-model", "CPU", 2, 4096)
+
+    def welcome(self) -> Welcome:
+        return self.welcome_shown if self.loaded else Welcome(user="alex")
 
     def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
         if self.ask_error is not None:
             raise self.ask_error
         self.asked.append(question)
+        question_id = None
         if conversation_id is not None:
-            self._add(conversation_id, "user", question, [], {})
+            question_id = self._add(conversation_id, "user", question, [], {})
         self.current = FakeTurn(
             self, conversation_id, question, self.tokens, self.citations, self.verdict
         )
+        self.current.question_id = question_id
         return self.current.events()
 
     def cancel(self) -> None:
@@ -248,7 +288,7 @@ class FakeBackend:
 
     def conversations(self) -> list[Conversation]:
         with self._lock:
-            return sorted(self._conversations.values(), key=lambda c: -c.updated)
+            return sorted(self._conversations.values(), key=lambda c: (-c.pinned, -c.updated))
 
     def create_conversation(self, title: str) -> int | None:
         if not self._history:
@@ -265,7 +305,48 @@ class FakeBackend:
 
     def rename(self, conversation_id: int, title: str) -> None:
         c = self._conversations[conversation_id]
-        self._conversations[conversation_id] = Conversation(c.id, title, c.created, c.updated)
+        self._conversations[conversation_id] = dataclasses.replace(c, title=title)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        c = self._conversations[conversation_id]
+        self._conversations[conversation_id] = dataclasses.replace(c, pinned=pinned)
+
+    # versions: the same rules as ConversationStore (a question and the answers up to the next)
+    def _version_ids(self, question_id: int) -> list[int]:
+        question = next(m for m in self._messages if m.id == question_id)
+        ids = [question_id]
+        for m in self._messages:
+            if m.conversation_id == question.conversation_id and m.id > question_id:
+                if m.role == "user":
+                    break
+                ids.append(m.id)
+        return ids
+
+    def _set_superseded(self, ids: list[int], superseded: bool) -> None:
+        self._messages = [
+            dataclasses.replace(m, superseded=superseded) if m.id in ids else m
+            for m in self._messages
+        ]
+
+    def hide_version(self, question_id: int) -> int:
+        with self._lock:
+            self._set_superseded(self._version_ids(question_id), True)
+            return next(m.turn for m in self._messages if m.id == question_id)
+
+    def add_version(self, question_id: int, turn: int) -> None:
+        with self._lock:
+            self._messages = [
+                dataclasses.replace(m, version_of=turn) if m.id == question_id else m
+                for m in self._messages
+            ]
+        self.select_version(question_id)
+
+    def select_version(self, question_id: int) -> None:
+        with self._lock:
+            turn = next(m.turn for m in self._messages if m.id == question_id)
+            for m in list(self._messages):
+                if m.role == "user" and m.turn == turn:
+                    self._set_superseded(self._version_ids(m.id), m.id != question_id)
 
     def delete(self, conversation_id: int) -> None:
         with self._lock:
@@ -274,7 +355,11 @@ class FakeBackend:
 
     def search(self, query: str) -> list[Message]:
         words = query.lower().split()
-        return [m for m in self.messages_all() if all(w in m.text.lower() for w in words)]
+        return [
+            m
+            for m in self.messages_all()
+            if not m.superseded and all(w in m.text.lower() for w in words)
+        ]
 
     def messages_all(self) -> list[Message]:
         with self._lock:

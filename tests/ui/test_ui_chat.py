@@ -129,15 +129,18 @@ def test_copy_regenerate_edit_and_feedback(qtbot, window, backend) -> None:
     window.chat._on_anchor(QUrl(f"act:regenerate:{turn.key}"))
     wait_idle(qtbot, window)
     assert backend.asked == ["How do I book travel?"] * 2
-    assert window.chat.toPlainText().count("The agency books travel") == 2
+    # the new version replaces the turn; the old one stays browsable
+    assert window.chat.toPlainText().count("The agency books travel") == 1
+    assert len(window._turns) == 1 and "‹ 2/2 ›" in window.chat.toPlainText()
 
-    window.chat._on_anchor(QUrl(f"act:edit:{turn.key}"))
+    window.chat._on_anchor(QUrl(f"act:edit:{window._turns[-1].key}"))
     assert window.input.toPlainText() == "How do I book travel?"
     assert window.editing.isVisible()
     window.input.setPlainText("How do I book a train?")
     window.send()
     wait_idle(qtbot, window)
     assert backend.asked[-1] == "How do I book a train?" and not window.editing.isVisible()
+    assert len(window._turns) == 1 and "‹ 3/3 ›" in window.chat.toPlainText()
 
     window.ask_comment = lambda vote: "cites the wrong page"
     last = window._turns[-1]
