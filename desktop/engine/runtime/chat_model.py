@@ -33,6 +33,8 @@ class ModelSettings:
     n_batch: int = 512
     seed: int = 0
     chat_format: str | None = None
+    # Prompt-lookup speculative decoding: tokens guessed from the context per step (0: off).
+    speculative_tokens: int = 0
 
 
 DEFAULT_SETTINGS = ModelSettings()

@@ -25,7 +25,7 @@ from typing import Any
 import llama_cpp
 
 from desktop.engine.core.errors import Cancelled, ContextTooLong, InvalidInput, ModelLoadFailed
-from desktop.engine.runtime import hardware, modelfiles
+from desktop.engine.runtime import hardware, modelfiles, speculative
 from desktop.engine.runtime.catalog import ModelEntry
 from desktop.engine.runtime.chat_format import ChatFormat, Message, from_metadata
 from desktop.engine.runtime.chat_model import (
@@ -51,6 +51,7 @@ class ModelManager:
         self._generation_lock_path = generation_lock
         self._cpu_load = hardware.CpuLoad()
         self._adaptive_threads = True
+        self._speculative_tokens = 0
         self.threads_now: hardware.ThreadPlan | None = None
         self._llama: Any = None
         self._format: ChatFormat | None = None
@@ -94,6 +95,7 @@ class ModelManager:
             )
             _install_abort_callback(self._llama, self._abort_cb)
             self._adaptive_threads = not (settings.n_threads and settings.n_threads > 0)
+            self._speculative_tokens = max(0, settings.speculative_tokens)
             self._cpu_load = hardware.CpuLoad()
             self.threads_now = threads
             self._format = from_metadata(
@@ -237,14 +239,19 @@ class ModelManager:
         started = time.perf_counter()
         # A plain generate loop with an incremental UTF-8 decoder: create_completion(stream=True)
         # re-detokenizes the whole answer at every token, a cost that grows with its length.
-        token_ids = llama.generate(
-            tokens,
-            top_k=1 if temperature == 0 else 40,
-            top_p=0.95,
-            min_p=0.05,
-            temp=temperature,
-            repeat_penalty=repeat_penalty,
-        )
+        sampling: dict[str, Any] = {
+            "top_k": 1 if temperature == 0 else 40,
+            "top_p": 0.95,
+            "min_p": 0.05,
+            "temp": temperature,
+            "repeat_penalty": repeat_penalty,
+        }
+        if self._speculative_tokens:
+            token_ids = speculative.generate(
+                llama, tokens, draft_tokens=self._speculative_tokens, **sampling
+            )
+        else:
+            token_ids = llama.generate(tokens, **sampling)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         loop_guard = LoopGuard()
         vocab = llama._model.vocab
