@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from desktop.cli import admin_policy
 from desktop.cli import evaluate as cli_evaluate
 from desktop.cli.text import printable
 from desktop.engine.core.exit_codes import ExitCode
@@ -28,6 +29,8 @@ typical flow:
   enclave admin build SOURCE --workspace WS --pack-id handbook --title "Staff handbook"
   enclave admin enrol request.json --roles employee --workspace WS
   enclave admin grant alice --pack-id handbook --workspace WS   -> WS/grants/alice-handbook-vN.json
+  enclave admin policy --workspace WS --set output.pii.phone=warn   -> WS/policy.json
+                                              install as <config>/policy.json (MDM)
   enclave admin revoke alice --workspace WS  (then build a new version: old grants open nothing)
   enclave admin audit-report alice-june.jsonl --workspace WS
                                               verify users' signed audit exports and summarise
@@ -57,6 +60,7 @@ def register(sub: Any) -> None:
         help="comma-separated pack ids the key may sign: exact ids, 'prefix*' namespaces, '*'",
     )
     trust_file.add_argument("--out", type=Path, help="write it here (default: standard output)")
+    admin_policy.register(actions)
     build = actions.add_parser("build", help="build, sign and archive a pack from a folder")
     build.add_argument("source", type=Path)
     build.add_argument("--workspace", type=Path, required=True)
@@ -158,6 +162,8 @@ def _admin(args: argparse.Namespace) -> int:
         return _admin_inspect(args)
     if command == "trust-file":
         return _admin_trust_file(args)
+    if command == "policy":
+        return admin_policy.run(args)
     if command == "eval":
         return cli_evaluate.run(args)
     workspace = Workspace(args.workspace)

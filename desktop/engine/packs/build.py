@@ -166,6 +166,20 @@ def build_pack(
     yield BuiltPack(folder, archive, keys_file, report)
 
 
+def sign_evaluation(
+    built: BuiltPack, evaluation: dict[str, Any], admin_key: Ed25519PrivateKey
+) -> BuiltPack:
+    """Add the evaluation summary (`admin build --eval`) to a freshly built pack's signed
+    manifest and rewrite its archive; the shards are unchanged."""
+    envelope = json.loads((built.folder / "manifest.json").read_text(encoding="utf-8"))
+    fields = {
+        k: v for k, v in envelope["signed"].items() if k not in ("type", "spec_version", "files")
+    }
+    sign_folder(built.folder, {**fields, "evaluation": evaluation}, admin_key)
+    write_archive(built.folder, built.archive)
+    return built
+
+
 def load_keys_file(path: Path) -> tuple[str, int, dict[str, bytes]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
