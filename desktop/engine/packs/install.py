@@ -156,6 +156,18 @@ def install(source: Path) -> InstalledPack:
     and activated in one SQLite transaction; only then is the previous generation deleted. A kill
     at any point leaves the previous generation active and intact; leftovers are cleaned by the
     next install."""
+    installed = _install(source, only_newer=False)
+    assert installed is not None  # only `only_newer` skips
+    return installed
+
+
+def install_if_newer(source: Path) -> InstalledPack | None:
+    """As `install`, but a verified pack whose version is not newer than the active one is left
+    alone (None): a drop folder may still hold the archives of older versions."""
+    return _install(source, only_newer=True)
+
+
+def _install(source: Path, *, only_newer: bool) -> InstalledPack | None:
     trusted = trust.trusted_keys()
     root = paths.ensure_dir(packs_root())
     with _install_lock(root):
@@ -177,6 +189,10 @@ def install(source: Path) -> InstalledPack:
                 raise PackRejected(f"{source} does not exist")
             state = LocalState.open(recover=True)
             try:
+                current = state.pack(manifest.pack_id)
+                active = current.active_version if current else None
+                if only_newer and active is not None and manifest.version <= active:
+                    return None
                 expiry = _check_installable(manifest, state)
                 pack_dir = paths.ensure_dir(root / manifest.pack_id)
                 final = _new_generation(pack_dir, manifest.version)

@@ -1,0 +1,135 @@
+"""Drop folders: packs and grants placed by IT (or a file-share script) are verified and installed
+at start through the same path as `enclave packs install`, with real signed packs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from desktop.engine.access import KnowledgeAccess
+from desktop.engine.packs import install, provision
+
+from .conftest import CANARIES, request_for
+
+
+def _drop_packs(workspace, versions: tuple[int, ...]) -> Path:
+    folder = provision.machine_packs_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    for version in versions:
+        name = f"handbook-v{version}.enclavepack"
+        shutil.copyfile(workspace.packs_dir / name, folder / name)
+    return folder
+
+
+def _drop_grant(workspace, user: str, roles: list[str], folder: Path | None = None) -> Path:
+    workspace.enrol(request_for(user), roles)
+    target = folder or provision.machine_grants_dir()
+    assert target is not None
+    target.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(workspace.grant(user, "handbook"), target))
+
+
+def _active_version() -> int:
+    return max(p.manifest.version for p in install.active_packs())
+
+
+def test_machine_drop_folder_installs_at_start(
+    admin_workspace, trust_admin, memory_keyring, embedder
+) -> None:
+    assert provision.machine_drop_dir() == trust_admin  # ENCLAVE_CONFIG_DIR moves both
+    _drop_packs(admin_workspace, (2, 1))
+    _drop_grant(admin_workspace, "alice", ["employee"])
+    report = provision.sync()
+    assert [(o.kind, o.outcome, o.detail) for o in report.outcomes] == [
+        ("grant", "imported", "handbook v2 for alice"),
+        ("pack", "installed", "handbook v2"),  # newest first; the older archive left beside
+        ("pack", "superseded", "verified; not newer than the active version"),  # it: set aside
+    ]
+    assert report.problems() == []
+    assert _active_version() == 2
+    access = KnowledgeAccess(embedder)
+    try:
+        assert access.readable_audiences == {"handbook": ("everyone", "staff")}
+        seen = "\n".join(str(c) for c in access.search("annual leave code word", k=10))
+        assert CANARIES["staff"] in seen and CANARIES["hr"] not in seen
+    finally:
+        access.close()
+    again = provision.sync()  # the next start: nothing new, nothing verified again
+    assert again.outcomes == () and again.unchanged == 3
+
+
+def test_a_tampered_drop_is_refused_and_the_others_install(
+    admin_workspace, trust_admin, memory_keyring
+) -> None:
+    folder = _drop_packs(admin_workspace, (2,))
+    bad = folder / "handbook-v9.enclavepack"
+    data = bytearray((folder / "handbook-v2.enclavepack").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    report = provision.sync()
+    outcomes = {Path(o.source).name: o for o in report.outcomes}
+    assert outcomes["handbook-v2.enclavepack"].outcome == "installed"
+    assert outcomes["handbook-v9.enclavepack"].outcome == "refused"
+    assert [str(p).split(":")[0] for p in report.problems()] == [
+        "A pack placed by your administrator was not installed"
+    ]
+    assert _active_version() == 2
+    assert provision.sync().outcomes == ()  # reported once, not at every start
+
+
+def test_an_older_version_dropped_later_changes_nothing(
+    admin_workspace, trust_admin, memory_keyring
+) -> None:
+    folder = _drop_packs(admin_workspace, (2,))
+    assert provision.sync().outcomes[0].outcome == "installed"
+    (folder / "handbook-v2.enclavepack").unlink()
+    _drop_packs(admin_workspace, (1,))
+    report = provision.sync()
+    assert [o.outcome for o in report.outcomes] == ["superseded"]
+    assert _active_version() == 2
+
+
+def test_grants_in_the_user_inbox_and_for_someone_else(
+    admin_workspace, trust_admin, memory_keyring
+) -> None:
+    inbox = provision.user_inbox_dir()
+    _drop_grant(admin_workspace, "alice", ["employee"], inbox)
+    admin_workspace.enrol(
+        {**request_for("bob"), **_someone_elses_key()}, ["hr"]
+    )  # bob's request carries a key this profile does not hold
+    shutil.copy(admin_workspace.grant("bob", "handbook"), inbox)
+    report = provision.sync()
+    by_outcome = {o.outcome: o for o in report.outcomes}
+    assert by_outcome["imported"].detail == "handbook v2 for alice"
+    assert "another key" in by_outcome["refused"].detail
+    assert [g.user for g in install.installed_grants()] == ["alice"]
+
+
+def _someone_elses_key() -> dict[str, str]:
+    """The public key and fingerprint of an enrolment request made by another person."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from desktop.engine.packs import grants
+    from desktop.engine.storage import sealing
+
+    public = sealing.public_bytes(X25519PrivateKey.generate().public_key())
+    return {
+        "public_key": base64.b64encode(public).decode("ascii"),
+        "fingerprint": grants.fingerprint(public),
+    }
+
+
+def test_a_drop_folder_users_can_write_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "packs"
+    folder.mkdir()
+    folder.chmod(0o777)
+    assert "read-only for users" in provision.writable_warning(folder, euid=os.getuid() + 4242)
+    folder.chmod(0o755)  # root-owned, read-only for others: what the guide asks for
+    if os.getuid() == 0:
+        os.chown(folder, 4242, -1)  # a folder the user owns is theirs to write
+    owner = folder.stat().st_uid
+    assert provision.writable_warning(folder, euid=owner + 1) == ""
+    assert "can be written" in provision.writable_warning(folder, euid=owner)
