@@ -155,3 +155,17 @@ def test_verify_on_the_command_line_passes_then_names_the_record(
     assert main(["audit", "verify"]) == ExitCode.UNHEALTHY
     err = capsys.readouterr().err
     assert "record #2 was removed" in err
+
+
+def test_a_byte_flipped_in_the_encrypted_file_is_a_damaged_store_not_a_silent_pass(
+    memory_keyring: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_audit_store() as store:
+        fill(store, 40)  # several pages
+        path = store.path
+    raw = bytearray(path.read_bytes())
+    assert not path.with_name(path.name + "-wal").exists()  # all in the main file
+    raw[3 * 4096 + 200] ^= 0x01
+    path.write_bytes(bytes(raw))
+    assert main(["audit", "verify"]) == ExitCode.STORAGE
+    assert "is damaged" in capsys.readouterr().err

@@ -216,7 +216,12 @@ class AuditStore(EncryptedStore):
 
     def verify(self) -> ChainReport:
         """Walk the whole chain; the report names the first altered, removed, inserted or
-        reordered record (and a cut-off end, from `audit.head`)."""
+        reordered record (and a cut-off end, from `audit.head`). A page SQLCipher refuses is a
+        `StorageError` (`DatabaseDamaged`), not a chain problem."""
+        with translate_errors(self.path):
+            return self._verify()
+
+    def _verify(self) -> ChainReport:
         first_seq, prev = self._start()
         head = self.head_file_entry()
         if head == (-1, ""):
