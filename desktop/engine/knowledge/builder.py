@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from desktop.engine.guard.documents import DocumentScreen, MarkupScan, scan_markup
 from desktop.engine.knowledge import parsers, vector_index
 from desktop.engine.knowledge.chunker import Chunk, ChunkParams, chunk_document, join_blocks
 from desktop.engine.knowledge.errors import EmbeddingModelMismatch, FileRejected
@@ -40,6 +41,21 @@ class EmbedderLike(Protocol):
 
 
 @dataclass(frozen=True)
+class ChunkFlag:
+    """A `documents.*` rule that fired on one chunk at build, and what the policy made of it
+    ("block": quarantined, not indexed; "warn": indexed and reported)."""
+
+    ordinal: int
+    rule: str
+    action: str
+    reason: str
+
+    def note(self) -> str:
+        verb = "quarantined" if self.action == "block" else "flagged"
+        return f"{verb} chunk {self.ordinal} ({self.rule}: {self.reason})"
+
+
+@dataclass(frozen=True)
 class Progress:
     """One step of a build: a file's outcome, then the commit."""
 
@@ -50,6 +66,7 @@ class Progress:
     done: int = 0
     total: int = 0
     chunks: int = 0
+    flags: tuple[ChunkFlag, ...] = ()  # the `documents.*` rules that fired on this file's chunks
 
 
 def _no_partition(_path: str) -> str:
@@ -64,6 +81,9 @@ class BuildOptions:
     ivf_threshold: int = vector_index.IVF_THRESHOLD
     partition_of: Callable[[str], str] = _no_partition
     parse_budget: ParseBudget = field(default_factory=ParseBudget)
+    # `documents.*` rule id -> action ("off" / "warn" / "block"), from the administrator's policy
+    # (`enclave admin build` passes it); empty: chunks are not screened.
+    document_rules: Mapping[str, str] = field(default_factory=dict)
 
 
 def model_identity(embedder: Any) -> dict[str, Any]:
@@ -85,6 +105,7 @@ class _Parsed:
     text: str
     notes: str
     chunks: list[Chunk]
+    flags: tuple[ChunkFlag, ...] = ()
 
 
 def build(
@@ -154,11 +175,12 @@ def _build(
                 hashes=hashes,
                 vectors=vectors,
             )
+            notes = "; ".join(x for x in (item.notes, *(f.note() for f in item.flags)) if x)
             store.set_file_status(
-                FileStatus(item.rel, item.sha256, item.size, "indexed", "", item.notes, len(hashes))
+                FileStatus(item.rel, item.sha256, item.size, "indexed", "", notes, len(hashes))
             )
             done += 1
-            yield Progress("file", item.rel, "indexed", item.notes, done, total, len(hashes))
+            yield Progress("file", item.rel, "indexed", notes, done, total, len(hashes), item.flags)
         queue.clear()
 
     for path in files:
@@ -245,7 +267,43 @@ def _prepare(
         store.set_file_status(status)
         return status
     text, _ = join_blocks(doc.blocks)
-    return _Parsed(rel, sha, size, doc.title, doc.keywords, text, "; ".join(doc.notes), chunks)
+    flags: tuple[ChunkFlag, ...] = ()
+    if options.document_rules:
+        chunks, flags = screen_chunks(path, chunks, options.document_rules, embedder)
+        if not chunks:
+            notes = "; ".join(f.note() for f in flags)
+            status = FileStatus(rel, sha, size, "skipped", "every chunk quarantined", notes, 0)
+            store.set_file_status(status)
+            return status
+    return _Parsed(
+        rel, sha, size, doc.title, doc.keywords, text, "; ".join(doc.notes), chunks, flags
+    )
+
+
+_MARKUP_SUFFIXES = (".html", ".htm", ".md", ".markdown")
+
+
+def screen_chunks(
+    path: Path, chunks: list[Chunk], rules: Mapping[str, str], embedder: Any
+) -> tuple[list[Chunk], tuple[ChunkFlag, ...]]:
+    """The chunks to index and every `documents.*` finding; a chunk a blocking rule fired on is
+    quarantined (left out of the index, listed in the ingest report)."""
+    screen = DocumentScreen(rules, embedder if hasattr(embedder, "embed") else None)
+    scan: MarkupScan | None = None
+    if path.suffix.lower() in _MARKUP_SUFFIXES:
+        scan = scan_markup(path.read_bytes().decode("utf-8", errors="replace"))
+    kept: list[Chunk] = []
+    flags: list[ChunkFlag] = []
+    for chunk in chunks:
+        found = screen.chunk_findings(chunk.text, scan)
+        actions = [rules.get(f.rule, "off") for f in found]
+        flags += [
+            ChunkFlag(chunk.ordinal, f.rule, a, f.reason)
+            for f, a in zip(found, actions, strict=True)
+        ]
+        if "block" not in actions:
+            kept.append(chunk)
+    return kept, tuple(flags)
 
 
 def _with_deadline(count: Callable[[str], int], seconds: float) -> Callable[[str], int]:

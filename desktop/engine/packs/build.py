@@ -112,6 +112,7 @@ def build_pack(
     keys = {audience: pysecrets.token_bytes(32) for audience in by_audience}
     report: dict[str, dict[str, int]] = {}
     audiences: dict[str, dict[str, Any]] = {}
+    guard_counts: Counter[str] = Counter()  # "rule:action" -> chunks, over every audience
     for audience, files in sorted(by_audience.items()):
         counts: Counter[str] = Counter()
         shard = f"shards/{audience}.db"
@@ -120,6 +121,9 @@ def build_pack(
             if progress.kind == "file":
                 counts[progress.status] += 1
                 counts["chunks"] += progress.chunks
+                for flag in progress.flags:  # counts only: the names stay in the shard's report
+                    counts["quarantined" if flag.action == "block" else "flagged"] += 1
+                    guard_counts[f"{flag.rule}:{flag.action}"] += 1
             yield progress
         report[audience] = dict(counts)
         audiences[audience] = {
@@ -144,8 +148,11 @@ def build_pack(
         },
         "audiences": audiences,
         "ingest": {
-            status: sum(r.get(status, 0) for r in report.values())
-            for status in ("indexed", "skipped", "failed")
+            **{
+                status: sum(r.get(status, 0) for r in report.values())
+                for status in ("indexed", "skipped", "failed", "quarantined", "flagged")
+            },
+            "guard": dict(sorted(guard_counts.items())),  # `documents.*` findings, by rule
         },
     }
     sign_folder(folder, fields, admin_key)

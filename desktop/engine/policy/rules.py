@@ -39,6 +39,22 @@ class AuditContent(StrEnum):
 
 DEFAULT_ACTIONS: Mapping[str, Action] = MappingProxyType(
     {
+        # input.*: the question, before retrieval (answer/input_guard.py). Every hazard category
+        # blocks except S6 (specialized advice: medical, legal, financial), which warns: staff
+        # ask their handbook about health benefits and leave.
+        **{f"input.hazard.s{n}": Action.BLOCK for n in range(1, 14) if n != 6},
+        "input.hazard.s6": Action.WARN,
+        "input.injection": Action.BLOCK,
+        "input.prompt_extraction": Action.BLOCK,
+        "input.guard_model": Action.BLOCK,  # a provisioned guard model's unmapped "unsafe"
+        # documents.*: chunks at pack build (knowledge/builder.py); block = quarantined, not
+        # indexed; warn = indexed and listed in the ingest report.
+        "documents.injection": Action.BLOCK,
+        "documents.unrelated_request": Action.WARN,  # a weaker signal: flagged, still indexed
+        "documents.hidden_html": Action.BLOCK,
+        "documents.bidi": Action.WARN,
+        "documents.invisible_text": Action.WARN,
+        "documents.suspicious_link": Action.WARN,
         # output.*: the answer, before the user reads it (answer/output_guard.py)
         "output.pii.email": Action.REDACT,
         "output.pii.phone": Action.REDACT,
@@ -56,6 +72,44 @@ DEFAULT_ACTIONS: Mapping[str, Action] = MappingProxyType(
 # ignored).
 RULE_DESCRIPTIONS: Mapping[str, str] = MappingProxyType(
     {
+        **{
+            f"input.hazard.s{n}": f"questions asking for S{n} content ({name}, MLCommons hazard "
+            "taxonomy): embedding similarity to category descriptions, plus wording rules"
+            for n, name in enumerate(
+                (
+                    "violent crimes",
+                    "non-violent crimes",
+                    "sex-related crimes",
+                    "child sexual exploitation",
+                    "defamation",
+                    "specialized advice",
+                    "privacy",
+                    "intellectual property",
+                    "indiscriminate weapons",
+                    "hate",
+                    "suicide and self-harm",
+                    "sexual content",
+                    "elections",
+                ),
+                1,
+            )
+        },
+        "input.injection": "direct prompt injection: instructions to ignore or replace the "
+        "assistant's rules, mode switches, claimed authority",
+        "input.prompt_extraction": "attempts to read the system prompt, hidden instructions or "
+        "secrets",
+        "input.guard_model": "a provisioned guard model (catalog role guard) said unsafe without a "
+        "category Enclave maps, or gave no verdict",
+        "documents.injection": "document text aimed at the assistant (ignore instructions, 'in your "
+        "response', 'add this code to your solution')",
+        "documents.unrelated_request": "a question or task in a document unrelated to the text "
+        "around it (an injected task; embedding similarity below a calibrated floor)",
+        "documents.hidden_html": "text an HTML page hides from people (display:none, "
+        "visibility:hidden, font-size:0, the hidden attribute)",
+        "documents.bidi": "bidirectional control characters (they reorder what a reader sees)",
+        "documents.invisible_text": "zero-width and other invisible characters",
+        "documents.suspicious_link": "links whose text shows another address than they open, raw "
+        "IP hosts, punycode, data:/javascript:/file: links",
         "output.pii.email": "e-mail addresses in the answer",
         "output.pii.phone": "phone numbers (+country anywhere; national formats of the policy's "
         "phone regions), checked against libphonenumber's numbering plans",
