@@ -284,9 +284,12 @@ def _token_value(text: str) -> bool:
 
 # -- the patterns ------------------------------------------------------------------------------
 
+# A "domain" ending in a file extension is a file name ("icon@2x.png"), not an address.
+_FILE_ENDINGS = "png|jpe?g|gif|svg|webp|bmp|ico|tiff?|pdf|css|js|json|html?|md|txt|zip|py"
 _EMAIL = (
     r"(?<![\w.+%-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    rf"(?!(?:{_FILE_ENDINGS})(?![\w-]))[A-Za-z]{{2,24}}(?![\w-])"
 )
 # Digit groups with one separator between them (an optional +/00 country prefix, brackets around
 # an area code): the shape libphonenumber is then asked about.
@@ -393,6 +396,10 @@ def compile_national_id(name: str, source: str) -> regex.Pattern[str]:
 
 _PHONE_PATTERN = _compile(_PHONE)
 _CITATION = _compile(r"\[\d{1,3}\]")
+_IBAN_SHAPE = _compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?")
+_PHONE_CONTEXT = _compile(
+    r"(?i)(?:phone|tel|telephone|mobile|cell|fax|call|ring|text|whatsapp|contact)\b\W{0,6}$"
+)
 _PHONE_CUT = _Pattern(Kind.PHONE, "phone number", _PHONE_PATTERN, cut_min=9, cut_check=_phone_cut)
 
 
@@ -417,6 +424,15 @@ class Finder:
         found = [f for p in self._patterns for f in p.spans(text)]
         if Kind.PHONE in self.kinds:
             found += self._phones(text)
+        # Inside an IBAN-shaped string (its checksum failed, or IBANs are off) no run of its
+        # digits is a card or a phone number.
+        shaped = [m.span() for m in _IBAN_SHAPE.finditer(text)]
+        found = [
+            f
+            for f in found
+            if f.kind not in (Kind.CARD, Kind.PHONE)
+            or not any(s <= f.start and f.end <= e for s, e in shaped)
+        ]
         if final:
             patterns = [*self._patterns, *([_PHONE_CUT] if Kind.PHONE in self.kinds else [])]
             found += [f for p in patterns if (f := p.cut_off(text)) is not None]
@@ -451,6 +467,10 @@ class Finder:
             for match in phonenumbers.PhoneNumberMatcher(
                 text, region, leniency=phonenumbers.Leniency.VALID
             ):
+                if match.raw_string.isdigit() and not _PHONE_CONTEXT.search(
+                    text, max(0, match.start - 24), match.start
+                ):
+                    continue  # a bare run of digits is an id or a date, unless called a phone
                 region_code = phonenumbers.region_code_for_number(match.number) or region
                 found[(match.start, match.end)] = Finding(
                     Kind.PHONE, match.start, match.end, f"phone number ({region_code})"
