@@ -71,6 +71,19 @@ def register(sub: Any) -> None:
     build.add_argument("--valid-days", type=int, default=180, help="expiry, in days from now")
     build.add_argument("--license", default="", help="the documents' licence, shown in About")
     build.add_argument(
+        "--policy",
+        type=Path,
+        help="a signed policy file (`enclave admin policy`) whose documents.* rules screen the "
+        "chunks; default: the built-in rules (docs/guardrails.md)",
+    )
+    build.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="RULE=ACTION",
+        help="override one documents.* rule for this build (off, warn, block); repeatable",
+    )
+    build.add_argument(
         "--eval", type=Path, metavar="GOLDEN", help="evaluate the built pack on this golden set "
         "and sign its headline figures into the manifest (docs/evaluation.md)"
     )  # fmt: skip
@@ -199,13 +212,20 @@ def _admin(args: argparse.Namespace) -> int:
 
 
 def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
+    from desktop.engine.core.progress import ProgressCounter, ProgressDisplay
+    from desktop.engine.knowledge.builder import BuildOptions
+    from desktop.engine.knowledge.parsers import iter_source_files
     from desktop.engine.packs.build import BuiltPack, build_pack
     from desktop.engine.runtime.catalog import Catalog
     from desktop.engine.runtime.embedder import Embedder
 
     version = args.version or workspace.latest_version(args.pack_id) + 1
     built: BuiltPack | None = None
+    options = BuildOptions(document_rules=_document_rules(args, workspace))
     embedder = Embedder(Catalog.load().default("embedding"))
+    files = sum(1 for _ in iter_source_files(args.source)) if args.source.is_dir() else 0
+    counter = ProgressCounter(f"building {args.pack_id} v{version}", files)
+    display = ProgressDisplay(sys.stderr)  # stdout keeps the result lines for scripts
     try:
         for item in build_pack(
             args.source,
@@ -219,22 +239,55 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
             knowledge_as_of=args.as_of,
             valid_days=args.valid_days,
             license=args.license,
+            options=options,
         ):
             if isinstance(item, BuiltPack):
+                display.close()
                 print(f"\nbuilt {item.archive}\n  keys (secret): {item.keys_file}")
                 for audience, counts in sorted(item.report.items()):
                     print(_shown(f"  {audience:<14} {json.dumps(counts, sort_keys=True)}"))
                 built = item
-            elif item.kind == "file" and item.status in ("failed", "skipped"):
-                print(_shown(f"  {item.status:<8} {item.path}: {item.reason}"), file=sys.stderr)
             elif item.kind == "file":
-                shown = _shown(item.path)[:60]  # source file names are anyone's choice
-                print(f"\r  [{item.done}/{item.total}] {shown:<60}", end="", flush=True)
+                if item.status in ("failed", "skipped"):
+                    display.clear()
+                    print(_shown(f"  {item.status:<8} {item.path}: {item.reason}"), file=sys.stderr)
+                if item.flags:
+                    display.clear()
+                    for flag in item.flags:  # the administrator sees them before release
+                        print(_shown(f"  guard    {item.path}: {flag.note()}"), file=sys.stderr)
+                display.show(counter.file_done(_shown(item.path), item.chunks))
     finally:
+        display.close()
         embedder.close()
     if args.eval is not None:
         cli_evaluate.sign_pack_evaluation(args, workspace, built)
     return ExitCode.OK
+
+
+def _document_rules(args: argparse.Namespace, workspace: Any) -> dict[str, str]:
+    """The documents.* actions for this build: the signed policy's (checked against this
+    workspace's key) or the built-in defaults, then the --rule overrides."""
+    from desktop.engine.guard.documents import RULES
+    from desktop.engine.packs.errors import AdminError
+    from desktop.engine.packs.signing import key_id, load_public_key
+    from desktop.engine.policy.rules import DEFAULT_POLICY, Action
+    from desktop.engine.policy.signed import MAX_POLICY_BYTES, verify_policy
+
+    policy = DEFAULT_POLICY
+    if args.policy:
+        key = load_public_key(workspace.public_key_path.read_text(encoding="ascii"))
+        with open(args.policy, "rb") as handle:
+            raw = handle.read(MAX_POLICY_BYTES + 1)
+        policy = verify_policy(raw, {key_id(key): key}, str(args.policy))
+    rules = {rule: policy.action(rule).value for rule in RULES}
+    for item in args.rule:
+        rule, _, action = item.partition("=")
+        if rule not in RULES or action not in (Action.OFF, Action.WARN, Action.BLOCK):
+            raise AdminError(
+                f"--rule {item!a}: expected RULE=off|warn|block with RULE one of {', '.join(RULES)}."
+            )
+        rules[rule] = action
+    return rules
 
 
 def _admin_verify(args: argparse.Namespace) -> int:
@@ -307,6 +360,9 @@ def _admin_inspect(args: argparse.Namespace) -> int:
             db = open_database(args.pack / info["shard"], keys[name], read_only=True)
             for status in KnowledgeStore(db).file_report():
                 print(_shown(f"    [{name}] {status.status:<8} {status.path} {status.reason}"))
+                for note in status.notes.split("; "):
+                    if note.startswith(("quarantined chunk", "flagged chunk")):
+                        print(_shown(f"      guard: {note}"))
             db.conn.close()
     return ExitCode.OK
 
@@ -402,8 +458,17 @@ def _enrol(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from desktop.engine.core.progress import JobProgress, ProgressDisplay
     from desktop.engine.packs.demo import setup_demo
 
-    for line in setup_demo(args.source):
-        print(f"demo: {line}")
+    display = ProgressDisplay(sys.stdout)
+    try:
+        for line in setup_demo(args.source):
+            if isinstance(line, JobProgress):
+                display.show(line)
+                continue
+            display.clear()
+            print(f"demo: {line}")
+    finally:
+        display.close()
     return ExitCode.OK

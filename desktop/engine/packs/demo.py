@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from desktop.engine.core import paths
+from desktop.engine.core.progress import JobProgress, ProgressCounter
+from desktop.engine.knowledge import parsers
 from desktop.engine.packs import grants, install, trust
 from desktop.engine.packs.build import BuiltPack, build_pack
 from desktop.engine.packs.signing import key_id
@@ -73,8 +75,9 @@ def _installed(version: int) -> bool:
     return has_grant and (folder / "manifest.json").is_file()
 
 
-def setup_demo(source: Path) -> Iterator[str]:
-    """Idempotent demo setup; yields one line per step for the setup log."""
+def setup_demo(source: Path) -> Iterator[str | JobProgress]:
+    """Idempotent demo setup; yields one line per step for the setup log, and the build's
+    progress (files, chunks, rate, time left) while the pack is built."""
     secrets.backend()  # the profiles' keys need a trusted keyring: say so before a long build
     ws = workspace()
     ws.init(AUDIENCES)
@@ -85,6 +88,10 @@ def setup_demo(source: Path) -> Iterator[str]:
     yield f"demo admin key {demo_key} (DEMO) may sign '{PACK_ID}' only, in the demo profiles"
     if ws.latest_version(PACK_ID) == 0:
         embedder = Embedder(Catalog.load().default("embedding"))
+        files = sum(1 for _ in parsers.iter_source_files(source)) if source.is_dir() else 0
+        counter = ProgressCounter("building the demo pack", files)
+        if files:
+            yield f"building the demo pack from {files} files (once, a few minutes)"
         try:
             for item in build_pack(
                 source,
@@ -98,12 +105,15 @@ def setup_demo(source: Path) -> Iterator[str]:
                 valid_days=365,
                 license="CC0-1.0 (18F handbook, public domain)",
             ):
-                if isinstance(item, BuiltPack):
-                    summary = ", ".join(
-                        f"{a}: {r.get('indexed', 0)} files/{r.get('chunks', 0)} chunks"
-                        for a, r in sorted(item.report.items())
-                    )
-                    yield f"built {item.archive.name} ({summary})"
+                if not isinstance(item, BuiltPack):
+                    if item.kind == "file":
+                        yield counter.file_done(item.path, item.chunks)
+                    continue
+                summary = ", ".join(
+                    f"{a}: {r.get('indexed', 0)} files/{r.get('chunks', 0)} chunks"
+                    for a, r in sorted(item.report.items())
+                )
+                yield f"built {item.archive.name} ({summary})"
         finally:
             embedder.close()
     version = ws.latest_version(PACK_ID)
