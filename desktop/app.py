@@ -11,11 +11,13 @@ import contextlib
 import getpass
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from desktop.engine.access import CitationRef, OpenedDocument, Passage
+from desktop.engine.access import CitationRef, KnowledgeAccess, OpenedDocument, Passage
 from desktop.engine.answer.events import AnswerEvent
+from desktop.engine.answer.records import Question
 from desktop.engine.assistant import Assistant, AssistantOptions, ModelStatus
+from desktop.engine.audit.notice import audit_notice
 from desktop.engine.core.errors import EngineError
 from desktop.engine.core.settings import AppSettings, load_settings, save_settings
 from desktop.engine.packs.library import PackLibrary
@@ -50,11 +52,13 @@ class Welcome:
     suggestions: tuple[str, ...] = ()
     say_restricted_exists: bool = False
     ready: bool = False  # False until the model and packs are open
+    audit: str = ""  # what the audit log keeps under the policy in force (audit.notice)
 
 
 # Searched, through the access choke point, for passages to suggest first questions from.
-SUGGESTION_QUERIES = ("how do I get started", "what should I do first")
+SUGGESTION_QUERIES = ("how do I get started", "what should I do first", "how do I")
 MAX_SUGGESTIONS = 4
+MAX_TRIED = 6  # candidates checked against the decider (about a second each on a laptop CPU)
 _TAG = re.compile(r"<[^>]{0,40}>")
 _QUESTION = re.compile(
     r"(how|what|when|where|who|why|which|can|do|does|is|are|should|will)\b", re.IGNORECASE
@@ -94,7 +98,7 @@ class ChatSession:
             except EngineError as exc:
                 self.store_problem = exc
         self.packs = PackLibrary()
-        self._welcome = Welcome(user=getpass.getuser())
+        self._welcome = Welcome(user=getpass.getuser(), audit=self._audit_notice())
 
     # -- engine thread -----------------------------------------------------------------------
     def load_model(self) -> ModelStatus:
@@ -102,13 +106,20 @@ class ChatSession:
         self._welcome = self._read_welcome()
         return status
 
+    def prepare_welcome(self) -> Welcome:
+        """The suggested questions (a few seconds of retrieval and evidence scoring): run after
+        `load_model`, on the engine thread; a question asked meanwhile waits for it."""
+        knowledge = self.assistant.knowledge
+        if knowledge is not None and self._welcome.ready:
+            self._welcome = replace(self._welcome, suggestions=tuple(self._suggestions(knowledge)))
+        return self._welcome
+
     def _read_welcome(self) -> Welcome:
         knowledge = self.assistant.knowledge
         enrolment = None
         with contextlib.suppress(EngineError):  # not enrolled usably: "no packs yet" is shown
             enrolment = self.packs.enrolled()
         packs: list[PackSummary] = []
-        suggestions: list[str] = []
         if knowledge is not None:
             for pack in knowledge.packs:
                 packs.append(
@@ -121,27 +132,44 @@ class ChatSession:
                         restricted=len(set(pack.audiences) - set(pack.readable)),
                     )
                 )
-            seen: set[str] = set()
-            titles = [p.title for p in knowledge.packs if p.readable]
-            for query in (*SUGGESTION_QUERIES, *titles):
-                for passage in knowledge.search(query, 8):  # only what this user may read
-                    suggestion = suggestion_from(passage.title, passage.heading)
-                    if suggestion and passage.title not in seen:
-                        seen.add(passage.title)
-                        suggestions.append(suggestion)
-                if len(suggestions) >= MAX_SUGGESTIONS:
-                    break
         return Welcome(
             user=enrolment.user if enrolment else getpass.getuser(),
             roles=enrolment.roles if enrolment else (),
             packs=tuple(packs),
-            suggestions=tuple(suggestions[:MAX_SUGGESTIONS]),
             say_restricted_exists=self.assistant.policy.say_restricted_exists,
             ready=True,
+            audit=self._audit_notice(),
         )
+
+    def _audit_notice(self) -> str:
+        return audit_notice(self.assistant.policy, self.assistant.audit_problem)
 
     def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
         return self.assistant.ask(conversation_id, question)
+
+    def _suggestions(self, knowledge: KnowledgeAccess) -> list[str]:
+        """Questions drawn from passages this user may read (the choke point's search), kept
+        only when the answer pipeline's own retrieval and decision would answer them rather
+        than abstain: a suggestion should never lead to "the documents don't say"."""
+        stages = self.assistant.pipeline().stages
+        seen: set[str] = set()
+        kept: list[str] = []
+        tried = 0
+        titles = [p.title for p in knowledge.packs if p.readable]
+        for query in (*SUGGESTION_QUERIES, *titles):
+            for passage in knowledge.search(query, 8):
+                suggestion = suggestion_from(passage.title, passage.heading)
+                if not suggestion or passage.title in seen or tried >= MAX_TRIED:
+                    continue
+                seen.add(passage.title)
+                tried += 1
+                question = Question(suggestion)
+                retrieval = stages.retrieve.retrieve(question)
+                if stages.decide.decide(question, retrieval).generates:
+                    kept.append(suggestion)
+                if len(kept) >= MAX_SUGGESTIONS:
+                    return kept
+        return kept
 
     # -- GUI thread ----------------------------------------------------------------------------
     @property

@@ -104,6 +104,10 @@ class ChatBackend(Protocol):
         passages, or marked as no longer available to this user."""
         ...
 
+    def prepare_welcome(self) -> Welcome:
+        """Find the suggested questions (engine thread, after `load_model`); the new welcome."""
+        ...
+
     def welcome(self) -> Welcome:
         """What the first-run screen shows (computed on the engine thread by `load_model`)."""
         ...

@@ -383,9 +383,19 @@ class MainWindow(QMainWindow):
         self.status_model.setToolTip(f"Context window: {status.n_ctx} tokens")
         self.refresh_knowledge()  # packs are opened behind the model, on the engine thread
         self._refresh_welcome()
+        if self.backend.welcome().packs:
+            self.welcome.finding_suggestions()
+            suggestions = call_in_worker(self.backend.prepare_welcome)
+            suggestions.signals.returned.connect(lambda _welcome: self._refresh_welcome())
+            suggestions.signals.errored.connect(self._suggestions_failed)
+            self._launch(suggestions)
         for problem in self.backend.knowledge_problems:
             self.show_notice(problem, "A document pack is not usable.")
         self.answers.model_loaded()
+
+    def _suggestions_failed(self, error: BaseException) -> None:
+        self._refresh_welcome()
+        self.show_error(error)
 
     def _model_failed(self, error: BaseException) -> None:
         self.status_model.setText("Model not loaded")
@@ -638,8 +648,13 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(
             self, "Export conversation", "conversation.md", "Markdown (*.md);;JSON (*.json)"
         )
-        if not path:
-            return
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str) -> bool:
+        """The open conversation (current versions, sources resolved) as Markdown or JSON."""
+        if self._conversation_id is None:
+            return False
         try:
             fmt = "json" if path.endswith(".json") else "md"
             text = self.backend.export_conversation(self._conversation_id, fmt)
@@ -647,6 +662,9 @@ class MainWindow(QMainWindow):
                 out.write(text)
         except (EngineError, OSError) as exc:
             self.show_error(exc if isinstance(exc, EngineError) else EngineError(str(exc)))
+            return False
+        self.statusBar().showMessage(f"Exported to {path}", 4000)
+        return True
 
     # -- per-answer actions --------------------------------------------------------------------
     def _turn(self, key: int) -> TurnRecord | None:
@@ -775,7 +793,7 @@ class MainWindow(QMainWindow):
     def open_about(self) -> None:
         from desktop.ui.about_dialog import AboutDialog
 
-        AboutDialog(self.backend.models(), self.packs, self).exec()
+        AboutDialog(self.backend.models(), self.packs, self, self.backend.welcome().audit).exec()
 
     def open_packs(self) -> None:
         if self.packs is None:

@@ -31,11 +31,15 @@ NOTICE = (
 )
 
 
-def kept_text(history_on: bool, saving: bool) -> str:
+def kept_text(history_on: bool, saving: bool, audit: str = "") -> str:
+    """What is kept: history, then the audit log as `audit.notice` describes it."""
+    audit = audit or (
+        "Your organisation's policy may keep an audit log of questions and the sources used."
+    )
     if not history_on:
         return (
             "History is off on this computer (no secure keyring), so conversations are not "
-            "saved. Your organisation's policy may keep an audit log of questions and sources."
+            f"saved. {audit}"
         )
     kept = (
         "Kept on this computer, encrypted: your conversation history"
@@ -44,12 +48,11 @@ def kept_text(history_on: bool, saving: bool) -> str:
             if not saving
             else ""
         )
-        + ", and, where your organisation's policy turns it on, an audit log of questions and "
-        "the sources used."
+        + "."
     )
     return (
         kept + " To keep no history: Tools › Settings › untick “Save conversations”, or start a "
-        "private chat (File › New private chat, Ctrl+Shift+N), which is never saved."
+        f"private chat (File › New private chat, Ctrl+Shift+N), which is never saved. {audit}"
     )
 
 
@@ -134,6 +137,11 @@ class WelcomePanel(QScrollArea):
         self.setWidget(body)
         self.show_welcome(Welcome(), history_on=True, saving=True)
 
+    def finding_suggestions(self) -> None:
+        if not self.buttons:
+            self.try_label.setText("Finding questions your documents can answer…")
+            self.try_label.show()
+
     def show_welcome(
         self, welcome: Welcome, *, history_on: bool, saving: bool, private: bool = False
     ) -> None:
@@ -171,5 +179,6 @@ class WelcomePanel(QScrollArea):
             )
             self.suggestions_box.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
             self.buttons.append(button)
+        self.try_label.setText("Try asking:")
         self.try_label.setVisible(bool(self.buttons))
-        self.kept.setText(kept_text(history_on, saving and not private))
+        self.kept.setText(kept_text(history_on, saving and not private, welcome.audit))

@@ -10,6 +10,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from desktop.engine.access import CitationRef, OpenedDocument, Passage
@@ -209,6 +210,7 @@ class FakeBackend:
             ready=True,
         )
         self.loaded = False
+        self.suggested = False
 
     # engine thread
     def load_model(self) -> ModelStatus:
@@ -219,7 +221,13 @@ class FakeBackend:
         return ModelStatus("fake-model", "CPU", 2, 4096)
 
     def welcome(self) -> Welcome:
-        return self.welcome_shown if self.loaded else Welcome(user="alex")
+        if not self.loaded:
+            return Welcome(user="alex")
+        return self.welcome_shown if self.suggested else replace(self.welcome_shown, suggestions=())
+
+    def prepare_welcome(self) -> Welcome:
+        self.suggested = True
+        return self.welcome()
 
     def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
         if self.ask_error is not None:

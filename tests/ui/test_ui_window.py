@@ -25,6 +25,7 @@ from ui.fakes import FakeBackend
 
 def test_first_run_says_who_what_and_asks_a_suggestion(qtbot, window, backend) -> None:
     assert window.pages.currentWidget() is window.welcome
+    qtbot.waitUntil(lambda: bool(window.welcome.buttons), timeout=5000)  # found after the load
     who, packs = window.welcome.who.text(), window.welcome.packs.text()
     assert "You are alex" in who and "roles: staff" in who
     assert "Staff handbook: you can read everyone, staff" in packs and "as of 2024-05-01" in packs
@@ -219,6 +220,7 @@ def test_every_control_has_a_screen_reader_name(qtbot, window, backend, packs) -
     wait_idle(qtbot, window)
     assert accessible_gaps(window) == []
     window.new_chat()  # the welcome page and its suggestion buttons
+    qtbot.waitUntil(lambda: bool(window.welcome.buttons), timeout=5000)
     assert window.welcome.buttons[0].accessibleName() == "Ask: How do I book travel?"
     assert accessible_gaps(window) == []
     settings = SettingsDialog(backend, window, window.prefs)
