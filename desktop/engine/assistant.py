@@ -27,7 +27,9 @@ from desktop.engine.answer.grounding import (
     FollowUpQuery,
     SupportedSentences,
 )
+from desktop.engine.answer.input_guard import PolicyInputScreen
 from desktop.engine.answer.language import model_translator
+from desktop.engine.answer.output_guard import OutputGuard
 from desktop.engine.answer.pipeline import AnswerPipeline, Stages
 from desktop.engine.answer.records import ModelRef
 from desktop.engine.answer.stages import (
@@ -38,11 +40,18 @@ from desktop.engine.answer.stages import (
     SearchPermittedPassages,
     StreamFromModel,
 )
+from desktop.engine.audit.errors import AuditUnavailable
+from desktop.engine.audit.log import AuditLog, open_audit_log
 from desktop.engine.core import paths
 from desktop.engine.core.errors import EngineError, KeyringUnavailable
 from desktop.engine.core.settings import AppSettings
+from desktop.engine.guard.guard_model import GuardModelScreen
+from desktop.engine.guard.pii import redact_text
 from desktop.engine.packs import install
 from desktop.engine.packs.local_state import DB_NAME as PACK_STATE_DB
+from desktop.engine.policy.errors import PolicyRejected
+from desktop.engine.policy.rules import DEFAULT_POLICY, Policy
+from desktop.engine.policy.signed import load_policy
 from desktop.engine.runtime.catalog import Catalog
 from desktop.engine.runtime.chat_model import ChatModel, ModelSettings
 from desktop.engine.runtime.embedder import Embedder
@@ -74,18 +83,6 @@ class AssistantOptions:
             temperature=settings.temperature,
         )
         return replace(options, **overrides)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The administrator's rules for screening and recording (the guardrails work fills it)."""
-
-    name: str = "built-in default"
-    description: str = "No guardrail rules yet: every question is answered, nothing is redacted."
-    always_quote: bool = False  # show the passages' own sentences under every generated answer
-
-
-DEFAULT_POLICY = Policy()
 
 
 @dataclass(frozen=True)
@@ -122,21 +119,39 @@ class Assistant:
         self.knowledge = knowledge
         self.policy = policy
         self.audit: AuditSink = audit or NoAuditLog()
+        self.audit_problem: EngineError | None = None  # why the audit log is off (None: on)
+        self.policy_problem: PolicyRejected | None = None  # a refused policy file: no answers
         self.problems: list[EngineError] = []
         self.embedder: Embeds | None = embedder
         self._owned_embedder: Embedder | None = None
+        self.guard_model: ChatModel | None = None  # an administrator's guard GGUF, when provisioned
         self._pipeline: AnswerPipeline | None = None
 
     @classmethod
-    def open(cls, options: AssistantOptions, *, keep_history: bool = True) -> Assistant:
+    def open(
+        cls, options: AssistantOptions, *, keep_history: bool = True, keep_audit: bool = True
+    ) -> Assistant:
         """The real parts: llama.cpp, the user's encrypted history (when asked and a trusted
-        keyring exists; otherwise `history_problem` says why it is off). Quick: load later."""
+        keyring exists; otherwise `history_problem` says why it is off) and the audit log
+        (`audit_problem` says why it is off; then `ask` refuses if the policy requires it).
+        Quick: load later."""
         assistant = cls(ModelManager(), options=options)
+        try:
+            assistant.policy = load_policy()
+        except PolicyRejected as exc:  # fail closed: `ask` refuses every question, saying why
+            assistant.policy_problem = exc
         if keep_history:
             try:
                 assistant.history = open_history()
             except EngineError as exc:  # no trusted keyring: answer, but refuse to store
                 assistant.history_problem = exc
+        if keep_audit:
+            try:
+                assistant.audit = open_audit_log(
+                    assistant.policy, lambda: assistant.knowledge, redact=redact_text
+                )
+            except EngineError as exc:  # see `ask`: answered only if the policy allows it
+                assistant.audit_problem = exc
         return assistant
 
     # -- slow: on a worker ---------------------------------------------------------------------
@@ -149,6 +164,7 @@ class Assistant:
             ModelSettings(n_ctx=o.n_ctx, n_threads=o.n_threads, n_gpu_layers=o.n_gpu_layers),
         )
         self._open_knowledge()
+        self._open_guards()
         self._pipeline = None
         return ModelStatus(
             model_id=entry.id,
@@ -173,9 +189,35 @@ class Assistant:
             return
         self.problems += self.knowledge.problems
 
+    def _open_guards(self) -> None:
+        """The input screen's parts: the embedder (also with no pack open) and the guard model
+        when the administrator provisioned one (catalog role "guard"; docs/guardrails.md)."""
+        if self.embedder is None:
+            try:
+                self._owned_embedder = Embedder(self.catalog.default("embedding"))
+                self.embedder = self._owned_embedder
+            except EngineError as exc:  # screened by wording rules only; doctor says why
+                self.problems.append(exc)
+        guards = [e for e in self.catalog if e.role == "guard"]
+        if guards and self.guard_model is None:
+            manager = ModelManager()
+            try:
+                manager.load(guards[0], ModelSettings(n_ctx=4096, n_threads=self.options.n_threads))
+                self.guard_model = manager
+            except EngineError as exc:
+                self.problems.append(exc)
+
     # -- answering -----------------------------------------------------------------------------
     def ask(self, conversation_id: int | None, question: str) -> Generator[AnswerEvent, None, None]:
-        """The event stream of one answer (see `answer.events`); nothing runs until it is read."""
+        """The event stream of one answer (see `answer.events`); nothing runs until it is read.
+
+        `PolicyRejected` when the administrator's policy file was refused; `AuditUnavailable`
+        (before any event) when the policy requires an audit log and it is off.
+        """
+        if self.policy_problem is not None:
+            raise self.policy_problem  # never the default rules in place of a refused policy
+        if self.audit_problem is not None and self.policy.audit_required:
+            raise AuditUnavailable(self.audit_problem)
         return self.pipeline().run(conversation_id, question)
 
     def pipeline(self) -> AnswerPipeline:
@@ -186,6 +228,12 @@ class Assistant:
                 plan=GroundedPrompt(self.model, o.max_answer_tokens),
                 generate=StreamFromModel(self.model, o.temperature),
                 record=HistoryRecorder(self.history, self.audit),
+                output=OutputGuard(self.policy),
+                screen=PolicyInputScreen(
+                    self.policy,
+                    self.embedder,
+                    guard_model=GuardModelScreen(self.guard_model) if self.guard_model else None,
+                ),
             )
             if self.knowledge is not None and self.embedder is not None:
                 # With documents: grounded answers. Without any pack the app is a plain local
@@ -194,7 +242,7 @@ class Assistant:
                 stages.retrieve = FollowUpQuery(
                     self.knowledge, o.sources_per_answer, translate=model_translator(self.model)
                 )
-                stages.decide = AbstainOnWeakEvidence(scorer)
+                stages.decide = AbstainOnWeakEvidence(scorer, self.knowledge.term_weights)
                 stages.check = SupportedSentences(scorer, always_quote=self.policy.always_quote)
             self._pipeline = AnswerPipeline(stages, self.model_ref)
         return self._pipeline
@@ -286,6 +334,10 @@ class Assistant:
             self._owned_embedder.close()
         if self.history is not None:
             self.history.close()
+        if self.guard_model is not None:
+            self.guard_model.close()
+        if isinstance(self.audit, AuditLog):
+            self.audit.close()
 
 
 NO_PACKS = "No document packs are open, so this source cannot be shown."
