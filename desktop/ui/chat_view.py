@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QUrl, Signal
+from PySide6.QtCore import QByteArray, QRegularExpression, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -29,6 +29,8 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from desktop.engine.access import CitationRef, Passage
+from desktop.engine.guard.pii import MARKS
+from desktop.engine.guard.toxicity import MARK as TOXIC_MARK
 from desktop.ui.backend import Verdict
 
 MARKDOWN_FEATURES = QTextDocument.MarkdownFeature(
@@ -37,6 +39,14 @@ MARKDOWN_FEATURES = QTextDocument.MarkdownFeature(
 )
 _CHIP = re.compile(r"\[(\d{1,3})\](?!\()")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
+REDACTION_MARK = QRegularExpression(
+    "|".join(QRegularExpression.escape(m) for m in (*MARKS.values(), TOXIC_MARK))
+    + r"|\[The rest of this answer is withheld[^\]]*\]"
+)
+REDACTION_TIP = (
+    "Removed from the answer by your organisation's policy. The cited passage still opens in "
+    "full if you may read it."
+)
 
 
 @dataclass(eq=False)  # identity: versions hold each other
@@ -121,6 +131,7 @@ class ChatView(InertBrowser):
     citationClicked = Signal(int, int)
     actionRequested = Signal(str, int)
     externalLinkRequested = Signal(QUrl)
+    noticeAdded = Signal(str, str, str)  # text, hint, kind: also shown while the chat is empty
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -220,6 +231,7 @@ class ChatView(InertBrowser):
             cursor.insertText("\n" + hint, fmt)
         cursor.endEditBlock()
         self._scroll_to_end(follow)
+        self.noticeAdded.emit(text, hint, kind)
 
     def begin_answer(self, key: int, text_so_far: str = "") -> None:
         cursor = self._end()
@@ -315,6 +327,7 @@ class ChatView(InertBrowser):
         elif not turn.error:
             cursor.insertText("(no answer)", self._muted_format())
         self._style_links(body_start, cursor.position())
+        self._style_redactions(body_start, cursor.position())
         if turn.verdict is not None and turn.verdict.unsupported_sentences:
             self._mark_unsupported(body_start, cursor.position(), turn.verdict)
         if turn.stopped:
@@ -391,6 +404,21 @@ class ChatView(InertBrowser):
                     fmt.setToolTip(f"{fmt.anchorHref()} (asks before opening)")
                 iterator += 1
             block = block.next()
+
+    def _style_redactions(self, start: int, end: int) -> None:
+        """The output filter's marks ("[e-mail removed]") in muted italics, with a tooltip saying
+        what happened: the answer is redacted, the cited passage still opens in full."""
+        mark = QTextCharFormat()
+        mark.setFontItalic(True)
+        mark.setForeground(self._muted())
+        mark.setToolTip(REDACTION_TIP)
+        found = QTextCursor(self.document())
+        found.setPosition(start)
+        while True:
+            found = self.document().find(REDACTION_MARK, found)
+            if found.isNull() or found.selectionEnd() > end:
+                return
+            found.mergeCharFormat(mark)
 
     def _mark_unsupported(self, start: int, end: int, verdict: Verdict) -> None:
         """Underline sentences the trust layer found unsupported by the sources."""

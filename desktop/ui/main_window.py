@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
         center_layout.setContentsMargins(4, 8, 4, 8)
         self.welcome = WelcomePanel()
         self.welcome.suggestionClicked.connect(self.ask_suggestion)
+        self.chat.noticeAdded.connect(self.welcome.add_note)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.welcome)
         self.pages.addWidget(self.chat)

@@ -122,9 +122,12 @@ class WelcomePanel(QScrollArea):
         self.kept = _label("", "What is kept")
         self.kept.setObjectName("mutedNote")
         self.buttons: list[QPushButton] = []
+        self.notes: list[QLabel] = []  # problems the app runs with (history off, a bad pack)
+        self.notes_box = QVBoxLayout()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(24, 24, 24, 24)
         layout.setSpacing(10)
+        layout.addLayout(self.notes_box)
         layout.addWidget(self.title)
         layout.addWidget(self.who)
         layout.addWidget(self.packs)
@@ -136,6 +139,15 @@ class WelcomePanel(QScrollArea):
         layout.addStretch(1)
         self.setWidget(body)
         self.show_welcome(Welcome(), history_on=True, saving=True)
+
+    def add_note(self, text: str, hint: str = "", kind: str = "warning") -> None:
+        """A notice of the chat (shown there too), visible while the chat is still empty."""
+        if kind == "info" or any(n.text().startswith(text) for n in self.notes):
+            return
+        note = _label(f"{text}\n{hint}".strip(), "Problem" if kind == "error" else "Warning")
+        note.setObjectName("banner")
+        self.notes_box.addWidget(note)
+        self.notes.append(note)
 
     def finding_suggestions(self) -> None:
         if not self.buttons:

@@ -12,6 +12,7 @@ from PySide6.QtGui import QAccessible, QAccessibleInterface, QGuiApplication, QP
 from PySide6.QtWidgets import QApplication, QWidget
 
 from desktop.engine.core import paths
+from desktop.engine.core.errors import EngineError
 from desktop.ui import theme
 from desktop.ui.backend import PackSummary, Verdict
 from desktop.ui.main_window import MainWindow
@@ -330,4 +331,9 @@ def test_history_off_says_so_on_the_welcome_page(qtbot) -> None:
     win = MainWindow(backend, FakePacks())
     qtbot.addWidget(win)
     assert "History is off" in win.welcome.kept.text()
+    win.show_notice(EngineError("No secure keyring.", "Install one."), "History is off.")
+    assert win.pages.currentWidget() is win.welcome  # the notice is on the page in view
+    assert [n.text() for n in win.welcome.notes] == [
+        "History is off. No secure keyring.\nInstall one."
+    ]
     win.shutdown()
