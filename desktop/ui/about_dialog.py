@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 
 from desktop import __version__
 from desktop.engine.core.errors import EngineError
+from desktop.engine.policy.rules import RULE_DESCRIPTIONS
+from desktop.engine.policy.signed import policy_status, status_lines
 from desktop.engine.runtime.catalog import ModelRow
 from desktop.ui.pack_backend import PackManagerModel, PackRow
 from desktop.ui.packs import CHECKING, PackDialog
@@ -123,6 +125,8 @@ class AboutDialog(PackDialog):
         models: Sequence[ModelRow],
         packs: PackManagerModel | None,
         parent: QWidget | None = None,
+        audit: str = "",
+        policy: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("About Enclave")
@@ -135,6 +139,11 @@ class AboutDialog(PackDialog):
         )
         intro.setTextFormat(Qt.TextFormat.RichText)
         intro.setWordWrap(True)
+        self.audit_note = QLabel(audit)  # what the audit log keeps (audit.notice), plain text
+        self.audit_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.audit_note.setWordWrap(True)
+        self.audit_note.setAccessibleName("Audit log")
+        self.audit_note.setVisible(bool(audit))
         self.tabs = QTabWidget()
         self.models_table = _table(
             ["Model", "Role", "Licence", "Installed", "Description", "Where the file comes from"],
@@ -170,10 +179,12 @@ class AboutDialog(PackDialog):
             "Library licences",
         )
         self.tabs.addTab(self.deps_table, "Libraries")
+        self.tabs.addTab(self._policy_tab(policy or policy_status().as_dict()), "Policy")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
+        layout.addWidget(self.audit_note)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(buttons)
         em = self.fontMetrics().horizontalAdvance("M")
@@ -183,6 +194,28 @@ class AboutDialog(PackDialog):
             self.packs_note.show()
             self.tabs.setTabText(self._packs_tab, "Document packs (checking…)")
             self.calls.run(packs.list_packs, self._show_packs, self._packs_failed)
+
+    def _policy_tab(self, info: dict[str, Any]) -> QWidget:
+        """The guardrail policy in force (`PolicyStatus.as_dict()`): where it comes from, who
+        signed it, and each rule's action; or why it was refused."""
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.policy_note = QLabel("\n".join(line.strip() for line in status_lines(info)[:2]))
+        self.policy_note.setTextFormat(Qt.TextFormat.PlainText)  # names come from a file
+        self.policy_note.setWordWrap(True)
+        self.policy_note.setAccessibleName("Policy in force")
+        self.policy_table = _table(
+            ["Rule", "Action", "What it looks for"],
+            [
+                [rule, action, RULE_DESCRIPTIONS.get(rule, "")]
+                for rule, action in info.get("rules", {}).items()
+            ],
+            "Policy rules",
+        )
+        layout.addWidget(self.policy_note)
+        layout.addWidget(self.policy_table, 1)
+        return tab
 
     def _show_packs(self, packs: list[PackRow]) -> None:
         self.packs_note.hide()
