@@ -9,14 +9,15 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAccessible, QAccessibleInterface, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
 from desktop.engine.core import paths
 from desktop.engine.core.errors import EngineError
 from desktop.ui import theme
 from desktop.ui.backend import PackSummary, Verdict
 from desktop.ui.main_window import MainWindow
-from desktop.ui.packs import PackManagerDialog
+from desktop.ui.about_dialog import AboutDialog
+from desktop.ui.packs import EnrolmentDialog, PackManagerDialog
 from desktop.ui.prefs import WindowPrefs, load_prefs
 from desktop.ui.settings_dialog import SettingsDialog
 from ui.conftest import wait_idle
@@ -217,6 +218,11 @@ def accessible_gaps(root: QWidget) -> list[str]:
 
 
 def test_every_control_has_a_screen_reader_name(qtbot, window, backend, packs) -> None:
+    bare = QWidget()  # the walk finds a nameless control (so an empty result means something)
+    qtbot.addWidget(bare)
+    QLineEdit(bare)
+    bare.show()
+    assert [gap.split()[0] for gap in accessible_gaps(bare)] == ["EditableText"]
     window.ask("How do I book travel?")
     wait_idle(qtbot, window)
     assert accessible_gaps(window) == []
@@ -234,6 +240,12 @@ def test_every_control_has_a_screen_reader_name(qtbot, window, backend, packs) -
     qtbot.waitUntil(lambda: not manager.busy, timeout=5000)
     assert accessible_gaps(manager) == []
     manager.close()
+    for dialog in (EnrolmentDialog(packs, window), AboutDialog(backend.models(), packs, window)):
+        qtbot.addWidget(dialog)
+        dialog.show()
+        qtbot.waitUntil(lambda d=dialog: not d.busy, timeout=5000)
+        assert accessible_gaps(dialog) == [], type(dialog).__name__
+        dialog.close()
 
 
 def test_help_lists_every_shortcut_and_they_work(qtbot, window, backend) -> None:
