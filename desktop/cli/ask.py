@@ -23,7 +23,7 @@ from desktop.engine.answer.events import (
     Retrieved,
     SentenceChecked,
 )
-from desktop.engine.answer.records import AnswerForm
+from desktop.engine.answer.records import AnswerForm, DecisionKind
 from desktop.engine.assistant import Assistant, AssistantOptions
 from desktop.engine.core.settings import load_settings
 from desktop.engine.core.text_input import clean_message
@@ -155,6 +155,9 @@ def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
             out.flush()
         elif isinstance(event, Abstained):
             out.write(event.decision.message)
+            if event.decision.kind is DecisionKind.REFUSE and event.decision.reason:
+                # "rule: what to do" from the input screen: the calm, specific part
+                out.write("\n" + printable(event.decision.reason.split(": ", 1)[-1]))
         elif isinstance(event, Done):
             done = event
     out.write("\n")
@@ -171,6 +174,11 @@ def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
                 f"  [{passage.n}] {passage.title} ({where}) "
                 f"{passage.pack} v{passage.pack_version}, {passage.audience}"
             )
+            + "\n"
+        )
+    for guard in answer.guards:  # every guardrail decision names its rule
+        out.write(
+            printable(f"  guard: {guard.rule} -> {guard.action} ({guard.stage}) {guard.reason}")
             + "\n"
         )
     return done

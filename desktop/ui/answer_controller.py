@@ -25,7 +25,7 @@ from desktop.engine.answer.events import (
     Retrieved,
     SentenceChecked,
 )
-from desktop.engine.answer.records import AnswerForm, DecisionKind
+from desktop.engine.answer.records import AnswerForm, DecisionKind, GuardVerdict
 from desktop.engine.core.errors import Cancelled, EngineError
 from desktop.ui.backend import ChatBackend, Verdict
 from desktop.ui.chat_view import ChatView, TurnRecord
@@ -45,6 +45,8 @@ class LiveAnswer:
     visible: bool = True
     pending: list[str] = field(default_factory=list)
     final: str | None = None  # the checked answer, once Done arrives
+    guards: tuple[GuardVerdict, ...] = ()  # the guardrail rules that fired, shown at the end
+    refusal: str = ""  # the input screen's "rule: what to do", when it refused
 
 
 class AnswerController(QObject):
@@ -149,6 +151,9 @@ class AnswerController(QObject):
                     record.verdict = shown
             case Done(answer=answer):
                 record.message_id = answer.message_id
+                live.guards = answer.guards
+                if answer.decision.kind is DecisionKind.REFUSE:
+                    live.refusal = answer.decision.reason
                 record.question_id = answer.question_id
                 if answer.decision.generates:
                     record.cite(list(answer.passages))  # only what reached the prompt
@@ -207,8 +212,28 @@ class AnswerController(QObject):
         record.stopped = record.stopped or live.worker.cancelled
         if live.visible and (record.answer or not record.error):
             self.chat.finish_answer(record)
+            self._show_guards(live)
         self.answerFinished.emit(live)
         self.busyChanged.emit()
+
+    def _show_guards(self, live: LiveAnswer) -> None:
+        """Every guardrail decision under its answer, naming the rule (a block says what to do)."""
+        for guard in live.guards:
+            if guard.stage == "input" and guard.action == "block":
+                advice = live.refusal.split(": ", 1)[-1] or f"Stopped by rule {guard.rule}."
+                self.chat.add_notice(advice, f"rule {guard.rule}: {guard.reason}", kind="warning")
+            elif guard.action == "warn":
+                self.chat.add_notice(
+                    f"Policy warning (rule {guard.rule}): shown anyway, and recorded.",
+                    guard.reason,
+                    kind="warning",
+                )
+            else:
+                self.chat.add_notice(
+                    f"Policy rule {guard.rule}: {guard.action} ({guard.stage}).",
+                    guard.reason,
+                    kind="info",
+                )
 
     # -- stopping ------------------------------------------------------------------------------
     def stop(self) -> None:

@@ -134,16 +134,17 @@ class PolicyInputScreen:
                         "",
                         None,
                     )
-        order = {rule: i for i, rule in enumerate(self._rule_order())}
-        return sorted(found.values(), key=lambda f: order.get(f.rule, len(order)))
-
-    def _rule_order(self) -> list[str]:
-        """Blocking rules are reported in a fixed order: injection first (the attempt), then
-        extraction, then hazards by category number."""
-        return [INJECTION_RULE, EXTRACTION_RULE, *(h.rule for h in HAZARDS), GUARD_MODEL_RULE]
+        # The surest finding first (a wording match, or the guard model, counts as certain);
+        # ties in a fixed order: injection, extraction, hazards by number, the guard model.
+        order = {rule: i for i, rule in enumerate(_RULE_ORDER)}
+        return sorted(
+            found.values(),
+            key=lambda f: (-(1.0 if f.score is None else f.score), order.get(f.rule, len(order))),
+        )
 
 
 GUARD_MODEL_RULE = "input.guard_model"
+_RULE_ORDER = (INJECTION_RULE, EXTRACTION_RULE, *(h.rule for h in HAZARDS), GUARD_MODEL_RULE)
 
 
 def _label(hazard: Hazard) -> str:
