@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 from desktop.engine.core import paths
 from desktop.engine.core.errors import EngineError
 from desktop.ui import theme
+from desktop.ui.about_dialog import AboutDialog
 from desktop.ui.backend import PackSummary, Verdict
 from desktop.ui.main_window import MainWindow
-from desktop.ui.about_dialog import AboutDialog
 from desktop.ui.packs import EnrolmentDialog, PackManagerDialog
 from desktop.ui.prefs import WindowPrefs, load_prefs
 from desktop.ui.settings_dialog import SettingsDialog
