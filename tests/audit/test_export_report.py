@@ -11,7 +11,7 @@ import pytest
 
 from desktop.cli import main
 from desktop.engine.audit.errors import ExportRejected
-from desktop.engine.audit.export import read_export, write_export
+from desktop.engine.audit.export import export_bytes, read_export, write_export
 from desktop.engine.audit.log import AuditLog, ProfileContext, open_audit_store, signer_id
 from desktop.engine.audit.report import summarise
 from desktop.engine.core.exit_codes import ExitCode
@@ -47,11 +47,17 @@ def write_turns(user: str, *answers: Any) -> None:
 def export_as(
     user: str, out: Path, *, store_of: str | None = None, name: str | None = None
 ) -> Path:
-    """`user`'s key signs an export of `store_of`'s log (default: their own) naming `name`."""
+    """`user`'s key signs an export of `store_of`'s log (default: their own) naming `name`. For
+    another user's log this is a forgery made by hand (`write_export` refuses it)."""
     with profile_scope(user):
         key = grants.user_signing_key()
     with profile_scope(store_of or user), open_audit_store() as store:
-        write_export(store, out, user=name or user, signing_key=key)
+        if store_of in (None, user):
+            write_export(store, out, user=name or user, signing_key=key)
+        else:
+            records = list(store.records())
+            prev = json.loads(records[0].body)["prev"]
+            out.write_bytes(export_bytes(records, prev, user=name or user, signing_key=key))
     return out
 
 
@@ -178,3 +184,29 @@ def test_an_enrolment_request_with_a_swapped_signing_key_is_refused(memory_keyri
         request["signing_key"] = grants.enrolment_request(user="mallory")["signing_key"]
     with pytest.raises(GrantRejected, match="signing fingerprint does not match"):
         grants.check_request(request)
+
+
+def test_an_export_after_the_signing_key_was_replaced_says_so(
+    workspace: Workspace, memory_keyring: Any, tmp_path: Path
+) -> None:
+    from desktop.engine.audit.errors import SigningKeyChanged
+    from desktop.engine.storage import secrets
+
+    write_turns("alice", abstained("before"))
+    with profile_scope("alice"):
+        secrets.new_key(grants.USER_SIGNING_KEY_NAME, 32, replace=True)  # the entry was lost
+        with pytest.raises(SigningKeyChanged, match="Record #1"):
+            export_as("alice", tmp_path / "a.jsonl")
+    write_turns("alice", abstained("after"))  # new records name the new key
+    with profile_scope("alice"), open_audit_store() as store:
+        rows = [json.loads(r.body) for r in store.records()]
+        assert rows[0]["signer"] != rows[1]["signer"]
+        from datetime import datetime
+
+        before, after = (datetime.fromisoformat(r["time"]) for r in rows)
+        since = before + (after - before) / 2
+        key = grants.user_signing_key()
+        summary = write_export(
+            store, tmp_path / "b.jsonl", user="alice", signing_key=key, since=since
+        )
+    assert summary.count == 1

@@ -35,6 +35,21 @@ class AuditTampered(EngineError):
         self.problem = problem
 
 
+class SigningKeyChanged(EngineError):
+    """Records to export name another signing key than the profile's current one."""
+
+    exit_code = ExitCode.KEYRING
+
+    def __init__(self, seq: int, recorded: str, current: str) -> None:
+        super().__init__(
+            f"Record #{seq} and those after it until the key changed were written under signing "
+            f"key {recorded[:16]}..., but this profile's signing key is now {current[:16]}... "
+            "(its keyring entry was replaced), so an export of them would not verify as yours.",
+            "Restore the keyring entry 'user-ed25519-signing-key' from your keyring's backup, or "
+            "export only the period after the change (--since); new records use the new key.",
+        )
+
+
 class ExportRejected(EngineError):
     """An audit export that the administrator's report refuses (signature, enrolment, chain)."""
 

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from desktop import __version__
 from desktop.engine.audit.chain import ChainReport, StoredRecord, canonical, record_hash, walk
-from desktop.engine.audit.errors import AuditTampered, ExportRejected
-from desktop.engine.audit.store import AuditStore, utc_text
+from desktop.engine.audit.errors import AuditTampered, ExportRejected, SigningKeyChanged
+from desktop.engine.audit.store import SIGNER_META, AuditStore, utc_text
 from desktop.engine.packs.signing import key_id, load_public_key
 
 EXPORT_TYPE = "enclave-audit-export"
@@ -65,7 +65,37 @@ def write_export(
         since.timestamp() if since else None, until.timestamp() if until else None
     )
     records = list(store.records(*span)) if span else []
+    signer = key_id(signing_key.public_key())
+    if store.meta(SIGNER_META) != signer:  # the key was replaced: new records use the new one
+        store.set_meta(SIGNER_META, signer)
+    for record in records:
+        fields = json.loads(record.body)
+        if fields.get("kind") == "answer" and fields.get("signer") != signer:
+            raise SigningKeyChanged(record.position, str(fields.get("signer")), signer)
     first_prev = json.loads(records[0].body)["prev"] if records else report.last_hash
+    data = export_bytes(
+        records, first_prev, user=user, signing_key=signing_key, since=since, until=until
+    )
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, out)
+    first, last = (records[0].position, records[-1].position) if records else (None, None)
+    return ExportSummary(out, len(records), first, last)
+
+
+def export_bytes(
+    records: list[StoredRecord],
+    first_prev: str,
+    *,
+    user: str,
+    signing_key: Ed25519PrivateKey,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> bytes:
+    """The signed JSON Lines text of `records` (a contiguous run of the chain)."""
     signer = key_id(signing_key.public_key())
     header = {
         "type": EXPORT_TYPE,
@@ -88,15 +118,7 @@ def write_export(
         "keyid": signer,
         "sig": base64.b64encode(signing_key.sign(payload)).decode("ascii"),
     }
-    data = payload + (canonical({"signature": signature}) + "\n").encode("utf-8")
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, out)
-    first, last = (records[0].position, records[-1].position) if records else (None, None)
-    return ExportSummary(out, len(records), first, last)
+    return payload + (canonical({"signature": signature}) + "\n").encode("utf-8")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The audit sink the answer pipeline writes to, and how the assistant opens it.
 
 `AuditLog.record` is called for every answer (also abstained, refused and stopped ones) after
-history, on the thread that runs the pipeline. Opening takes three keyring entries: the store's
-key, the HMAC key for hashed text, and the profile's signing key id (which each record names, so
-an export can only be presented as the signer's own). Retention runs once when the log opens.
+history, on the thread that runs the pipeline. Opening reads one keyring entry, the store's key;
+the HMAC key for hashed text and the key id of the profile's signing key (which each record names,
+so an export can only be presented as the signer's own) are kept in the store's `meta` table,
+made on first use. Retention runs once when the log opens.
 
 With no trusted keyring the log cannot be opened: `open_audit_log` raises, the assistant keeps
 the reason in `audit_problem`, and answering continues only when the policy does not set
@@ -13,6 +14,7 @@ the reason in `audit_problem`, and answering continues only when the policy does
 from __future__ import annotations
 
 import getpass
+import secrets as pysecrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,13 +24,11 @@ from desktop.engine.access import KnowledgeAccess
 from desktop.engine.answer.records import Answer
 from desktop.engine.audit.content import Redactor, TextKeeper
 from desktop.engine.audit.records import AuditContext, answer_fields
-from desktop.engine.audit.store import AuditStore, audit_path
+from desktop.engine.audit.store import HMAC_META, SIGNER_META, AuditStore, audit_path
 from desktop.engine.packs import grants, install
 from desktop.engine.packs.signing import key_id
 from desktop.engine.policy.rules import Policy
-from desktop.engine.storage import secrets
 
-HMAC_KEY_NAME = "audit-hmac-key"
 DAY_S = 86_400.0
 
 
@@ -109,8 +109,16 @@ def open_audit_log(
     path = path or audit_path()
     store = AuditStore.open_with_keyring(path)
     try:
-        hmac_key, _ = secrets.get_or_create_key(HMAC_KEY_NAME)
-        context = ProfileContext(signer_id(), knowledge)
+        hmac_hex = store.meta(HMAC_META)
+        if hmac_hex is None:
+            hmac_hex = pysecrets.token_bytes(32).hex()
+            store.set_meta(HMAC_META, hmac_hex)
+        signer = store.meta(SIGNER_META)
+        if signer is None:
+            signer = signer_id()
+            store.set_meta(SIGNER_META, signer)
+        hmac_key = bytes.fromhex(hmac_hex)
+        context = ProfileContext(signer, knowledge)
         if policy.audit_retention_days > 0:
             store.prune(time.time() - policy.audit_retention_days * DAY_S)
     except BaseException:

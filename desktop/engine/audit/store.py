@@ -43,6 +43,8 @@ from desktop.engine.storage.stores import EncryptedStore
 DB_NAME = "audit.db"
 HEAD_NAME = "audit.head"
 SPEC_VERSION = 1
+HMAC_META = "hmac_key"  # meta entries (m002): the key for hashed text
+SIGNER_META = "signer"  # and the key id of the signing key new records name
 migrations = Migrations("enclave.audit")
 
 
@@ -65,6 +67,13 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("INSERT INTO chain_start (id, first_seq, prev) VALUES (1, 1, ?)", [GENESIS])
+
+
+@migrations()
+def m002_meta(db: sqlite_utils.Database) -> None:
+    """Values the log needs at every start, kept inside the encrypted store rather than as more
+    keyring entries (each keyring read can take seconds with the encrypted file keyring)."""
+    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
 def audit_path() -> Path:
@@ -182,6 +191,18 @@ class AuditStore(EncryptedStore):
             [through + 1, through_hash],
         )
         return count, stored
+
+    def meta(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with translate_errors(self.path), self.db.atomic():
+            self.db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [name, value],
+            )
 
     # -- reading ---------------------------------------------------------------------------------
     def records(self, first: int | None = None, last: int | None = None) -> Iterator[StoredRecord]:
