@@ -19,6 +19,7 @@ from typing import Any
 from desktop import __version__
 from desktop.cli import admin as cli_admin
 from desktop.cli import ask as ask_command
+from desktop.cli import audit as cli_audit
 from desktop.cli.text import printable
 from desktop.engine.core.errors import EngineError
 from desktop.engine.core.exit_codes import ExitCode, table
@@ -36,11 +37,12 @@ commands:
   models add PATH      add an administrator's own GGUF model to the local catalog
   history list|show|search|export|delete|recover|recovery-keygen|recovery-reseal
                        your encrypted conversation history (and administrator recovery)
+  audit verify|export  your audit log: check its chain, export a signed period for the admin
   packs list|install   document packs on this computer (verified before use)
   grants list|import   your access grants from the administrator
   enrol                print your enrolment request for the administrator
   admin ...            administrator tools: init, trust-file, build, verify, inspect, enrol, users,
-                       revoke, grant
+                       revoke, grant, audit-report
   demo SOURCE          set up the demo pack and profiles (run by setup)
   doctor               what this machine and installation have (llama.cpp, CPU, GPU, keyring,
                        trusted keys and the packs each may sign...)
@@ -116,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
         help="confirm: replace the copy sealed to the previous recovery key",
     )
 
+    cli_audit.register(sub)
+
     models = sub.add_parser("models", help="list, fetch, verify or add models")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     models_sub.add_parser("list", help="catalog models and their install state")
@@ -166,6 +170,7 @@ def main(argv: Sequence[str] | None = None, *, reraise_bugs: bool | None = None)
     except ValueError as exc:
         parser.error(str(exc))
     handlers = {"ask": ask_command.run, "models": _models, "doctor": _doctor, "history": _history}
+    handlers["audit"] = cli_audit.run
     handlers.update(dict.fromkeys(("admin", "packs", "grants", "enrol", "demo"), cli_admin.run))
     try:
         if args.command is None:
@@ -305,7 +310,7 @@ def _citation_describer() -> Iterator[Callable[[Any], str]]:
 
     def describe(stored: Any) -> str:
         if not opened:
-            opened.append(Assistant.open(AssistantOptions(), keep_history=False))
+            opened.append(Assistant.open(AssistantOptions(), keep_history=False, keep_audit=False))
             opened[0].open_knowledge()
         return opened[0].describe_citation(stored)
 
