@@ -561,9 +561,17 @@ class MainWindow(QMainWindow):
         turns = turns_from_messages(messages, self._keys)
         live = self.answers.show_conversation(conversation_id)
         if live is not None:
-            if turns and turns[-1].question == live.record.question and not turns[-1].answer:
+            record = live.record
+            if turns and turns[-1].question == record.question and not turns[-1].answer:
                 turns.pop()  # the live question, already stored by the engine
-            turns.append(live.record)
+            replaced = next((t for t in turns if t.turn_id == record.turn_id), None)
+            if record.turn_id is not None and replaced is not None:  # a new version, live
+                versions = [v for v in replaced.all_versions() if v.question_id] + [record]
+                for version in versions:
+                    version.versions = versions
+                turns[turns.index(replaced)] = record
+            else:
+                turns.append(record)
         self._turns = turns
         self._render()
         last = next((t for t in reversed(turns) if t.refs), None)

@@ -129,6 +129,25 @@ def test_regenerate_and_edit_keep_versions_browsable_and_persisted(qtbot, window
     assert backend.asked.count("How do I book travel?") == 2
 
 
+def test_a_version_streaming_elsewhere_comes_back_in_its_turn(qtbot, window, backend) -> None:
+    window.ask("How do I book travel?")
+    wait_idle(qtbot, window)
+    conversation = window._conversation_id
+    backend.gate = threading.Event()
+    window._on_action("regenerate", window._turns[-1].key)
+    qtbot.waitUntil(lambda: window.chat.streaming, timeout=5000)
+    window.new_chat()  # look away while the new version streams
+    window.open_conversation(conversation)
+    assert len(window._turns) == 1 and window._turns[0] is window.answers.live.record
+    assert window._turns[0].version == (2, 2)
+    backend.gate.set()
+    wait_idle(qtbot, window)
+    assert "‹ 2/2 ›" in window.chat.toPlainText()
+    window.new_chat()
+    window.open_conversation(conversation)
+    assert len(window._turns) == 1 and window._turns[0].version == (2, 2)
+
+
 def test_a_private_chat_is_never_saved(qtbot, window, backend) -> None:
     window.new_chat(private=True)
     assert "private chat" in window.welcome.who.text()
