@@ -165,6 +165,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--split", choices=["dev", "test"], default="test")
     parser.add_argument("--show-flags", action="store_true", help="list handbook flags")
+    parser.add_argument(
+        "--speed", action="store_true", help="also time the streaming filter per token"
+    )
     args = parser.parse_args()
     scores, false_by_negative = score(args.split)
     print(
@@ -194,7 +197,33 @@ def main() -> int:
         for line in lines:
             print(f"  {line}")
     print(f"Default-policy finds in the handbook itself (its contacts): {dict(pii_on_handbook())}")
+    if args.speed:
+        speed()
     return 0
+
+
+def speed() -> None:
+    """The filter's cost per streamed piece on a handbook-sized answer (compare with the model's
+    time per token, tens of milliseconds on a CPU)."""
+    import time
+
+    from desktop.engine.answer.output_guard import OutputGuard
+    from desktop.engine.policy.rules import DEFAULT_POLICY
+
+    text = (HANDBOOK / "travel-and-leave" / "leave.md").read_text()[:2400]
+    text += " Call +44 20 7946 0958 or jane@example.org [1]."
+    guard = OutputGuard(DEFAULT_POLICY)
+    for size in (4, 16):
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        started = time.perf_counter()
+        for _ in range(3):
+            run = guard.start()
+            "".join(run.feed(p) for p in pieces) + run.finish()
+        elapsed = (time.perf_counter() - started) / 3
+        print(
+            f"streaming filter: {len(text)} characters in {len(pieces)} pieces of {size}: "
+            f"{elapsed * 1000:.1f} ms per answer, {elapsed / len(pieces) * 1000:.3f} ms per piece"
+        )
 
 
 if __name__ == "__main__":
