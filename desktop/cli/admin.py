@@ -122,6 +122,9 @@ def register(sub: Any) -> None:
     packs_actions.add_parser("list", help="installed packs, versions, expiry, audiences you read")
     pinstall = packs_actions.add_parser("install", help="verify and install a pack file or folder")
     pinstall.add_argument("path", type=Path)
+    packs_actions.add_parser(
+        "sync", help="verify and install what the drop folders hold (the window does it at start)"
+    )
 
     grants = sub.add_parser("grants", help="your grants (access to pack audiences)")
     grants_actions = grants.add_subparsers(dest="grants_command", metavar="ACTION", required=True)
@@ -370,6 +373,8 @@ def _admin_inspect(args: argparse.Namespace) -> int:
 def _packs(args: argparse.Namespace) -> int:
     from desktop.engine.packs import install
 
+    if args.packs_command == "sync":
+        return _packs_sync()
     if args.packs_command == "install":
         installed = install.install(args.path)
         manifest = installed.manifest
@@ -407,6 +412,18 @@ def _packs(args: argparse.Namespace) -> int:
         error = "\n".join(_shown(line) for line in str(bad.error).split("\n"))
         print(f"{_shown(bad.pack_id):<16} v{bad.version:<4} NOT USABLE: {error}")
     return ExitCode.UNHEALTHY if broken else ExitCode.OK
+
+
+def _packs_sync() -> int:
+    from desktop.engine.packs import provision
+
+    report = provision.sync()
+    for outcome in report.outcomes:
+        print(_shown(f"{outcome.outcome:<10} {outcome.kind:<5} {outcome.source}: {outcome.detail}"))
+    for warning in report.warnings:
+        print(_shown(f"warning: {warning}"), file=sys.stderr)
+    print(f"{len(report.outcomes)} new file(s), {report.unchanged} already handled")
+    return ExitCode.PACK_REJECTED if report.refused else ExitCode.OK
 
 
 def _grants(args: argparse.Namespace) -> int:

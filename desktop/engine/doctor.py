@@ -82,6 +82,18 @@ def _system_info() -> dict[str, Any]:
     }
 
 
+def _provisioning_info() -> dict[str, Any]:
+    """The drop folders this account reads at start (read-only here: doctor installs nothing)."""
+    from desktop.engine.packs import provision
+
+    folders = []
+    for label, folder in provision.drop_folders():
+        files = sum(1 for _ in provision.candidates(folder)) if folder.is_dir() else None
+        warning = provision.writable_warning(folder) if label.startswith("machine") else ""
+        folders.append({"label": label, "path": str(folder), "files": files, "warning": warning})
+    return {"folders": folders}
+
+
 def _packs(data: Path) -> list[str]:
     packs = data / "packs"
     return sorted(p.name for p in packs.iterdir() if p.is_dir()) if packs.is_dir() else []
@@ -125,6 +137,7 @@ def report() -> dict[str, Any]:
         out["models"] = [{"error": str(exc)}]
     out["keyring"] = _keyring_info()
     out["system"] = _system_info()
+    out["provisioning"] = _provisioning_info()
     out["trust"] = _trust_info()
     out["recovery"] = _recovery_info()
     out["policy"] = policy_status().as_dict()
@@ -175,10 +188,21 @@ def format_text(rep: dict[str, Any]) -> str:
             state = "on demand: `enclave models fetch --id ID`"
         lines.append(f"  {model['id']:<26} {model['role']:<9} {model['license']:<11} {state}")
     lines.append(f"Packs:       {', '.join(rep['packs']) or 'none installed'}")
+    lines += _provisioning_lines(rep["provisioning"])
     lines += _trust_lines(rep["trust"])
     lines.append(f"Recovery:    history key {rep['recovery']['state']}")
     lines += status_lines(rep["policy"])
     return "\n".join(lines)
+
+
+def _provisioning_lines(info: dict[str, Any]) -> list[str]:
+    lines = ["Drop folders (verified and installed at start):"]
+    for folder in info["folders"]:
+        count = "absent" if folder["files"] is None else f"{folder['files']} pack/grant file(s)"
+        lines.append(f"  {folder['label']:<15} {folder['path']}  ({count})")
+        if folder["warning"]:
+            lines.append(f"  ! {folder['warning']}")
+    return lines
 
 
 def _system_lines(info: dict[str, Any]) -> list[str]:

@@ -11,7 +11,9 @@ from types import TracebackType
 from desktop.app import ChatSession
 from desktop.engine.core import prereqs
 from desktop.engine.core.crash_report import write_crash_report
+from desktop.engine.core.errors import EngineError
 from desktop.engine.core.exit_codes import ExitCode
+from desktop.engine.packs import provision
 from desktop.ui.main_window import MainWindow
 
 NO_DISPLAY = """\
@@ -42,12 +44,34 @@ def missing_window_libraries(report: prereqs.Prereqs | None = None) -> str:
     return MISSING_LIBRARIES.format(platforms=platforms, details=prereqs.describe(found))
 
 
+def sync_drop_folders() -> provision.SyncReport:
+    """Verify and install what IT dropped for this machine or user (docs/install.md). Quick when
+    nothing is new (one stat per file); a problem with the folders is a notice, never a stop."""
+    try:
+        return provision.sync()
+    except (EngineError, OSError) as exc:
+        return provision.SyncReport(warnings=(f"The drop folders could not be read: {exc}",))
+
+
 def display_available() -> bool:
     if sys.platform != "linux":
         return True
     if os.environ.get("QT_QPA_PLATFORM"):
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def install_dropped(window: MainWindow, report: provision.SyncReport) -> None:
+    """Say what the drop folders brought: installed packs as info, refusals as warnings."""
+    for outcome in report.outcomes:
+        if outcome.outcome in ("installed", "imported"):
+            what = "pack" if outcome.kind == "pack" else "grant"
+            window.chat.add_notice(
+                f"Your administrator's {what} {outcome.detail} was verified and installed.",
+                kind="info",
+            )
+    for problem in report.problems():
+        window.chat.add_notice(problem.message, problem.hint, kind="warning")
 
 
 def build_window(session: ChatSession) -> MainWindow:
@@ -97,8 +121,10 @@ def run_gui() -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Enclave")
     apply_theme(app)  # type: ignore[arg-type]
+    dropped = sync_drop_folders()  # before the session opens the packs
     session = ChatSession()
     window = build_window(session)
+    install_dropped(window, dropped)
     report_bugs_in_window(window)
     window.show()
     window.start_loading()

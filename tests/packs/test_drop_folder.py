@@ -133,3 +133,49 @@ def test_a_drop_folder_users_can_write_is_reported(tmp_path: Path) -> None:
     owner = folder.stat().st_uid
     assert provision.writable_warning(folder, euid=owner + 1) == ""
     assert "can be written" in provision.writable_warning(folder, euid=owner)
+
+
+def test_packs_sync_command(admin_workspace, trust_admin, memory_keyring, capsys) -> None:
+    from desktop.cli import main
+
+    folder = _drop_packs(admin_workspace, (2,))
+    (folder / "handbook-v3.enclavepack").write_bytes(b"not a pack")
+    assert main(["packs", "sync"]) == 8  # one file refused: PACK_REJECTED
+    out = capsys.readouterr().out
+    assert "installed  pack" in out and "refused    pack" in out
+    assert "2 new file(s), 0 already handled" in out
+    assert main(["packs", "sync"]) == 0
+    assert "0 new file(s), 2 already handled" in capsys.readouterr().out
+
+
+class _Chat:
+    def __init__(self) -> None:
+        self.notices: list[tuple[str, str, str]] = []
+
+    def add_notice(self, text: str, hint: str = "", *, kind: str = "error") -> None:
+        self.notices.append((kind, text, hint))
+
+
+class _Window:
+    def __init__(self) -> None:
+        self.chat = _Chat()
+
+
+def test_the_window_says_what_the_drop_folders_brought() -> None:
+    from desktop.ui import launch
+
+    report = provision.SyncReport(
+        outcomes=(
+            provision.DropOutcome("/x/handbook-v2.enclavepack", "pack", "installed", "handbook v2"),
+            provision.DropOutcome("/x/bad.enclavepack", "pack", "refused", "bad signature"),
+        ),
+        warnings=("/x can be written by this account",),
+    )
+    window = _Window()
+    launch.install_dropped(window, report)  # type: ignore[arg-type]
+    kinds = [(kind, text.split(":")[0]) for kind, text, _ in window.chat.notices]
+    assert kinds == [
+        ("info", "Your administrator's pack handbook v2 was verified and installed."),
+        ("warning", "A pack placed by your administrator was not installed"),
+        ("warning", "/x can be written by this account"),
+    ]

@@ -101,8 +101,9 @@ class SyncReport:
         return [o for o in self.outcomes if o.outcome == "refused"]
 
     def problems(self) -> list[EngineError]:
-        """The refused files as errors the window and `ask` show as notices."""
-        return [
+        """The refused files and the folder warnings, as errors the window and `ask` show as
+        notices."""
+        refused = [
             EngineError(
                 f"A {o.kind} placed by your administrator was not installed: {o.source}: "
                 f"{o.detail}",
@@ -110,6 +111,8 @@ class SyncReport:
             )
             for o in self.refused
         ]
+        hint = "Tell your administrator (docs/install.md, 'Drop folders')."
+        return refused + [EngineError(w, hint) for w in self.warnings]
 
 
 def drop_folders() -> list[tuple[str, Path]]:
@@ -149,7 +152,7 @@ def _by_version(path: Path) -> tuple[str, int, str]:
     return (_VERSION_IN_NAME.sub("", path.name), int(found[-1]) if found else 0, path.name)
 
 
-def _candidates(folder: Path) -> Iterator[tuple[str, Path]]:
+def candidates(folder: Path) -> Iterator[tuple[str, Path]]:
     """("grant" | "pack", path) for each file in `folder` that may be one, older versions first."""
     if not folder.is_dir():
         return
@@ -218,7 +221,7 @@ def sync() -> SyncReport:
             warning = writable_warning(folder)
             if warning:
                 warnings.append(warning)
-        found += _candidates(folder)
+        found += candidates(folder)
     # Every grant before any pack (a pack install checks the grants' versions), newest packs
     # first: an older archive left in the folder is then verified and set aside ("superseded").
     packs = sorted((c for c in found if c[0] == "pack"), key=lambda c: -_by_version(c[1])[1])
