@@ -256,3 +256,44 @@ def test_evidence_quotes_and_sentence_verdicts_are_filtered_too(model: FakeChatM
     assert "7946" not in str(done.as_dict()["verdicts"]) and "7946" not in done.answer.text
     assert done.answer.passages == (PASSAGE,)  # the passage itself is not redacted
     assert [g.rule for g in done.answer.guards] == ["output.pii.phone"]
+
+
+class _SentenceByLine:
+    """A holding check that judges each line as one sentence (like the real one, per sentence)."""
+
+    holds_text = True
+    evidence: tuple[Quote, ...] = ()
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._count = 0
+
+    def feed(self, text: str) -> list[SentenceVerdict]:
+        self._buffer += text
+        out = []
+        while "." in self._buffer:
+            sentence, self._buffer = self._buffer.split(".", 1)
+            out.append(SentenceVerdict(self._count, sentence.strip() + ".", True))
+            self._count += 1
+        return out
+
+    def finish(self, text: str) -> CheckedAnswer:
+        return CheckedAnswer(text.strip(), AnswerForm.GENERATED)
+
+
+class _ByLine:
+    def start(self, question: Question, passages: Sequence[Passage]) -> _SentenceByLine:
+        return _SentenceByLine()
+
+
+def test_after_a_block_no_later_sentence_reaches_the_reader(model: FakeChatModel) -> None:
+    policy = Policy(rules={"output.secret.token": Action.BLOCK})
+    model.queue("Ask IT first. The key is AKIAIOSFODNN7EXAMPLE for now. Rotate it in May.")
+    events = list(_pipeline(model, policy, check=_ByLine()).run(None, "Key?"))
+    verdicts = [e.verdict.text for e in events if isinstance(e, SentenceChecked)]
+    assert verdicts[0] == "Ask IT first."
+    assert "AKIA" not in " ".join(verdicts) and "May" not in " ".join(verdicts)
+    done = events[-1]
+    assert isinstance(done, Done)
+    assert done.answer.text == "Ask IT first. The key is " + withheld_notice("output.secret.token")
+    assert "May" not in json_payload(done, None, None, None).__repr__()

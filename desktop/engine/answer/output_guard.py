@@ -126,6 +126,11 @@ class GuardedRun:
         self._labels: dict[tuple[str, Action], set[str]] = {}
 
     @property
+    def blocked(self) -> bool:
+        """A `block` rule fired: nothing more of this answer is shown."""
+        return self._blocked
+
+    @property
     def guards(self) -> tuple[GuardVerdict, ...]:
         return tuple(
             GuardVerdict(

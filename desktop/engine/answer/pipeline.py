@@ -214,8 +214,13 @@ class _OutputSeen:
     def __init__(self, output: OutputFilter) -> None:
         self.output = output
         self.runs: list[FilterRun] = []
+        self.answer: FilterRun | None = None  # the streamed answer's run
 
     def stream(self) -> FilterRun:
+        self.answer = self._start()
+        return self.answer
+
+    def _start(self) -> FilterRun:
         run = self.output.start()
         self.runs.append(run)
         return run
@@ -223,11 +228,17 @@ class _OutputSeen:
     def text(self, text: str) -> str:
         if not text:
             return text
-        run = self.stream()
+        run = self._start()
         return run.feed(text) + run.finish()
 
     def verdict(self, verdict: SentenceVerdict) -> SentenceVerdict:
+        if self.blocked:  # the answer is withheld from the match on: so are its sentences
+            return replace(verdict, text="", evidence="")
         return replace(verdict, text=self.text(verdict.text), evidence=self.text(verdict.evidence))
+
+    @property
+    def blocked(self) -> bool:
+        return bool(getattr(self.answer, "blocked", False))
 
     def quotes(self, quotes: tuple[Quote, ...]) -> tuple[Quote, ...]:
         return tuple(replace(q, text=self.text(q.text)) for q in quotes)
