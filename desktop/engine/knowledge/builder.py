@@ -192,6 +192,11 @@ def _build(
             if sum(len(q.chunks) for q in queue) >= options.embed_batch_chunks:
                 yield from flush()
             continue
+        if isinstance(outcome, _Quarantined):
+            done += 1
+            reason = outcome.status.reason
+            yield Progress("file", rel, "skipped", reason, done, total, 0, outcome.flags)
+            continue
         done += 1
         yield Progress("file", rel, outcome.status, outcome.reason, done, total, outcome.n_chunks)
     yield from flush()
@@ -219,6 +224,14 @@ def _build(
     yield Progress("commit", "", "committed", f"generation {generation}", done, total, len(ids))
 
 
+@dataclass(frozen=True)
+class _Quarantined:
+    """A file whose every chunk a blocking `documents.*` rule fired on: skipped, and reported."""
+
+    status: FileStatus
+    flags: tuple[ChunkFlag, ...]
+
+
 def _prepare(
     path: Path,
     rel: str,
@@ -226,7 +239,7 @@ def _prepare(
     embedder: EmbedderLike,
     options: BuildOptions,
     worker: ParseWorker,
-) -> _Parsed | FileStatus:
+) -> _Parsed | FileStatus | _Quarantined:
     """Parse and chunk one file, or say why not (or that it is unchanged)."""
     try:
         size = path.stat().st_size
@@ -274,7 +287,7 @@ def _prepare(
             notes = "; ".join(f.note() for f in flags)
             status = FileStatus(rel, sha, size, "skipped", "every chunk quarantined", notes, 0)
             store.set_file_status(status)
-            return status
+            return _Quarantined(status, flags)
     return _Parsed(
         rel, sha, size, doc.title, doc.keywords, text, "; ".join(doc.notes), chunks, flags
     )
