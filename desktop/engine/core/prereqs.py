@@ -208,7 +208,8 @@ def ldd_missing(binary: Path) -> list[str]:
     return parse_ldd_missing(result.stdout + result.stderr)
 
 
-def _ldconfig_sonames() -> set[str] | None:
+def _ldconfig_paths() -> dict[str, list[str]] | None:
+    """soname -> the paths the linker cache (`ldconfig -p`) gives for it; None without one."""
     ldconfig = shutil.which("ldconfig") or next(
         (p for p in ("/sbin/ldconfig", "/usr/sbin/ldconfig") if os.path.exists(p)), None
     )
@@ -222,15 +223,21 @@ def _ldconfig_sonames() -> set[str] | None:
         return None
     if result.returncode != 0:
         return None
-    return {line.split()[0] for line in result.stdout.splitlines()[1:] if line.strip()}
+    found: dict[str, list[str]] = {}
+    for line in result.stdout.splitlines()[1:]:
+        name, arrow, path = line.strip().partition(" => ")
+        if arrow:
+            found.setdefault(name.split(" ")[0], []).append(path.strip())
+    return found
 
 
 def system_library_lookup() -> Callable[[str], bool]:
-    """A lookup "is this soname installed?": the linker cache, else the usual library folders."""
-    cached = _ldconfig_sonames()
+    """A lookup "is this soname installed?": a linker-cache entry whose file exists (a cache can
+    be stale), else the file in one of the usual library folders."""
+    cached = _ldconfig_paths() or {}
 
     def present(soname: str) -> bool:
-        if cached is not None and soname in cached:
+        if any(os.path.exists(path) for path in cached.get(soname, [])):
             return True
         return any(os.path.exists(os.path.join(d, soname)) for d in _LIB_DIRS)
 
