@@ -9,14 +9,13 @@ what to do; anything else is a bug and is re-raised.
 
 from __future__ import annotations
 
-import html
 import itertools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThreadPool, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -24,7 +23,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
@@ -36,31 +34,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine.access import CitationRef, Passage
+from desktop.engine.access import Passage
 from desktop.engine.core.errors import EngineError
-from desktop.engine.storage.conversations import Message
 from desktop.ui.answer_controller import AnswerController, LiveAnswer
 from desktop.ui.backend import ChatBackend, ModelStatus
 from desktop.ui.chat_view import ChatView, TurnRecord
 from desktop.ui.conversation_list import ConversationList
+from desktop.ui.menus import PANE_SHORTCUTS, build_menus, menu_shortcuts, show_shortcuts
 from desktop.ui.pack_backend import PackManagerModel
 from desktop.ui.prefs import WindowPrefs, load_prefs, save_prefs
 from desktop.ui.sources_panel import SourcesPanel
 from desktop.ui.theme import SCHEMES, apply_font_size, apply_theme, system_font_size
+from desktop.ui.turns import turns_from_messages
 from desktop.ui.welcome import WelcomePanel
 from desktop.ui.worker import GeneratorWorker, call_in_worker
 
 AI_NOTICE = "Answers come from an AI model on this computer: check important facts."
 SAFE_SCHEMES = ("http", "https", "mailto")
-PANE_SHORTCUTS = [
-    ("Enter", "Send the message"),
-    ("Shift+Enter", "New line in the message"),
-    ("Esc", "Stop the answer, or cancel editing"),
-    ("Tab / Shift+Tab", "Move between controls and the links of an answer"),
-    ("F2", "Rename the selected conversation"),
-    ("Del", "Delete the selected conversation (asks first)"),
-    ("Ctrl+P", "Pin or unpin the selected conversation"),
-]
 
 
 class ChatInput(QPlainTextEdit):
@@ -77,45 +67,11 @@ class ChatInput(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
-def turns_from_messages(messages: list[Message], keys: Callable[[], int]) -> list[TurnRecord]:
-    """The conversation's turns in order, each shown at its current version; the other versions
-    of a turn (regenerated or edited) ride along in `TurnRecord.versions`."""
-    groups: dict[int, list[TurnRecord]] = {}
-    current: dict[int, TurnRecord] = {}
-    last: TurnRecord | None = None
-    for message in messages:
-        if message.role == "user":
-            last = TurnRecord(keys(), message.text, question_id=message.id, turn_id=message.turn)
-            groups.setdefault(message.turn, []).append(last)
-            if not message.superseded:
-                current[message.turn] = last
-        elif message.role == "assistant":
-            if last is None or last.finished:  # an answer without its question
-                last = TurnRecord(keys(), "")
-                groups[-message.id] = [last]
-            last.answer = message.text
-            last.refs = [CitationRef.from_dict(c) for c in message.citations if isinstance(c, dict)]
-            last.message_id = message.id
-            last.vote = message.feedback or 0
-            last.stopped = message.metrics.get("finish_reason") == "cancelled"
-            last.finished = True
-    turns: list[TurnRecord] = []
-    for turn_id, versions in groups.items():
-        for version in versions:
-            version.finished = True
-            version.replaceable = False
-            if len(versions) > 1:
-                version.versions = versions
-        turns.append(current.get(turn_id, versions[-1]))
-    if turns:
-        turns[-1].replaceable = True
-        for version in turns[-1].all_versions():
-            version.replaceable = True
-    return turns
-
-
 class MainWindow(QMainWindow):
     """Wired by `desktop.app` to a `ChatBackend` (the engine) and, once packs exist, a pack model."""
+
+    packs_action: QAction  # set by `menus.build_menus`
+    enrol_action: QAction
 
     def __init__(
         self,
@@ -276,79 +232,23 @@ class MainWindow(QMainWindow):
             self.status_knowledge.setText("No document packs yet: answers use the model only")
 
     def _build_menus(self) -> None:
-        """Every command is a menu action with its shortcut; Help › Keyboard shortcuts lists them."""
-        bar = self.menuBar()
-        key = QKeySequence
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction("&New chat", key(key.StandardKey.New), self.new_chat)
-        file_menu.addAction(
-            "New &private chat (not saved)", key("Ctrl+Shift+N"), lambda: self.new_chat(True)
-        )
-        file_menu.addAction("&Export conversation…", key("Ctrl+Shift+E"), self.export_conversation)
-        file_menu.addSeparator()
-        file_menu.addAction("&Quit", key(key.StandardKey.Quit), self.close)
-        chat = bar.addMenu("&Chat")
-        chat.addAction("&Regenerate last answer", key("Ctrl+R"), lambda: self._last("regenerate"))
-        chat.addAction("&Edit last question", key("Ctrl+E"), lambda: self._last("edit"))
-        chat.addAction("&Copy last answer", key("Ctrl+Shift+C"), lambda: self._last("copy"))
-        chat.addAction("Pre&vious version", key("Alt+Left"), lambda: self._last("prev"))
-        chat.addAction("Ne&xt version", key("Alt+Right"), lambda: self._last("next"))
-        chat.addSeparator()
-        chat.addAction(
-            "&Search conversations", key(key.StandardKey.Find), self.conversations.focus_search
-        )
-        chat.addAction("Go to conversation &list", key("Ctrl+1"), self._focus_list)
-        chat.addAction("Go to &message box", key("Ctrl+2"), self._focus_input)
-        chat.addAction("Go to s&ources", key("Ctrl+3"), self.sources.view.setFocus)
-        view = bar.addMenu("&View")
-        view.addAction("&Larger text", key(key.StandardKey.ZoomIn), lambda: self.zoom(1))
-        view.addAction("&Smaller text", key(key.StandardKey.ZoomOut), lambda: self.zoom(-1))
-        view.addAction("&Default text size", key("Ctrl+0"), lambda: self.zoom(0))
-        tools = bar.addMenu("&Tools")
-        self.packs_action = tools.addAction("Document &packs…", self.open_packs)
-        self.enrol_action = tools.addAction("&Enrolment…", self.open_enrolment)
-        for action in (self.packs_action, self.enrol_action):
-            action.setEnabled(self.packs is not None)
-        tools.addSeparator()
-        tools.addAction("&Settings…", key(key.StandardKey.Preferences), self.open_settings)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(
-            "&Keyboard shortcuts", key(key.StandardKey.HelpContents), self.open_shortcuts
-        )
-        help_menu.addAction("&About Enclave", self.open_about)
+        build_menus(self)
 
     def shortcuts(self) -> list[tuple[str, str]]:
         """(keys, what) for every shortcut: the menus' own, then those of the panes."""
-        found: list[tuple[str, str]] = []
-        for menu_action in self.menuBar().actions():
-            menu = menu_action.menu()
-            for action in menu.actions() if isinstance(menu, QMenu) else []:
-                if not action.shortcut().isEmpty():
-                    what = action.text().replace("&", "").rstrip("…")
-                    keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-                    found.append((keys, what))
-        return found + PANE_SHORTCUTS
+        return menu_shortcuts(self.menuBar()) + PANE_SHORTCUTS
 
     def open_shortcuts(self) -> None:
-        rows = "".join(
-            f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(w)}</td></tr>"
-            for k, w in self.shortcuts()
-        )
-        box = QMessageBox(self)
-        box.setWindowTitle("Keyboard shortcuts")
-        box.setAccessibleName("Keyboard shortcuts")
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setText(f"<table cellpadding='3'>{rows}</table>")
-        box.exec()
+        show_shortcuts(self, self.shortcuts())
 
-    def _last(self, action: str) -> None:
+    def last_turn_action(self, action: str) -> None:
         if self._turns and self.pages.currentWidget() is self.chat:
             self._on_action(action, self._turns[-1].key)
 
-    def _focus_list(self) -> None:
+    def focus_list(self) -> None:
         self.conversations.list.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
-    def _focus_input(self) -> None:
+    def focus_input(self) -> None:
         self.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def zoom(self, step: int) -> None:
