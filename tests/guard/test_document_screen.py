@@ -172,3 +172,29 @@ def test_rule_off_indexes_the_same_chunk(tmp_path, embedder) -> None:
     _, built = _build(tmp_path, embedder, rules, 1)
     _, texts = _shard_report(built)
     assert any("payroll-help@example.net" in t for t in texts)
+
+
+def test_admin_build_refuses_an_unknown_rule_or_action(tmp_path, capsys) -> None:
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "lunch.md").write_text(CLEAN)
+    for bad in ("documents.bogus=block", "documents.injection=redact"):
+        code = main(
+            [
+                "admin",
+                "build",
+                str(tmp_path / "src"),
+                "--workspace",
+                str(workspace.root),
+                "--pack-id",
+                "x",
+                "--title",
+                "X",
+                "--rule",
+                bad,
+            ]
+        )
+        assert code == 2  # usage: nothing is built
+        assert "expected RULE=off|warn|block" in capsys.readouterr().err
+    assert not any(workspace.packs_dir.glob("x-v*"))
