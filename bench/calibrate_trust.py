@@ -4,8 +4,9 @@
 
 Needs the demo pack installed with its three profiles (the README's first command sets it up). For
 every calibration question, as its profile, it retrieves like the app does (`FollowUpQuery`, k=4),
-scores the evidence (`EvidenceScorer.coverage`: best question-passage cosine, query-term coverage
-and their mean), and prints, per signal, the ROC AUC for "answerable by this profile" and the
+scores the evidence (`EvidenceScorer.coverage`: best question-passage cosine, query-term coverage,
+rarity-weighted term coverage and their pairwise means; questions not in English are translated
+by the default chat model first, as in the app), and prints, per signal, the ROC AUC for "answerable by this profile" and the
 threshold that maximises Youden's J (TPR - FPR), with the answer and abstention rates it gives.
 It writes the ROC curves as a self-contained SVG. Paste the chosen threshold into
 desktop/engine/answer/calibration.py; bench/eval_trust.py then reports it on the test split.
@@ -25,10 +26,12 @@ sys.path.insert(0, str(ROOT))
 from desktop.engine.access import KnowledgeAccess  # noqa: E402
 from desktop.engine.answer.evidence import SIGNALS, EvidenceScorer  # noqa: E402
 from desktop.engine.answer.grounding import FollowUpQuery  # noqa: E402
+from desktop.engine.answer.language import model_translator  # noqa: E402
 from desktop.engine.answer.records import Question  # noqa: E402
 from desktop.engine.core import paths  # noqa: E402
 from desktop.engine.runtime.catalog import Catalog  # noqa: E402
 from desktop.engine.runtime.embedder import Embedder  # noqa: E402
+from desktop.engine.runtime.model_manager import ModelManager  # noqa: E402
 
 ANSWER_RATE = 0.85  # the rule: a wrong abstention costs a good answer; see calibration.py
 
@@ -91,8 +94,16 @@ def svg(
 
 def features(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """Every abstention signal for each question, as its profile retrieves it."""
-    embedder = Embedder(Catalog.load().default("embedding"))
+    catalog = Catalog.load()
+    embedder = Embedder(catalog.default("embedding"))
     scorer = EvidenceScorer(embedder)
+    chat = ModelManager()  # loaded only if a question is not in English (it is translated)
+
+    def translate(text: str) -> str:
+        if chat.info is None:
+            chat.load(catalog.default("chat"))
+        return model_translator(chat)(text)
+
     out: list[dict[str, object]] = []
     by_profile: dict[str, list[dict[str, object]]] = {}
     for row in rows:
@@ -100,11 +111,11 @@ def features(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     for name, questions in by_profile.items():
         with paths.profile_scope(name):
             access = KnowledgeAccess(embedder)
-            retrieve = FollowUpQuery(access, 4)
+            retrieve = FollowUpQuery(access, 4, translate=translate)
             for row in questions:
                 turns: list[dict[str, str]] = row.get("conversation") or []  # type: ignore[assignment]
                 retrieval = retrieve.retrieve(Question(str(row["question"]), history=tuple(turns)))
-                coverage = scorer.coverage(retrieval.query, retrieval.passages)
+                coverage = scorer.coverage(retrieval.query, retrieval.passages, access.term_weights)
                 out.append(
                     {
                         "id": row["id"],
@@ -114,6 +125,7 @@ def features(rows: list[dict[str, object]]) -> list[dict[str, object]]:
                 )
             access.close()
     embedder.close()
+    chat.close()
     return out
 
 

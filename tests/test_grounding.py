@@ -15,6 +15,7 @@ from desktop.engine.answer.calibration import thresholds_for
 from desktop.engine.answer.events import Abstained, Done, Evidence, SentenceChecked
 from desktop.engine.answer.evidence import (
     EvidenceScorer,
+    content_words,
     facts,
     split_sentences,
     strip_citations,
@@ -266,3 +267,14 @@ def test_a_decline_before_a_supported_claim_is_shown_with_it(embedder: Embedder)
     assert isinstance(done, Done) and done.answer.decision.generates
     assert [v.supported for v in done.answer.verdicts] == [None, True]
     assert done.answer.text.startswith("The documents do not say")
+
+
+def test_rare_words_weigh_more_in_term_coverage(scorer: EvidenceScorer) -> None:
+    question = "How many days of annual leave do contractors earn?"
+    wanted = content_words(question)
+    rare = {w: (5.0 if w.startswith("contract") else 0.5) for w in wanted}
+    coverage = scorer.coverage(question, [LEAVE], lambda words: {w: rare[w] for w in words})
+    uniform = scorer.coverage(question, [LEAVE])
+    # LEAVE has every word but "contractors": by count that is a small miss, by rarity a big one.
+    assert uniform.rare_terms == uniform.passage_terms
+    assert coverage.rare_terms < uniform.passage_terms

@@ -8,7 +8,8 @@ the UI are re-authorised here before a passage is shown: a document id alone gra
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -207,6 +208,17 @@ class KnowledgeAccess:
                 hits.append((hit.score, open_shard, hit.chunk))
         hits.sort(key=lambda item: -item[0])
         return [_passage(n, s, c, score) for n, (score, s, c) in enumerate(hits[:k], 1)]
+
+    def term_weights(self, terms: Collection[str]) -> dict[str, float]:
+        """How rare each term is in what this user may read: its inverse document frequency
+        over the chunks of the shards they may read (only those: the counts say nothing about
+        restricted documents). A term found nowhere weighs most."""
+        total = sum(s.shard.store.chunk_count() for s in self._shards)
+        weights: dict[str, float] = {}
+        for term in terms:
+            found = sum(s.shard.store.term_frequency(term) for s in self._shards)
+            weights[term] = math.log((total + 1) / (found + 0.5))
+        return weights
 
     def open_citation(self, ref: CitationRef) -> Passage:
         """Re-authorise a stored reference and return its passage as it is now, or `AccessDenied`."""

@@ -242,7 +242,10 @@ class Assistant:
                 stages.retrieve = FollowUpQuery(
                     self.knowledge, o.sources_per_answer, translate=model_translator(self.model)
                 )
-                stages.decide = AbstainOnWeakEvidence(scorer, self.knowledge.term_weights)
+                # Term rarity from what this user may read (a knowledge source without term
+                # statistics, such as a test's, weighs every word the same).
+                weights = getattr(self.knowledge, "term_weights", None)
+                stages.decide = AbstainOnWeakEvidence(scorer, weights)
                 stages.check = SupportedSentences(scorer, always_quote=self.policy.always_quote)
             self._pipeline = AnswerPipeline(stages, self.model_ref)
         return self._pipeline

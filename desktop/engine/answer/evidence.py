@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -240,13 +240,17 @@ class Coverage:
 
     `best_cosine`: the best question-passage cosine; `sentence_cosine`: the best question-sentence
     cosine over the passages' sentences; `term_coverage`: the share of the question's content words
-    found in any passage; `passage_terms`: the best share found within one passage.
+    found in any passage; `passage_terms`: the best share found within one passage;
+    `rare_terms`: the same share with each word weighted by how rare it is in what the user may
+    read (inverse document frequency), so the one specific word of a near-miss question ("the
+    Wi-Fi *password*") counts more than the topic words around it.
     """
 
     best_cosine: float
     term_coverage: float
     sentence_cosine: float = 0.0
     passage_terms: float = 0.0
+    rare_terms: float = 0.0
 
     @property
     def score(self) -> float:
@@ -259,7 +263,10 @@ class Coverage:
         return sum(values) / len(values) if values else self.score
 
 
-SIGNALS = ("best_cosine", "term_coverage", "sentence_cosine", "passage_terms")
+SIGNALS = ("best_cosine", "term_coverage", "sentence_cosine", "passage_terms", "rare_terms")
+
+# How rare each (stemmed) content word is in what the user may read: `KnowledgeAccess.term_weights`.
+TermWeights = Callable[[Collection[str]], Mapping[str, float]]
 
 
 class EvidenceScorer:
@@ -279,7 +286,11 @@ class EvidenceScorer:
             self._cache = {t: self._cache[t] for t in texts}
         return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
 
-    def coverage(self, question: str, passages: Sequence[Passage]) -> Coverage:
+    def coverage(
+        self, question: str, passages: Sequence[Passage], weights: TermWeights | None = None
+    ) -> Coverage:
+        """The abstention signals; `weights` (term rarity) feeds `rare_terms`, which without it
+        weighs every word the same (= `passage_terms`)."""
         if not passages:
             return Coverage(0.0, 0.0)
         sentences = [s for p in passages for s in _quotable(p.text)]
@@ -293,11 +304,19 @@ class EvidenceScorer:
         best_passage = (
             max(len(wanted & words) for words in per_passage) / len(wanted) if wanted else 0.0
         )
+        weight = dict(weights(sorted(wanted))) if weights and wanted else {}
+        total = sum(weight.get(w, 1.0) for w in wanted)
+        rare = (
+            max(sum(weight.get(w, 1.0) for w in wanted & words) for words in per_passage) / total
+            if total > 0
+            else 0.0
+        )
         return Coverage(
             float(cosines.max()),
             terms,
             float(sentence_cosines.max()) if len(sentence_cosines) else 0.0,
             best_passage,
+            rare,
         )
 
     def support(self, sentence: str, passages: Sequence[Passage]) -> Support:

@@ -20,6 +20,7 @@ from desktop.engine.access import Passage
 from desktop.engine.answer.evidence import (
     EvidenceScorer,
     Quote,
+    TermWeights,
     citations_in,
     content_words,
     normalise,
@@ -148,19 +149,21 @@ class FollowUpQuery:
 class AbstainOnWeakEvidence:
     """Abstain before generation when the best passages do not cover the question."""
 
-    def __init__(self, scorer: EvidenceScorer) -> None:
+    def __init__(self, scorer: EvidenceScorer, weights: TermWeights | None = None) -> None:
         self.scorer = scorer
+        self.weights = weights  # term rarity in what the user may read (`rare_terms`)
 
     def decide(self, question: Question, retrieval: Retrieval) -> Decision:
         threshold = self.scorer.thresholds.abstain_below
         if not retrieval.passages:
             return Decision.abstain("no passage you may read matches", ABSTAIN_MESSAGE, 0.0)
-        coverage = self.scorer.coverage(retrieval.query, retrieval.passages)
+        coverage = self.scorer.coverage(retrieval.query, retrieval.passages, self.weights)
         signal = self.scorer.thresholds.signal
         value = coverage.value(signal)
         detail = (
             f"{signal} {value:.3f} (cosine {coverage.best_cosine:.3f}, "
-            f"terms {coverage.term_coverage:.2f}); threshold {threshold:.3f}"
+            f"terms {coverage.term_coverage:.2f}, rare terms {coverage.rare_terms:.2f}); "
+            f"threshold {threshold:.3f}"
         )
         if value < threshold:
             return Decision.abstain(f"weak evidence: {detail}", ABSTAIN_MESSAGE, value)

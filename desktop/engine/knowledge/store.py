@@ -484,6 +484,14 @@ class KnowledgeStore:
     def chunk_count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
 
+    def term_frequency(self, term: str) -> int:
+        """Live and removed chunks whose text, heading or title holds `term` (FTS5 matching:
+        porter-stemmed, case- and accent-insensitive); how rare a question word is here."""
+        cleaned = term.replace('"', "").strip()
+        if not cleaned:
+            return 0
+        return self._document_frequency(cleaned, self.chunk_count())
+
     def _document_frequency(self, term: str, cap: int) -> int:
         """Rows matching `term`, counted only up to `cap + 1` so a common term stays cheap."""
         if term not in self._df_cache:
