@@ -69,7 +69,8 @@ def _system_info() -> dict[str, Any]:
     from desktop.engine.core import prereqs
 
     window = prereqs.check(window=True, build=False)
-    build = prereqs.check(window=False, build=True, distro=window.distro)
+    frozen = getattr(sys, "frozen", False)  # a bundle never compiles llama-cpp-python
+    build = prereqs.check(window=False, build=not frozen, distro=window.distro)
     return {
         "distro": window.distro.name or window.distro.id or platform.system(),
         "family": window.distro.family,

@@ -4,9 +4,11 @@ Imported only when the window is wanted (`enclave` with no command): it loads Qt
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from types import TracebackType
+from typing import Any
 
 from desktop.app import ChatSession
 from desktop.engine.core import prereqs
@@ -105,6 +107,35 @@ def report_bugs_in_window(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
+SMOKE_QUESTION_ENV = "ENCLAVE_SMOKE_QUESTION"
+
+
+def drive_smoke_question(window: MainWindow, app: Any, question: str) -> None:
+    """For the bundle's smoke test (installer/smoke_test.sh): once the model is loaded, ask
+    `question` through the window's own path, print the finished answer as one JSON line on
+    stdout, then quit. A model that fails to load quits with exit code 1."""
+    from PySide6.QtCore import QTimer
+
+    from desktop.engine.answer.events import Done
+
+    def on_event(event: object) -> None:
+        if isinstance(event, Done):
+            print(json.dumps(event.as_dict(), ensure_ascii=False), flush=True)
+
+    def when_loaded() -> None:
+        if window.model_problem is not None:
+            print(f"smoke: the model did not load: {window.model_problem}", file=sys.stderr)
+            app.exit(1)
+        elif window.model_ready:
+            window.ask(question)
+        else:
+            QTimer.singleShot(100, when_loaded)
+
+    window.answers.eventReceived.connect(on_event)
+    window.answers.answerFinished.connect(lambda _live: QTimer.singleShot(0, app.quit))
+    QTimer.singleShot(100, when_loaded)
+
+
 def run_gui() -> int:
     if not display_available():
         print(NO_DISPLAY, file=sys.stderr)
@@ -128,6 +159,9 @@ def run_gui() -> int:
     report_bugs_in_window(window)
     window.show()
     window.start_loading()
+    smoke_question = os.environ.get(SMOKE_QUESTION_ENV, "").strip()
+    if smoke_question:
+        drive_smoke_question(window, app, smoke_question)
     code = app.exec()
     window.shutdown()
     session.close()

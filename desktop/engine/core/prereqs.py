@@ -304,6 +304,11 @@ def _named(item: str, needed_for: str, distro: Distro, table: dict[str, dict[str
     return Missing(item, needed_for, package)
 
 
+def window_packages(family: str) -> list[str]:
+    """Every package the xcb platform plugin's libraries come from on `family`, sorted."""
+    return sorted({QT_LIBRARIES[name][family] for name in XCB_PLUGIN_LIBRARIES})
+
+
 def build_missing(
     distro: Distro,
     *,
@@ -357,7 +362,15 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--window", action="store_true", help="libraries the window needs")
     parser.add_argument("--build", action="store_true", help="tools to compile llama-cpp-python")
     parser.add_argument("--warn-only", action="store_true", help="report, but exit 0")
+    parser.add_argument(
+        "--packages",
+        choices=FAMILIES,
+        help="print the packages the window needs on this family (e.g. a .deb's Depends), then exit",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.packages:
+        print(" ".join(window_packages(args.packages)))
+        return 0
     window = args.window or not args.build
     distro = this_distro()
     missing = (window_missing(distro) if window else []) + (
