@@ -4,8 +4,13 @@ Up to `ivf_threshold` vectors the index is exact inner product (flat) on normali
 it an IVF index answers unfiltered queries (nprobe chosen so recall@10 vs exact stays >= 0.95) while
 the flat vectors stay for exact filtered search. A filter is answered exactly over the allowed
 subset (correct by construction: no filter-after-kNN starvation). Saved as a folder of
-`index-<generation>.faiss` files beside a manifest JSON, or as bytes for a shard inside a database;
-no pickles anywhere.
+`index-<generation>.faiss` files beside a manifest JSON, or as bytes for a pack's sealed vector
+file; no pickles anywhere.
+
+The flat vectors are a plain float32 matrix searched with FAISS's own brute-force kernel
+(`knn_inner_product`, what `IndexFlatIP.search` runs), so an index read from bytes can search
+the buffer it was read into without copying it (format 2: the raw matrix at a 64-byte aligned
+offset). Format 1 blobs (a serialized `IndexFlatIP`, in older packs) still load, with one copy.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ Ids = npt.NDArray[np.int64]
 Matrix = npt.NDArray[np.float32]
 
 IVF_THRESHOLD = 200_000
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_OLD_FORMAT = 1  # the flat part as a serialized faiss.IndexFlatIP
+_ALIGN = 64
 
 
 class VectorIndex(Protocol):
@@ -47,7 +54,7 @@ class FlatIvfIndex:
     """Flat exact index plus an optional IVF for unfiltered queries at scale."""
 
     dimension: int
-    _flat: Any
+    _vectors: Matrix  # row i has id _row_ids[i]; read-only, may view a buffer read from bytes
     _row_ids: Ids
     _ivf: Any = None
     nprobe: int = 32
@@ -57,29 +64,26 @@ class FlatIvfIndex:
     def build(
         cls, ids: Ids, vectors: Matrix, *, ivf_threshold: int = IVF_THRESHOLD, nprobe: int = 32
     ) -> FlatIvfIndex:
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        vectors = np.array(vectors, dtype=np.float32, order="C", copy=True)
         if vectors.ndim != 2 or len(ids) != len(vectors):
             raise ValueError("ids and vectors must have the same length")
-        dim = vectors.shape[1]
-        flat = faiss.IndexFlatIP(dim)
-        flat.add(vectors)
+        vectors.flags.writeable = False
         order = np.asarray(ids, dtype=np.int64)
-        index = cls(dim, flat, order, None, nprobe)
+        index = cls(vectors.shape[1], vectors, order, None, nprobe)
         if len(ids) >= ivf_threshold:
             index._ivf = _train_ivf(vectors, nprobe)
         return index
 
     @property
     def ntotal(self) -> int:
-        return int(self._flat.ntotal)
+        return len(self._vectors)
 
     def ids(self) -> Ids:
         return self._row_ids.copy()
 
     def vectors(self) -> Matrix:
         """A read-only view of the stored vectors (row i has id `ids()[i]`)."""
-        view: Matrix = faiss.rev_swig_ptr(self._flat.get_xb(), self.ntotal * self.dimension)
-        return view.reshape(self.ntotal, self.dimension)
+        return self._vectors
 
     def search(self, queries: Matrix, k: int, allowed: Ids | None = None) -> tuple[Matrix, Ids]:
         """Top-k (scores, ids) per query; with `allowed`, exact among those ids only."""
@@ -87,20 +91,20 @@ class FlatIvfIndex:
         if self.ntotal == 0 or k <= 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         if allowed is None:
-            index = self._ivf if self._ivf is not None else self._flat
-            scores, rows = index.search(queries, min(k, self.ntotal))
+            kk = min(k, self.ntotal)
+            if self._ivf is not None:
+                scores, rows = self._ivf.search(queries, kk)
+            else:
+                scores, rows = _knn(queries, self._vectors, kk)
             return scores, np.where(rows >= 0, self._row_ids[np.maximum(rows, 0)], -1)
         rows = self._rows_of(allowed)
         if len(rows) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         kk = min(k, len(rows))
         if len(rows) * 2 > self.ntotal:
-            selector = faiss.IDSelectorBatch(rows)
-            params = faiss.SearchParameters()
-            params.sel = selector
-            scores, found = self._flat.search(queries, kk, params=params)
+            scores, found = _knn(queries, self._vectors, kk, faiss.IDSelectorBatch(rows))
             return scores, self._row_ids[found]
-        subset = self.vectors()[rows]
+        subset = self._vectors[rows]
         if len(queries) == 1:  # the usual case: plain 1-D ops cost a third of the 2-D ones
             sims1 = subset @ queries[0]
             top1 = np.argpartition(-sims1, kk - 1)[:kk]
@@ -145,44 +149,77 @@ class FlatIvfIndex:
     # -- persistence -----------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """One self-contained blob: a small JSON header, the flat index, ids, the IVF if any."""
+        """One self-contained blob: a small JSON header padded to 64 bytes, the float32 vectors,
+        the ids, the IVF if any (little-endian throughout)."""
         parts = [
-            faiss.serialize_index(self._flat).tobytes(),
+            np.ascontiguousarray(self._vectors, dtype="<f4").tobytes(),
             self._row_ids.astype("<i8").tobytes(),
             faiss.serialize_index(self._ivf).tobytes() if self._ivf is not None else b"",
         ]
         header = json.dumps(
             {"format": FORMAT_VERSION, "dim": self.dimension, "nprobe": self.nprobe,
-             "sizes": [len(p) for p in parts]}
+             "count": self.ntotal, "sizes": [len(p) for p in parts]}
         ).encode()  # fmt: skip
+        header += b" " * (-(4 + len(header)) % _ALIGN)
         return len(header).to_bytes(4, "little") + header + b"".join(parts)
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> FlatIvfIndex:
+    def from_bytes(cls, blob: bytes | bytearray | memoryview) -> FlatIvfIndex:
+        """Read a blob from `to_bytes`; the vectors of a format-2 blob stay in `blob`'s memory
+        (no copy): keep the buffer unchanged while the index is in use."""
+        view = memoryview(blob).cast("B")
         try:
-            size = int.from_bytes(blob[:4], "little")
-            header = json.loads(blob[4 : 4 + size])
-            if header.get("format") != FORMAT_VERSION:
-                raise IndexUnusable(f"unknown index format {header.get('format')!r}")
+            size = int.from_bytes(view[:4], "little")
+            header = json.loads(bytes(view[4 : 4 + size]))
+            version = header.get("format")
+            if version not in (FORMAT_VERSION, _OLD_FORMAT):
+                raise IndexUnusable(f"unknown index format {version!r}")
+            dim = int(header["dim"])
             pos = 4 + size
             parts = []
             for n in header["sizes"]:
-                parts.append(blob[pos : pos + n])
+                if n < 0 or pos + n > len(view):
+                    raise IndexUnusable("the vector index is truncated")
+                parts.append(view[pos : pos + n])
                 pos += n
-            flat = faiss.deserialize_index(np.frombuffer(parts[0], dtype=np.uint8))
+            if version == FORMAT_VERSION:
+                vectors = np.frombuffer(parts[0], dtype="<f4").reshape(-1, dim)
+                if len(vectors) != int(header["count"]):
+                    raise IndexUnusable("the vector count does not match the header")
+            else:
+                flat: Any = faiss.deserialize_index(np.frombuffer(parts[0], dtype=np.uint8))
+                xb = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * dim)
+                vectors = np.array(xb, dtype=np.float32).reshape(-1, dim)
             ids = np.frombuffer(parts[1], dtype="<i8").astype(np.int64)
             ivf: Any = None
-            if parts[2]:
+            if len(parts[2]):
                 ivf = faiss.deserialize_index(np.frombuffer(parts[2], np.uint8))
         except IndexUnusable:
             raise
         except Exception as exc:
             raise IndexUnusable(f"damaged vector index ({type(exc).__name__})") from exc
-        if flat.ntotal != len(ids):
+        if len(vectors) != len(ids):
             raise IndexUnusable("vector count and id count differ")
+        if ivf is not None and (ivf.ntotal != len(ids) or ivf.d != dim):
+            raise IndexUnusable("the IVF index does not match the vectors")
+        if vectors.flags.writeable:
+            vectors.flags.writeable = False
         if ivf is not None:
             ivf.nprobe = int(header["nprobe"])
-        return cls(int(header["dim"]), flat, ids, ivf, int(header["nprobe"]))
+        return cls(dim, vectors, ids, ivf, int(header["nprobe"]))
+
+
+def _knn(queries: Matrix, vectors: Matrix, k: int, selector: Any = None) -> tuple[Matrix, Ids]:
+    """FAISS's exact inner-product top-k (the kernel of `IndexFlatIP.search`) over a matrix it
+    does not own; rows the selector excludes are never returned."""
+    xb = vectors if vectors.flags.c_contiguous else np.ascontiguousarray(vectors)
+    scores = np.empty((len(queries), k), dtype=np.float32)
+    rows = np.empty((len(queries), k), dtype=np.int64)
+    faiss.knn_inner_product(
+        faiss.swig_ptr(queries), faiss.swig_ptr(xb), xb.shape[1], len(queries), len(xb), k,
+        faiss.swig_ptr(scores), faiss.swig_ptr(rows), selector,
+    )  # fmt: skip
+    return scores, rows
 
 
 def _train_ivf(vectors: Matrix, nprobe: int) -> Any:

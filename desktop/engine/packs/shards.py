@@ -1,5 +1,7 @@
-"""One audience = one shard: a SQLCipher database holding that audience's chunks, its FTS5 index, its
-ingest report and its serialized FAISS index, keyed with the audience's own random key.
+"""One audience = one shard: a SQLCipher database holding that audience's chunks, its FTS5 index and
+its ingest report, keyed with the audience's own random key, and beside it the audience's vector
+index as its own AES-GCM file (`vector_file`, `shards/<audience>.vectors`). Shards of packs built
+before that keep the index blob in the database's `shard_vectors` table, and still open.
 
 Without the key the file is indistinguishable from random bytes: no chunk, title, path or vector of
 the audience's documents can be read from it.
@@ -7,7 +9,6 @@ the audience's documents can be read from it.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ from desktop.engine.knowledge.builder import VECTORS_DIR, BuildOptions, Embedder
 from desktop.engine.knowledge.search import Retriever
 from desktop.engine.knowledge.store import KnowledgeStore
 from desktop.engine.knowledge.vector_index import FlatIvfIndex, load_generation
+from desktop.engine.packs import vector_file
 from desktop.engine.storage.encrypted_db import open_database
 
 _VECTORS_TABLE = (
@@ -52,13 +54,10 @@ def build_shard(
             generation = store.generation()
             db.execute(_VECTORS_TABLE)
             if generation:
-                index, manifest = load_generation(work / VECTORS_DIR, generation)
-                db.execute(
-                    "INSERT INTO shard_vectors (generation, manifest, data) VALUES (?, ?, ?)",
-                    [generation, json.dumps(manifest), index.to_bytes()],
-                )
-            # A shard is built once: drop the build's embedding cache (it duplicates the index
-            # blob) so every start hashes less. Document texts stay: "open original" shows them.
+                index, _manifest = load_generation(work / VECTORS_DIR, generation)
+                vector_file.write(vector_file.path_for(shard_path), index, key)
+            # A shard is built once: drop the build's embedding cache (it duplicates the vector
+            # file) so every start hashes less. Document texts stay: "open original" shows them.
             db.execute("DELETE FROM embeddings")
             db.execute("PRAGMA journal_mode = DELETE")
             db.execute("VACUUM")
@@ -74,14 +73,18 @@ class Shard:
         self.db = open_database(path, key, read_only=True)
         try:
             self.store = KnowledgeStore(self.db)
-            row = self.db.execute(
-                "SELECT data FROM shard_vectors ORDER BY generation DESC LIMIT 1"
-            ).fetchone()
-            index = (
-                FlatIvfIndex.from_bytes(row[0])
-                if row
-                else FlatIvfIndex.build(_empty_ids(), _empty_vectors(int(embedder.dimension)))
-            )
+            sealed = vector_file.path_for(path)
+            if sealed.exists():
+                index = vector_file.read(sealed, key)
+            else:  # built before the vector file, or with no document indexed
+                row = self.db.execute(
+                    "SELECT data FROM shard_vectors ORDER BY generation DESC LIMIT 1"
+                ).fetchone()
+                index = (
+                    FlatIvfIndex.from_bytes(row[0])
+                    if row
+                    else FlatIvfIndex.build(_empty_ids(), _empty_vectors(int(embedder.dimension)))
+                )
             self.retriever = Retriever(self.store, index, embedder)
         except BaseException:
             self.db.conn.close()
