@@ -259,11 +259,11 @@ class MainWindow(QMainWindow):
         self.apply_prefs(replace(self.prefs, font_size=size))
 
     def apply_prefs(self, prefs: WindowPrefs) -> None:
-        self.prefs = prefs.checked()
+        previous, self.prefs = self.prefs, prefs.checked()
         save_prefs(self.prefs)
         apply_font_size(self.prefs.font_size)
         app = QApplication.instance()
-        if isinstance(app, QApplication):
+        if isinstance(app, QApplication) and self.prefs.theme != previous.theme:
             apply_theme(app, SCHEMES[self.prefs.theme])
         self._refresh_welcome()
 

@@ -176,11 +176,19 @@ class WelcomePanel(QScrollArea):
                     "• " + pack_line(p, welcome.say_restricted_exists) for p in welcome.packs
                 )
             )
+        if [b.property("question") for b in self.buttons] != list(welcome.suggestions):
+            self._show_suggestions(welcome.suggestions)
+        self.try_label.setText("Try asking:")
+        self.try_label.setVisible(bool(self.buttons))
+        self.kept.setText(kept_text(history_on, saving and not private, welcome.audit))
+
+    def _show_suggestions(self, suggestions: tuple[str, ...]) -> None:
         for button in self.buttons:
+            button.hide()
             self.suggestions_box.removeWidget(button)
             button.deleteLater()
         self.buttons = []
-        for question in welcome.suggestions:
+        for question in suggestions:
             button = QPushButton(question.replace("&", "&&"))
             button.setObjectName("suggestion")
             button.setAccessibleName(f"Ask: {question}")
@@ -190,7 +198,5 @@ class WelcomePanel(QScrollArea):
                 lambda _checked=False, q=question: self.suggestionClicked.emit(q)
             )
             self.suggestions_box.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
+            button.setProperty("question", question)
             self.buttons.append(button)
-        self.try_label.setText("Try asking:")
-        self.try_label.setVisible(bool(self.buttons))
-        self.kept.setText(kept_text(history_on, saving and not private, welcome.audit))
