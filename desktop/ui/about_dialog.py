@@ -166,7 +166,9 @@ class AboutDialog(PackDialog):
         self.packs_note.setTextFormat(Qt.TextFormat.PlainText)
         self.packs_note.setAccessibleName("Pack listing")
         self.packs_note.hide()
-        self.packs_table = _table(["Pack", "Version", "Licence", "As of"], [], "Pack licences")
+        self.packs_table = _table(
+            ["Pack", "Version", "Licence", "As of", "Tested (signed)"], [], "Pack licences"
+        )
         packs_tab = QWidget()
         packs_layout = QVBoxLayout(packs_tab)
         packs_layout.setContentsMargins(0, 0, 0, 0)
@@ -219,7 +221,13 @@ class AboutDialog(PackDialog):
 
     def _show_packs(self, packs: list[PackRow]) -> None:
         self.packs_note.hide()
-        _fill(self.packs_table, [[p.pack_id, str(p.version), p.licence, p.as_of] for p in packs])
+        _fill(
+            self.packs_table,
+            [
+                [p.pack_id, str(p.version), p.licence, p.as_of, p.tested or "not evaluated"]
+                for p in packs
+            ],
+        )
         self.tabs.setTabText(self._packs_tab, f"Document packs ({len(packs)})")
 
     def _packs_failed(self, error: EngineError) -> None:

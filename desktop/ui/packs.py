@@ -144,7 +144,10 @@ class PackDialog(QDialog):
 
 
 class PackManagerDialog(PackDialog):
-    COLUMNS = ("Pack", "Version", "As of", "Signature", "Audiences you can read", "Expires", "Docs")
+    COLUMNS = (
+        "Pack", "Version", "As of", "Signature", "Audiences you can read", "Expires", "Docs",
+        "Tested",
+    )  # fmt: skip
 
     def __init__(self, model: PackManagerModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -231,12 +234,19 @@ class PackManagerDialog(PackDialog):
                 ", ".join(pack.audiences) or "none",
                 _expiry_text(pack.expires),
                 str(pack.documents),
+                pack.tested or "not evaluated",
             ]
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 if column == 3:
                     item.setToolTip(
                         f"Signed by {pack.signer}" if pack.signature == "valid" else pack.signer
+                    )
+                if column == 7:
+                    item.setToolTip(
+                        f"Signed by the administrator into the pack: {pack.tested}"
+                        if pack.tested
+                        else "This pack carries no signed evaluation summary."
                     )
                 if (column == 3 and pack.signature != "valid") or (
                     column == 5 and value.startswith("Expired")

@@ -23,7 +23,7 @@ h3{font-size:14px;margin:14px 0 4px}.meta{color:#57606a}.headline{font-size:16px
 padding:10px 12px;background:#f6f8fa;border-left:4px solid #0969da}
 table{border-collapse:collapse;margin:6px 0}td,th{padding:3px 8px;text-align:left;
 border-bottom:1px solid #eaeef2;vertical-align:top}th{background:#f6f8fa}
-td.n{text-align:right;font-variant-numeric:tabular-nums}.bad{color:#cf222e;font-weight:600}
+td.n,td.b{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.bad{color:#cf222e;font-weight:600}
 .ok{color:#1a7f37}.q{border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;margin:10px 0}
 .sent{margin:2px 0;padding:2px 6px;border-radius:3px}.sup{background:#dafbe1}.uns{background:#ffebe9}
 .unk{background:#fff8c5}.pas{font-size:12px;color:#3d444d;margin:4px 0 4px 12px;white-space:pre-wrap}
@@ -78,19 +78,18 @@ def histogram(
 
 
 def _metrics(report: Mapping[str, Any]) -> str:
-    out = []
+    out = ["<table>"]
     for section in SECTIONS:
         rows = [m for m in report["metrics"] if m["section"] == section]
-        out.append(f"<h3>{_e(section)}</h3><table>")
+        out.append(f"<tr><th colspan=4>{_e(section)}</th></tr>")
         for m in rows:
             value = m["value"]
             shown = format_value(value, m["unit"])
             cls = ""
             if m["must_be_zero"]:
                 cls = "bad" if value else "ok"
-                graphic = (
-                    f'<span class="{cls}">{"must be 0" if value else "0, as it must be"}</span>'
-                )
+                word = "must be 0" if value else "0, as it must be"
+                graphic = f'<span class="{cls}">{word}</span>'
             elif m["unit"] == "share":
                 graphic = bar(value, good_high=m["higher_is_better"])
             else:
@@ -99,7 +98,7 @@ def _metrics(report: Mapping[str, Any]) -> str:
                 f"<tr><td>{_e(m['label'])}</td><td class='n {cls}'>{_e(shown)}</td>"
                 f"<td>{graphic}</td><td class=meta>over {_e(m['over'])}</td></tr>"
             )
-        out.append("</table>")
+    out.append("</table>")
     return "".join(out)
 
 
@@ -129,7 +128,7 @@ def _breakdown(groups: Mapping[str, Mapping[str, Any]], title: str) -> str:
     rows = []
     for name, values in groups.items():
         cells = "".join(
-            f"<td>{bar(values.get(k), width=80)} {_e(format_value(values.get(k), 'share'))}</td>"
+            f"<td class=b>{bar(values.get(k), width=80)} {_e(format_value(values.get(k), 'share'))}</td>"
             for k in keys
         )
         leaks = values.get("restricted_leaks") or 0

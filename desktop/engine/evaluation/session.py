@@ -8,7 +8,7 @@ reports what it measured and a rerun of the same request continues where it stop
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,7 @@ def _audience_map(request: Request, questions: list[GoldenQuestion]) -> Audience
     return None
 
 
-def run(request: Request, planned: Plan | None = None) -> Iterator[Progress]:
+def run(request: Request, planned: Plan | None = None) -> Generator[Progress, None, None]:
     """Answer every question not yet in the work file (see the module docstring)."""
     planned = planned or plan(request)
     questions = planned.questions

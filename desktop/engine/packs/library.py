@@ -14,6 +14,7 @@ from typing import Literal, cast
 
 from desktop.engine.packs import grants, install
 from desktop.engine.packs.local_state import LocalState
+from desktop.engine.packs.manifest import describe_evaluation
 
 SignatureState = Literal["valid", "invalid"]
 ExpiryState = Literal["ok", "expiring", "expired", "unknown"]
@@ -36,6 +37,7 @@ class PackRow:
     expiry: ExpiryState
     licence: str
     documents: int
+    tested: str = ""  # the signed evaluation summary (`admin build --eval`); "" when none
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class PackLibrary:
                     expiry=_expiry_state(pack),
                     licence=str(manifest.raw.get("license", "")),
                     documents=sum(int(a["documents"]) for a in manifest.audiences.values()),
+                    tested=describe_evaluation(manifest.evaluation) if manifest.evaluation else "",
                 )
             )
         for bad in broken:
