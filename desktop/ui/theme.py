@@ -128,4 +128,4 @@ def apply_font_size(points: int) -> None:
     font = QGuiApplication.font()
     if font.pointSizeF() != size:
         font.setPointSizeF(size)
-        QGuiApplication.setFont(font)
+        QApplication.setFont(font)  # QApplication's: every widget gets it (on the next events)

@@ -296,6 +296,8 @@ def test_text_size_is_a_kept_preference(qtbot, window, backend) -> None:
     system = theme.system_font_size()
     window.zoom(1)
     assert QGuiApplication.font().pointSizeF() == round(system) + 1
+    bigger = round(system) + 1
+    qtbot.waitUntil(lambda: window.input.font().pointSizeF() == bigger, timeout=2000)  # widgets
     assert load_prefs().font_size == round(system) + 1
     assert (Path(paths.data_dir()) / "window.ini").is_file()
     dialog = SettingsDialog(backend, window, window.prefs)
