@@ -1,2 +1,4 @@
-"""Evaluation of answer quality on golden sets: the data in `eval/golden/`, the scoring in
-`eval.trust_metrics` (pure functions, no model), the measuring command in `bench/eval_trust.py`."""
+"""Golden sets and their tools: the data in `eval/golden/`, its checker (`eval.golden_check`), the
+dataset adapters (`eval.adapters`) and the CI gate (`eval/ci_gate.sh`). The scoring and the
+`enclave admin eval` harness ship in `desktop.engine.evaluation`; `eval.trust_metrics` keeps the
+names older scripts import."""

@@ -73,7 +73,7 @@ def test_a_refusal_is_blocked_not_answered_and_guard_rules_are_kept() -> None:
     events = [
         {"event": "abstained", "kind": "refuse", "closest": []},
         {**done("I can't help with that.", []), "decision": "refuse",
-         "guards": [{"rule": "input.harmful", "action": "block", "stage": "input"}]},
+         "guard": [{"rule": "input.harmful", "action": "block", "stage": "input"}]},
     ]  # fmt: skip
     score = score_question(question, events, set())
     assert score.refused and score.blocked and not score.answered and not score.abstained

@@ -145,7 +145,9 @@ class AnswerEvents:
             metrics=dict(done.get("metrics", {})),
             done=True,
             decision=str(done.get("decision", "")),
-            guards=tuple(g for g in done.get("guards") or () if isinstance(g, dict)),
+            guards=tuple(
+                g for g in done.get("guard") or done.get("guards") or () if isinstance(g, dict)
+            ),
         )
 
 
