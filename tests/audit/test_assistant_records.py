@@ -86,6 +86,8 @@ def test_answered_and_abstained_turns_are_recorded(
         for r in answered_row["retrieved"]
     )
     assert answered_row["sentences"]["shown"] >= 1
+    # An abstention keeps what retrieval found (the closest passages), not only its score.
+    assert abstained_row["retrieved"] and abstained_row["packs"] == {"handbook": 2}
     assert answered_row["message_id"] and answered_row["conversation_id"]
 
 

@@ -112,6 +112,7 @@ class AnswerPipeline:
                 decision,
                 form=AnswerForm.NONE,
                 query=retrieval.query,
+                retrieved=retrieval.passages,
                 guards=screened.guards,
             )
             yield Done(self._record(answer, question_id))
@@ -194,6 +195,7 @@ class AnswerPipeline:
                     stats=_final(generation.stats),
                     form=form,
                     query=retrieval.query,
+                    retrieved=retrieval.passages,
                     dropped_history=plan.dropped_history,
                     guards=seen.guards(screened.guards),
                 ),

@@ -149,7 +149,7 @@ class Answer:
     question: Question
     text: str
     decision: Decision
-    passages: tuple[Passage, ...] = ()
+    passages: tuple[Passage, ...] = ()  # what reached the prompt (the answer's sources)
     verdicts: tuple[SentenceVerdict, ...] = ()  # of the sentences the user reads
     rejected: tuple[SentenceVerdict, ...] = ()  # the model's sentences replaced by quotes
     stats: GenerationStats = field(default_factory=GenerationStats)
@@ -160,6 +160,7 @@ class Answer:
     message_id: int | None = None
     dropped_history: int = 0
     guards: tuple[GuardVerdict, ...] = ()  # every guardrail rule that fired on this turn
+    retrieved: tuple[Passage, ...] = ()  # everything retrieval returned, also when abstaining
 
     @property
     def citations(self) -> tuple[CitationRef, ...]:

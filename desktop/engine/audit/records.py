@@ -46,6 +46,7 @@ def _sentences(verdicts: tuple[SentenceVerdict, ...]) -> dict[str, int]:
 
 def answer_fields(answer: Answer, context: AuditContext, text: TextKeeper) -> dict[str, Any]:
     """The record of `answer` (without `seq`, `prev` and `time`, which the store adds)."""
+    retrieved = answer.retrieved or answer.passages  # an abstained turn retrieved too
     fields: dict[str, Any] = {
         "kind": KIND_ANSWER,
         "user": context.user,
@@ -54,8 +55,8 @@ def answer_fields(answer: Answer, context: AuditContext, text: TextKeeper) -> di
         "audiences": {pack: sorted(names) for pack, names in sorted(context.audiences.items())},
         "app_version": context.app_version,
         "model": {"id": answer.model.id, "sha256": answer.model.sha256} if answer.model else None,
-        "packs": dict(sorted(answer.pack_versions.items())),
-        "retrieved": [{**p.ref.as_dict(), "score": _number(p.score)} for p in answer.passages],
+        "packs": dict(sorted({p.pack: p.pack_version for p in retrieved}.items())),
+        "retrieved": [{**p.ref.as_dict(), "score": _number(p.score)} for p in retrieved],
         "decision": {
             "kind": answer.decision.kind.value,
             "reason": answer.decision.reason,
