@@ -229,6 +229,7 @@ def test_cryptfile_keyring_needs_and_uses_a_passphrase(monkeypatch) -> None:
     key, created = secrets.get_or_create_key("test-key")
     assert created and secrets.get_or_create_key("test-key") == (key, False)
     assert secrets.describe_backend()["backend"].endswith("CryptFileKeyring")
+    assert secrets.backend() is secrets.backend()  # the passphrase is checked once a process
     keyring_file = Path(os.environ["ENCLAVE_DATA_DIR"]) / "keyring.cfg"
     assert key.hex() not in keyring_file.read_text()
     monkeypatch.setenv("ENCLAVE_KEYRING_PASSPHRASE", "wrong passphrase")

@@ -11,6 +11,7 @@ what to do: we never fall back to storing keys or data in plain text.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets as pysecrets
 import sys
@@ -63,8 +64,13 @@ def _cryptfile_backend() -> Any:
             "ENCLAVE_KEYRING=cryptfile is set but no passphrase was given.",
             "Set ENCLAVE_KEYRING_PASSPHRASE or run in a terminal to be asked for it.",
         )
+    file_path = str(paths.ensure_dir(paths.data_dir()) / CRYPTFILE_NAME)
+    opened = hashlib.sha256(f"{file_path}\0{passphrase}".encode()).hexdigest()
+    cached = _OPENED_CRYPTFILES.get(opened)
+    if cached is not None and os.path.exists(file_path):
+        return cached  # checking the passphrase costs a full Argon2 run (seconds): once a process
     backend = CryptFileKeyring()
-    backend.file_path = str(paths.ensure_dir(paths.data_dir()) / CRYPTFILE_NAME)
+    backend.file_path = file_path
     try:
         backend.keyring_key = passphrase
     except ValueError:
@@ -72,7 +78,13 @@ def _cryptfile_backend() -> Any:
             f"The encrypted keyring file {backend.file_path} did not open with this passphrase.",
             "Check ENCLAVE_KEYRING_PASSPHRASE is the passphrase you chose when it was created.",
         ) from None
+    _OPENED_CRYPTFILES[opened] = backend
     return backend
+
+
+# Encrypted keyring files this process has opened, by file and passphrase (a different passphrase
+# or file is checked again; a deleted file is opened afresh).
+_OPENED_CRYPTFILES: dict[str, Any] = {}
 
 
 def _os_backend() -> Any:
