@@ -102,6 +102,9 @@ def test_window_and_ask_see_the_same_events_from_the_fake_model(
     monkeypatch.setattr(Assistant, "open", staticmethod(fake_open))
     terminal = cli_events(capsys, QUESTION)
     window = window_events(ChatSession(), qtbot, QUESTION)
-    assert [e["event"] for e in terminal] == ["retrieved"] + ["token"] * 5 + ["done"]
+    kinds = [e["event"] for e in terminal]
+    assert kinds[0] == "retrieved" and kinds[-1] == "done" and set(kinds[1:-1]) == {"token"}
+    # The output filter may join tokens (it holds "13 " until it knows it is no phone number).
+    assert "".join(e["text"] for e in terminal[1:-1]) == "".join(reply)
     assert window == terminal
     assert model.calls[0].messages == model.calls[1].messages  # the same prompt, too
