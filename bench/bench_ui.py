@@ -333,16 +333,32 @@ def bench_b16(chunks: int = 100_000) -> None:
         ENCLAVE_KEYRING="cryptfile",
         ENCLAVE_KEYRING_PASSPHRASE="bench-b16-scratch",
     )
+    import json
+    import shutil
+
     from desktop.engine.packs import install
     from desktop.engine.packs.library import PackLibrary
-    from desktop.engine.packs.signing import load_public_key
+    from desktop.engine.packs.manifest import MANIFEST_NAME
+    from desktop.engine.packs.publish import sign_folder
+    from desktop.engine.packs.signing import load_private_key, load_public_key
     from desktop.engine.packs.trust import trust_file_text
+    from desktop.engine.runtime.catalog import Catalog
     from desktop.ui.packs import PackManagerDialog
 
     (home / "config" / "trusted-keys").mkdir(parents=True)
     key = load_public_key((work / "keys" / "admin.pub").read_text())
     (home / "config" / "trusted-keys" / "admin.toml").write_text(trust_file_text(key, ["*"]))
-    install.install(work / "pack")
+    # The synthetic pack names a stub embedder; a copy re-signed naming the catalog's embedding
+    # model is installable (listing never loads the model: only the manifest names it).
+    pack = home / "pack"
+    shutil.copytree(work / "pack", pack)
+    signed = json.loads((pack / MANIFEST_NAME).read_text())["signed"]
+    entry = Catalog.load().default("embedding")
+    fields = {k: v for k, v in signed.items() if k not in ("type", "spec_version", "files")}
+    fields["embedding"] = {"id": entry.id, "sha256": entry.sha256, "dimension": entry.dimension}
+    sign_folder(pack, fields, load_private_key(work / "keys" / "admin.key"))
+    install.install(pack)
+    shutil.rmtree(pack)
     library = PackLibrary()
     app = _app()
     pack_mb = sum(p.stat().st_size for p in (work / "pack").rglob("*") if p.is_file()) / 1e6
@@ -353,7 +369,7 @@ def bench_b16(chunks: int = 100_000) -> None:
         assert rows and rows[0].signature == "valid"
         return (time.perf_counter() - started) * 1000
 
-    def ours() -> tuple[float, float]:
+    def ours() -> tuple[float, float, float]:
         lags: list[float] = []
         last = [time.perf_counter()]
         dialogs: list[Any] = []
@@ -370,31 +386,38 @@ def bench_b16(chunks: int = 100_000) -> None:
         timer.timeout.connect(tick)
         last[0] = time.perf_counter()
         timer.start()
+        started = time.perf_counter()
         dialog = PackManagerDialog(library)  # starts listing on its worker
         dialog.show()
         dialogs.append(dialog)
         while dialog.busy or not dialog.packs:
             app.processEvents()
             time.sleep(0.001)
+        listed = time.perf_counter() - started
         timer.stop()
         dialog.close()
         app.processEvents()
-        return max(lags[1:] or [0.0]), _p99(lags[1:] or [0.0])
+        return max(lags[1:] or [0.0]), _p99(lags[1:] or [0.0]), listed
 
     raw_block()  # warm the page cache for both sides
-    raws, longest, p99s = [], [], []
+    raws, longest, p99s, spans, idle_top, idle_p99 = [], [], [], [], [], []
     for _ in range(REPS):
         raws.append(raw_block())
-        top, p99 = ours()
+        top, p99, span = ours()
         longest.append(top)
         p99s.append(p99)
-    idle = _p99(_heartbeat_lags(1.0))
-    r, o, p = statistics.median(raws), statistics.median(longest), statistics.median(p99s)
+        spans.append(span)
+        idle = _heartbeat_lags(span)  # the same heartbeat, nothing listing, as long
+        idle_top.append(max(idle or [0.0]))
+        idle_p99.append(_p99(idle or [0.0]))
+    med = statistics.median
+    r, o, p = med(raws), med(longest), med(p99s)
     print(
-        f"B16 pack manager opening, 1 pack of {chunks:,} chunks ({pack_mb:.0f} MB): longest "
-        f"GUI-thread lag {o:.1f} ms (p99 {p:.1f} ms, idle p99 {idle:.1f} ms) while listing on "
-        f"the worker; raw (the same list_packs on the GUI thread) blocks {r:.0f} ms; "
-        f"ours/raw {o / r:.3f}x (target: longest lag <= 50 ms, "
+        f"B16 pack manager opening, 1 pack of {chunks:,} chunks ({pack_mb:.0f} MB), median of "
+        f"{REPS}: listed on the dialog's worker in {med(spans):.1f} s; GUI-thread heartbeat lag "
+        f"longest {o:.1f} ms, p99 {p:.1f} ms (idle, as long: longest {med(idle_top):.1f} ms, "
+        f"p99 {med(idle_p99):.1f} ms); raw (the same list_packs on the GUI thread) blocks "
+        f"{r:.0f} ms; longest lag / raw block {o / r:.4f}x (target: longest lag <= 50 ms, "
         f"{'PASS' if o <= 50 else 'FAIL'})"
     )
 

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engine.core.errors import EngineError
 from desktop.ui.pack_backend import Enrolment, InstallReport, PackManagerModel, PackRow
-from desktop.ui.worker import GeneratorWorker, call_in_worker
+from desktop.ui.worker import GeneratorWorker, call_in_worker, lower_thread_priority
 
 SIGNATURE_TEXT = {"valid": "✓ Signed", "invalid": "✗ Signature invalid"}
 CHECKING = "Checking packs…"
@@ -81,7 +81,11 @@ class PackCalls(QObject):
         on_result: Callable[[Any], None],
         on_error: Callable[[EngineError], None],
     ) -> None:
-        worker = call_in_worker(function)
+        def in_background() -> Any:
+            lower_thread_priority()  # verifying hundreds of MB never slows the window
+            return function()
+
+        worker = call_in_worker(in_background)
 
         def returned(result: Any) -> None:
             if worker in self._workers:  # not dropped by `shutdown`

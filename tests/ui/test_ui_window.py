@@ -3,6 +3,8 @@ no layout jump while streaming, keyboard, screen-reader names, text size, light/
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -337,6 +339,15 @@ def test_following_the_system_scheme_and_not_when_one_is_chosen(qtbot, window) -
 def test_pack_manager_shows_a_busy_bar_while_verifying(qtbot) -> None:
     packs = FakePacks()
     packs.gate = threading.Event()
+    niceness: list[int] = []
+    listing = packs.list_packs
+
+    def list_packs() -> list:
+        if sys.platform.startswith("linux"):
+            niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return listing()
+
+    packs.list_packs = list_packs  # type: ignore[method-assign]
     dialog = PackManagerDialog(packs)
     qtbot.addWidget(dialog)
     dialog.show()
@@ -344,6 +355,9 @@ def test_pack_manager_shows_a_busy_bar_while_verifying(qtbot) -> None:
     packs.gate.set()
     qtbot.waitUntil(lambda: not dialog.busy, timeout=5000)
     assert not dialog.progress.isVisible()
+    assert packs.threads[0] is not threading.main_thread()
+    if sys.platform.startswith("linux"):  # verification yields the CPU to the GUI thread
+        assert niceness[0] >= min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + 10)
     dialog.close()
 
 
