@@ -5,8 +5,9 @@
 ours = the app's open path for one pack with one readable audience, as `KnowledgeAccess` runs it:
 `verify_folder` (manifest signature, file list, every file's length + sha256), `open_grant` (grant
 signature, then X25519 unseal of the audience key) and `Shard` (SQLCipher read-only open with that
-key, `KnowledgeStore`, the serialized FAISS index read from `shard_vectors`, `FlatIvfIndex.from_bytes`,
-and `Retriever`'s check that the index's ids are SQLite's live chunk ids).
+key, `KnowledgeStore`, the sealed vector file `shards/<audience>.vectors` decrypted and
+authenticated (`vector_file.read`), `FlatIvfIndex.from_bytes` over the decrypted buffer, and
+`Retriever`'s check that the index's ids are SQLite's live chunk ids).
 raw = `hashlib.file_digest(..., "sha256")` over the same pack files + `faiss.read_index` of the same
 flat index written to a plain file with `faiss.write_index`.
 Sides alternate (ABAB) after one untimed warm-up of each; medians of `--reps` (>= 3). Files are
@@ -15,7 +16,9 @@ read from the page cache on both sides (a warm open; a cold one adds the disk re
 The synthetic shards are built once (cached under --work, `--rebuild` to redo) through the real
 `KnowledgeStore` API into a SQLCipher database laid out like `shards.build_shard` leaves it: ~800-char
 chunk texts of Zipf-distributed words, 20 chunks per document, random normalised float32 384-d
-vectors (speed depends on sizes, not content), the flat index in `shard_vectors`, VACUUMed; the
+vectors (speed depends on sizes, not content), the build's embedding cache dropped and VACUUMed,
+the index sealed beside it with `vector_file.write` (`--old-layout`: the index blob inside the
+shard's `shard_vectors` table, format 1, as packs were built before); the
 folder is signed with an ad-hoc Ed25519 key (`sign_folder`) and a grant sealed to an ad-hoc X25519
 user key. No embedding model is loaded: opening needs only `embedder.dimension`.
 """
@@ -50,7 +53,7 @@ from desktop.engine.knowledge import search  # noqa: E402
 from desktop.engine.knowledge.chunker import Chunk  # noqa: E402
 from desktop.engine.knowledge.store import FileStatus, KnowledgeStore  # noqa: E402
 from desktop.engine.knowledge.vector_index import FlatIvfIndex  # noqa: E402
-from desktop.engine.packs import archive, shards  # noqa: E402
+from desktop.engine.packs import archive, shards, vector_file  # noqa: E402
 from desktop.engine.packs.grants import (  # noqa: E402
     REQUEST_TYPE,
     fingerprint,
@@ -73,8 +76,10 @@ CHUNKS_PER_DOC = 20
 CHUNK_CHARS = 800
 AUDIENCE = "staff"
 PACK_ID = "bench"
-FORMAT = 1  # bump when the synthetic layout changes, so cached data is rebuilt
-STAGES = ("hash", "signature", "unseal", "sqlcipher open", "blob read", "index load", "id check")
+FORMAT = 2  # bump when the synthetic layout changes, so cached data is rebuilt
+STAGES = (
+    "hash", "signature", "unseal", "sqlcipher open", "vector read", "index load", "id check", "other"
+)  # fmt: skip
 
 
 class EmbedderStub:
@@ -116,7 +121,7 @@ def chunk_texts(rng: np.random.Generator, words: list[str], n: int) -> list[str]
     return texts
 
 
-def build_pack(work: Path, n: int) -> None:
+def build_pack(work: Path, n: int, layout: str) -> None:
     """A signed pack folder with one audience shard of `n` chunks, a grant and a plain index file."""
     started = time.perf_counter()
     shutil.rmtree(work, ignore_errors=True)
@@ -170,10 +175,14 @@ def build_pack(work: Path, n: int) -> None:
         index = FlatIvfIndex.build(ids, live_vectors)
         store.commit_generation(1, [])
         db.execute(shards._VECTORS_TABLE)
-        db.execute(
-            "INSERT INTO shard_vectors (generation, manifest, data) VALUES (?, ?, ?)",
-            [1, json.dumps({"counts": {"chunks": n}}), index.to_bytes()],
-        )
+        if layout == "old":
+            db.execute(
+                "INSERT INTO shard_vectors (generation, manifest, data) VALUES (?, ?, ?)",
+                [1, json.dumps({"counts": {"chunks": n}}), format_1_blob(index)],
+            )
+        else:
+            vector_file.write(vector_file.path_for(shard_path), index, audience_key)
+        db.execute("DELETE FROM embeddings")  # as build_shard does
         db.execute("PRAGMA journal_mode = DELETE")
         db.execute("VACUUM")
     finally:
@@ -226,17 +235,31 @@ def build_pack(work: Path, n: int) -> None:
     )
     (work / "grant.json").write_text(json.dumps(grant, indent=2, sort_keys=True))
     (work / "keys" / "user.x25519").write_bytes(sealing.private_bytes(user))
-    (work / "ready.json").write_text(json.dumps({"format": FORMAT, "n": n, "dim": DIM}))
+    marker = {"format": FORMAT, "n": n, "dim": DIM, "layout": layout}
+    (work / "ready.json").write_text(json.dumps(marker))
     print(f"  built {n:,} chunks in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def ensure_pack(work: Path, n: int, rebuild: bool) -> None:
+def format_1_blob(index: FlatIvfIndex) -> bytes:
+    """The index blob of packs built before the vector file (a serialized IndexFlatIP, ids)."""
+    flat = faiss.IndexFlatIP(index.dimension)
+    flat.add(np.ascontiguousarray(index.vectors()))
+    parts = [faiss.serialize_index(flat).tobytes(), index.ids().astype("<i8").tobytes(), b""]
+    header = json.dumps(
+        {"format": 1, "dim": index.dimension, "nprobe": index.nprobe,
+         "sizes": [len(p) for p in parts]}
+    ).encode()  # fmt: skip
+    return len(header).to_bytes(4, "little") + header + b"".join(parts)
+
+
+def ensure_pack(work: Path, n: int, rebuild: bool, layout: str = "sealed") -> None:
     marker = work / "ready.json"
     if not rebuild and marker.is_file():
         with contextlib.suppress(ValueError):
-            if json.loads(marker.read_text()) == {"format": FORMAT, "n": n, "dim": DIM}:
+            wanted = {"format": FORMAT, "n": n, "dim": DIM, "layout": layout}
+            if json.loads(marker.read_text()) == wanted:
                 return
-    build_pack(work, n)
+    build_pack(work, n, layout)
 
 
 # -- measurement -----------------------------------------------------------------------------------
@@ -267,6 +290,7 @@ def instrumented(clock: Clock) -> Iterator[None]:
         (archive, "verify_bytes", archive.verify_bytes),
         (shards, "open_database", shards.open_database),
         (search, "verify_index", search.verify_index),
+        (vector_file, "read", vector_file.read),
     ]
     from_bytes = FlatIvfIndex.__dict__["from_bytes"]
     load = clock.wrap("index load", FlatIvfIndex.from_bytes)
@@ -275,6 +299,7 @@ def instrumented(clock: Clock) -> Iterator[None]:
         archive.verify_bytes = clock.wrap("signature", archive.verify_bytes)  # type: ignore[assignment]
         shards.open_database = clock.wrap("sqlcipher open", shards.open_database)  # type: ignore[assignment]
         search.verify_index = clock.wrap("id check", search.verify_index)  # type: ignore[assignment]
+        vector_file.read = clock.wrap("vector file", vector_file.read)  # type: ignore[assignment]
         FlatIvfIndex.from_bytes = classmethod(lambda cls, blob: load(blob))  # type: ignore[assignment,method-assign]
         yield
     finally:
@@ -308,10 +333,13 @@ def ours(work: Path, stages: list[dict[str, float]]) -> float:
         "sqlcipher open": spent["sqlcipher open"],  # key derivation + first page, KnowledgeStore
         "index load": spent["index load"],
         "id check": spent["id check"],
+        # read + decrypt + authenticate the sealed file (0 for the old layout)
+        "vector read": spent.get("vector file", 0.0)
+        - spent["index load"] * ("vector file" in spent),
     }
-    # the rest of Shard(): KnowledgeStore's migration check and the shard_vectors SELECT
-    split["blob read"] = opened - sum(
-        split[k] for k in ("sqlcipher open", "index load", "id check")
+    # the rest of Shard(): KnowledgeStore's migration check (and, old layout, the blob SELECT)
+    split["other"] = opened - sum(
+        split[k] for k in ("sqlcipher open", "vector read", "index load", "id check")
     )
     stages.append(split)
     return elapsed
@@ -355,6 +383,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached synthetic packs")
     parser.add_argument(
+        "--old-layout", action="store_true", help="the index blob inside SQLCipher (format 1)"
+    )
+    parser.add_argument(
         "--work", type=Path, default=Path(tempfile.gettempdir()) / "enclave-bench-packs"
     )
     args = parser.parse_args()
@@ -363,8 +394,9 @@ def main() -> None:
     started = time.perf_counter()
     results = []
     for n in sizes:
-        work = args.work / str(n)
-        ensure_pack(work, n, args.rebuild)
+        layout = "old" if args.old_layout else "sealed"
+        work = args.work / (f"{n}-old" if args.old_layout else str(n))
+        ensure_pack(work, n, args.rebuild, layout)
         results.append(measure(work, n, reps))
 
     ms = 1000.0
