@@ -27,11 +27,12 @@ from desktop.engine.runtime.embedder import Embedder
 PHONE = "+44 20 7946 0958"
 CONTACTS = (
     "---\ntitle: IT help desk\n---\n# IT help desk\n"
-    f"The IT help desk answers the phone on {PHONE}, weekdays from nine to five.\n\n"
+    f"The IT help desk phone number is {PHONE}. The help desk answers weekdays from nine to "
+    "five.\n\n"
     "## Opening hours\nThe help desk is closed on public holidays.\n"
 )
-QUESTION = "What is the phone number of the IT help desk?"
-REPLY = f"The IT help desk answers the phone on {PHONE} [1]."
+QUESTION = "What is the IT help desk phone number?"
+REPLY = f"The IT help desk phone number is {PHONE} [1]."
 
 
 @pytest.fixture(scope="module")
