@@ -126,8 +126,11 @@ def _row(name: str, s: KindScore, split: str) -> dict[str, Any]:
         "measure": name,
         "split": split,
         "positives": s.positives,
+        "n": s.positives,
         "recall": round(s.recall, 4),
         "precision": round(s.precision, 4),
+        "value": f"recall {s.recall:.1%}",
+        "note": f"precision {s.precision:.1%} ({s.found} found)",
         "target": "recall >= 0.95 at precision >= 0.95",
         "met": s.recall >= 0.95 and s.precision >= 0.95,
     }
