@@ -192,9 +192,12 @@ def _one(
         query = str(done.get("query") or query) if done else query
     ranking: tuple[str, ...] | None = None
     retrieval_s = None
-    if assistant.knowledge is not None and (question.expected_sources or question.retrieval_only):
+    if assistant.knowledge is not None:  # timed for every question, scored where expected
         searched = time.perf_counter()
-        passages = assistant.knowledge.search(query, max(settings.depth, settings.k))
+        try:
+            passages = assistant.knowledge.search(query, max(settings.depth, settings.k))
+        except EngineError as exc:
+            passages, error = [], error or f"{type(exc).__name__}: {exc.message}"
         retrieval_s = time.perf_counter() - searched
         ranking = distinct_paths(p.as_dict() for p in passages)
         if question.retrieval_only:
