@@ -208,23 +208,29 @@ def main() -> int:
 def speed() -> None:
     """The filter's cost per streamed piece on a handbook-sized answer (compare with the model's
     time per token, tens of milliseconds on a CPU)."""
+    import base64
+    import random
     import time
 
     from desktop.engine.answer.output_guard import OutputGuard
     from desktop.engine.policy.rules import DEFAULT_POLICY
 
-    text = (HANDBOOK / "travel-and-leave" / "leave.md").read_text()[:2400]
-    text += " Call +44 20 7946 0958 or jane@example.org [1]."
+    answer = (HANDBOOK / "travel-and-leave" / "leave.md").read_text()[:2400]
+    answer += " Call +44 20 7946 0958 or jane@example.org [1]."
+    rng = random.Random(5)
+    body = "\n".join(base64.b64encode(rng.randbytes(48)).decode() for _ in range(30))
+    pem = f"Here it is:\n-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----\n"
     guard = OutputGuard(DEFAULT_POLICY)
-    for size in (4, 16):
+    for size, text in ((4, answer), (16, answer), (4, pem + answer[:500])):
         pieces = [text[i : i + size] for i in range(0, len(text), size)]
         started = time.perf_counter()
         for _ in range(3):
             run = guard.start()
             "".join(run.feed(p) for p in pieces) + run.finish()
         elapsed = (time.perf_counter() - started) / 3
+        what = "an answer with a 2 kB private key" if text.startswith("Here it is") else "text"
         print(
-            f"streaming filter: {len(text)} characters in {len(pieces)} pieces of {size}: "
+            f"streaming filter, {what}: {len(text)} characters in {len(pieces)} pieces of {size}: "
             f"{elapsed * 1000:.1f} ms per answer, {elapsed / len(pieces) * 1000:.3f} ms per piece"
         )
 

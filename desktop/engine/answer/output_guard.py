@@ -111,7 +111,8 @@ class OutputGuard:
     def hold_from(self, text: str) -> int:
         hold = self.finder.hold_from(text) if self.finder.kinds else len(text)
         if self.toxicity is not None:
-            hold = min(hold, self.toxicity.hold_from(text))
+            block = self.finder.open_block(text)
+            hold = min(hold, self.toxicity.hold_from(text if block is None else text[:block]))
         return hold
 
 
@@ -151,6 +152,8 @@ class GuardedRun:
         self._pending += text
         pending = self._pending
         hold = self.guard.hold_from(pending)
+        if hold == 0:
+            return ""  # all of it is undecided (e.g. an open PEM block): nothing to scan yet
         hits = self.guard.hits(pending)
         for hit in sorted(hits, key=lambda h: h.start, reverse=True):
             if hit.start < hold < hit.end:

@@ -446,15 +446,26 @@ class Finder:
     def hold_from(self, text: str) -> int:
         """Where the tail of `text` that could still become (or grow) a match begins:
         `len(text)` when nothing is open. A streaming filter shows only what comes before."""
-        hold = len(text)
-        patterns: list[_Pattern] = list(self._patterns)
+        block = self.open_block(text)
+        # An open PEM block holds all that follows it, so the other patterns look only at the
+        # text before it instead of rescanning the block at every token.
+        scope = text if block is None else text[:block]
+        hold = len(text) if block is None else block
+        patterns = [p for p in self._patterns if p.kind is not Kind.PRIVATE_KEY]
         if Kind.PHONE in self.kinds:
             patterns.append(_Pattern(Kind.PHONE, "phone", _PHONE_PATTERN))
         for pattern in patterns:
-            start = pattern.open_from(text)
+            start = pattern.open_from(scope)
             if start is not None:
                 hold = min(hold, start)
         return hold
+
+    def open_block(self, text: str) -> int | None:
+        """Where a private key block (or what may be its BEGIN line) that has not ended starts."""
+        for pattern in self._patterns:
+            if pattern.kind is Kind.PRIVATE_KEY:
+                return pattern.open_from(text)
+        return None
 
     def _phones(self, text: str) -> list[Finding]:
         if not any(c.isdigit() for c in text):
