@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     keep = args.save or args.conversation is not None
     assistant = Assistant.open(options_from(args), keep_history=keep)
     try:
+        if assistant.policy_problem is not None:  # a refused policy answers nothing: say so now
+            raise assistant.policy_problem
         if keep:
             history = assistant.require_history()  # --save without a secure keyring: refuse
             if args.conversation is not None:  # before the model loads: a clear error, not a bug
