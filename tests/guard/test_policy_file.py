@@ -119,6 +119,7 @@ def _valid_signed(ws: Workspace) -> dict:
         ("not json", "is not a signed document"),
         ("unknown rule", "rule 'output.pii.emial' is not one this version knows"),
         ("bad action", "use one of off, warn, block, redact"),
+        ("redact an input", "input.injection cannot redact: only output"),
         ("unknown field", "fields this version does not know: colour"),
         ("bad pattern", "not a regular expression"),
         ("a float", "holds a number with a fraction"),
@@ -145,6 +146,8 @@ def test_a_bad_policy_is_refused_not_replaced_by_the_default(
         raw = _signed_by(workspace, {**signed, "rules": {"output.pii.emial": "redact"}})
     elif attack == "bad action":
         raw = _signed_by(workspace, {**signed, "rules": {"output.pii.email": "hide"}})
+    elif attack == "redact an input":
+        raw = _signed_by(workspace, {**signed, "rules": {"input.injection": "redact"}})
     elif attack == "unknown field":
         raw = _signed_by(workspace, {**signed, "colour": "red"})
     elif attack == "bad pattern":

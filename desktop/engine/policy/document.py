@@ -183,6 +183,11 @@ def _rules(value: Any) -> dict[str, Action]:
                 f"rule {rule!r} is not one this version knows (see `enclave admin policy --help`)"
             )
         rules[rule] = _choice(action, Action, f"rule {rule}")
+        if rules[rule] is Action.REDACT and not rule.startswith("output."):
+            raise PolicyFormatError(
+                f"rule {rule} cannot redact: only output.* rules replace text by a mark "
+                "(use off, warn or block)"
+            )
     return rules
 
 
