@@ -47,20 +47,20 @@ else
   "$BVENV/bin/pip" install --quiet --find-links "$ENCLAVE_WHEEL_CACHE" "$SRC"
 fi
 "$BVENV/bin/pip" install --quiet "pyinstaller==$PYINSTALLER_VERSION"
-VERSION="$("$BVENV/bin/python" -c 'import desktop; print(desktop.__version__)')"
-"$BVENV/bin/python" -c 'import desktop, sys; sys.exit("site-packages" not in desktop.__file__)' ||
+VERSION="$("$BVENV/bin/python" -I -c 'import desktop; print(desktop.__version__)')"
+"$BVENV/bin/python" -I -c 'import desktop, sys; sys.exit("site-packages" not in desktop.__file__)' ||
   die "the build environment imports Enclave from outside its site-packages (an editable install?)"
 
 say "Freezing (PyInstaller, one folder)"
 rm -rf "$WORK" "$OUT/enclave"
-"$BVENV/bin/pyinstaller" --noconfirm --log-level WARN --name enclave \
+(cd / && "$BVENV/bin/pyinstaller" --noconfirm --log-level WARN --name enclave \
   --distpath "$OUT" --workpath "$WORK/build" --specpath "$WORK" \
   --collect-submodules desktop --collect-data models \
   --collect-binaries llama_cpp --collect-data llama_cpp \
   --collect-submodules keyrings --collect-submodules keyring \
   --copy-metadata keyring --copy-metadata keyrings.cryptfile --copy-metadata enclave-desktop \
   --exclude-module tkinter --exclude-module pytest \
-  "$ROOT/installer/bundle/enclave_entry.py"
+  "$ROOT/installer/bundle/enclave_entry.py")
 install -m 644 "$ROOT/installer/bundle/enclave.desktop" "$OUT/enclave/enclave.desktop"
 install -m 644 "$ROOT/installer/bundle/enclave.svg" "$OUT/enclave/enclave.svg"
 

@@ -47,14 +47,16 @@ run() {  # run NAME COMMAND...: bare environment, temporary data folder; stderr 
 answer_of() {  # the "answer" of the JSON line in FILE (the `done` event for the window)
   python3 - "$1" <<'PY'  # the build machine's Python reads the JSON; the bundle needs none
 import json, sys
-for line in open(sys.argv[1], encoding="utf-8"):
-    line = line.strip()
-    if line.startswith("{"):
-        data = json.loads(line)
-        text = data.get("answer")
-        if isinstance(text, str) and text.strip():
-            print(text.strip()[:200])
-            sys.exit(0)
+text = open(sys.argv[1], encoding="utf-8").read()
+try:
+    documents = [json.loads(text)]  # `ask --json`: one JSON object
+except ValueError:
+    documents = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+for data in documents:
+    answer = data.get("answer")
+    if isinstance(answer, str) and answer.strip():
+        print(answer.strip()[:200])
+        sys.exit(0)
 sys.exit(1)
 PY
 }

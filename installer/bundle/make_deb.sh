@@ -46,5 +46,5 @@ Description: private, offline assistant over an organisation's signed document p
  (ENCLAVE_MODELS_DIR); see the IT guide for provisioning.
 CONTROL
 chmod -R u=rwX,go=rX "$PKG"
-dpkg-deb --root-owner-group --build "$PKG" "$OUT/enclave_${VERSION}_${ARCH}.deb" >/dev/null
+dpkg-deb --root-owner-group -Zgzip -z6 --build "$PKG" "$OUT/enclave_${VERSION}_${ARCH}.deb" >/dev/null
 echo "$OUT/enclave_${VERSION}_${ARCH}.deb"
