@@ -31,6 +31,7 @@ def kinds(text: str, finder: Finder | None = None) -> list[tuple[Kind, str]]:
         ("Call (212) 736-5000 now", Kind.PHONE, "(212) 736-5000"),
         ("Ring 020 7946 0958 today", Kind.PHONE, "020 7946 0958"),
         ("Berlin office: +49 30 901820.", Kind.PHONE, "+49 30 901820"),
+        ("London (+44 20 7946 0958) too", Kind.PHONE, "+44 20 7946 0958"),
         ("Pay to GB82 WEST 1234 5698 7654 32 AND thanks", Kind.IBAN, "GB82 WEST 1234 5698 7654 32"),
         ("IBAN DE89370400440532013000.", Kind.IBAN, "DE89370400440532013000"),
         ("Card 4111 1111 1111 1111 expires", Kind.CARD, "4111 1111 1111 1111"),

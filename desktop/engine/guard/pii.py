@@ -483,8 +483,11 @@ class Finder:
                 ):
                     continue  # a bare run of digits is an id or a date, unless called a phone
                 region_code = phonenumbers.region_code_for_number(match.number) or region
-                found[(match.start, match.end)] = Finding(
-                    Kind.PHONE, match.start, match.end, f"phone number ({region_code})"
+                start = match.start
+                if match.raw_string.startswith("(") and ")" not in match.raw_string:
+                    start += 1  # "(+44 20 7946 0958)": the bracket is the sentence's, keep it
+                found[(start, match.end)] = Finding(
+                    Kind.PHONE, start, match.end, f"phone number ({region_code})"
                 )
         return list(found.values())
 
