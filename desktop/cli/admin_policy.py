@@ -73,6 +73,13 @@ def register(actions: Any) -> None:
     policy.add_argument("--retention-days", type=int, help="how long audit records are kept")
     policy.add_argument("--version", type=int, help="default: one more than the last written")
     policy.add_argument("--out", type=Path, help="default: <workspace>/policy.json")
+    policy.add_argument(
+        "--check",
+        type=Path,
+        metavar="POLICY_JSON",
+        help="verify a signed policy file against the workspace key and print its rules "
+        "(writes nothing)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     workspace = Workspace(args.workspace)
     key = workspace.signing_key()
+    if args.check:
+        return _check(args.check, key)
     fields: dict[str, Any] = authoring.read_rules_file(args.rules) if args.rules else {}
     audit = dict(fields.get("audit", {})) if isinstance(fields.get("audit", {}), dict) else {}
     if args.audit_content:
@@ -109,4 +118,27 @@ def run(args: argparse.Namespace) -> int:
     if not changed:
         print("  (every rule at its default: see `enclave admin policy --help`)")
     print(f"install it as <config>/{POLICY_FILE} on each machine (through MDM)")
+    return ExitCode.OK
+
+
+def _check(path: Path, key: Any) -> int:
+    """Verify `path` as a machine would (against this workspace's key) and show what it says."""
+    from desktop.engine.packs.signing import key_id
+    from desktop.engine.policy.signed import MAX_POLICY_BYTES, describe, verify_policy
+
+    public = key.public_key()
+    try:
+        raw = path.read_bytes()[: MAX_POLICY_BYTES + 1]
+    except OSError as exc:
+        from desktop.engine.packs.errors import AdminError
+
+        raise AdminError(f"{path} cannot be read ({exc.strerror}).") from None
+    info = describe(verify_policy(raw, {key_id(public): public}, str(path)))
+    print(printable(f"OK: policy '{info['name']}' version {info['version']}, signed by "
+                    f"{str(info['signed_by'])[:16]} (this workspace's key)"))  # fmt: skip
+    print(
+        f"  audit keeps {info['audit']['content']} text for {info['audit']['retention_days']} days"
+    )
+    for rule, action in info["rules"].items():
+        print(printable(f"  {rule:<28} {action}"))
     return ExitCode.OK

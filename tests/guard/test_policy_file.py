@@ -234,3 +234,18 @@ def test_admin_policy_refuses_a_rule_it_does_not_know(workspace: Workspace, caps
     assert rc == ExitCode.USAGE
     assert "'output.x' is not one this version knows" in capsys.readouterr().err
     assert not (workspace.root / "policy.json").exists()
+
+
+def test_admin_policy_check_verifies_a_file_before_it_is_distributed(
+    workspace: Workspace, capsys
+) -> None:
+    written = _write(workspace, "--set", "output.pii.phone=warn")
+    capsys.readouterr()
+    check = ["admin", "policy", "--workspace", str(workspace.root), "--check", str(written)]
+    assert main(check) == ExitCode.OK
+    shown = capsys.readouterr().out
+    assert "OK: policy 'Organisation policy' version 1" in shown
+    assert "output.pii.phone             warn" in shown
+    written.write_bytes(_flip_a_byte(written.read_bytes()))
+    assert main(check) == ExitCode.PACK_REJECTED
+    assert "signature does not match" in capsys.readouterr().err
