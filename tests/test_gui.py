@@ -22,7 +22,13 @@ from desktop.ui.launch import build_window, display_available
 from desktop.ui.main_window import MainWindow
 
 PARIS = "What is the capital of France? Answer in one word."
-LONG = "Write a very long story about a dragon who learns to bake bread, with many chapters."
+# A work question that streams long (the input guard refuses story requests as S8 intellectual
+# property under the default policy, so a story would never stream).
+LONG = (
+    "Explain in great detail, with many numbered sections, how a team plans a two-day offsite "
+    "meeting."
+)
+LONG_MARK = "two-day offsite"
 
 
 @pytest.fixture
@@ -103,15 +109,15 @@ def test_real_engine_switch_conversations_while_streaming(qtbot, memory_keyring)
     assert second is not None
     qtbot.waitUntil(lambda: len(window._turns[-1].answer) > 10, timeout=60000)
     window.open_conversation(first)
-    assert "Paris" in window.chat.toPlainText() and "dragon" not in window.chat.toPlainText()
+    assert "Paris" in window.chat.toPlainText() and LONG_MARK not in window.chat.toPlainText()
     window.stop()
     qtbot.waitUntil(lambda: not window.busy, timeout=30000)
-    assert "dragon" not in window.chat.toPlainText()
+    assert LONG_MARK not in window.chat.toPlainText()
     window.open_conversation(second)
-    assert "dragon" in window.chat.toPlainText()
+    assert LONG_MARK in window.chat.toPlainText()
     stored = session.messages(second)
     assert [m.role for m in stored] == ["user", "assistant"]  # the stopped answer is kept
-    assert stored[1].metrics["finish_reason"] == "cancelled"
+    assert stored[1].metrics["finish_reason"] == "cancelled", stored[1].text
     window.shutdown()
     session.close()
 
