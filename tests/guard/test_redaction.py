@@ -124,6 +124,13 @@ def test_national_id_patterns_come_from_the_policy() -> None:
         compile_national_id("broken", "([0-9]")
 
 
+def test_a_policys_own_patterns_redact_whole_texts() -> None:
+    finder = Finder(national_ids={"Staff id": r"\bEMP-\d{6}\b"})
+    assert finder.redact("Badge EMP-123456, mail a@example.org") == (
+        "Badge [national id removed], mail [e-mail removed]"
+    )
+
+
 def test_only_the_kinds_asked_for_are_found() -> None:
     text = "jane@example.org, +44 20 7946 0958"
     assert kinds(text, Finder(kinds=[Kind.PHONE])) == [(Kind.PHONE, "+44 20 7946 0958")]
