@@ -53,7 +53,7 @@ from desktop.engine.policy.errors import PolicyRejected
 from desktop.engine.policy.rules import DEFAULT_POLICY, Policy
 from desktop.engine.policy.signed import load_policy
 from desktop.engine.runtime.catalog import Catalog
-from desktop.engine.runtime.chat_model import ChatModel, ModelSettings
+from desktop.engine.runtime.chat_model import DEFAULT_SETTINGS, ChatModel, ModelSettings
 from desktop.engine.runtime.embedder import Embedder
 from desktop.engine.runtime.model_manager import ModelManager
 from desktop.engine.storage.conversations import ConversationStore
@@ -71,6 +71,7 @@ class AssistantOptions:
     sources_per_answer: int = 4
     max_answer_tokens: int = 512
     temperature: float = 0.0
+    speculative_tokens: int = DEFAULT_SETTINGS.speculative_tokens  # 0: plain decoding (B16)
 
     @classmethod
     def from_settings(cls, settings: AppSettings, **overrides: object) -> AssistantOptions:
@@ -161,7 +162,12 @@ class Assistant:
         entry = self.catalog.get(o.chat_model) if o.chat_model else self.catalog.default("chat")
         info = self.model.load(
             entry,
-            ModelSettings(n_ctx=o.n_ctx, n_threads=o.n_threads, n_gpu_layers=o.n_gpu_layers),
+            ModelSettings(
+                n_ctx=o.n_ctx,
+                n_threads=o.n_threads,
+                n_gpu_layers=o.n_gpu_layers,
+                speculative_tokens=o.speculative_tokens,
+            ),
         )
         self._open_knowledge()
         self._open_guards()
