@@ -438,19 +438,24 @@ def handbook_rows(embedder: CachedEmbedder, split: str) -> list[dict[str, Any]]:
 
 
 def calibrate(embedder: CachedEmbedder) -> None:
-    """Thresholds from the calibration halves only (the code's constants come from this)."""
+    """Thresholds from the calibration halves only (the code's constants come from this, each
+    rounded towards flagging less). The input screen refuses when either screen fires, so the
+    budget is set on the union: the hazard margin may flag at most 1.5 % of the calibration
+    benign questions, the injection margin then only as many more as keep the union <= 2 %."""
     benign = [x for x in data.benign() if x.split == "calibration"]
     hazards = HazardScreen(embedder)
-    b = [hazard_margin(hazards, x.text) for x in benign]
-    print(
-        f"hazard margin: <= 2 % of {len(b)} calibration benign flagged at t = {threshold_at_fpr(b, 0.02):.3f}"
-        f" (code: {HAZARD_THRESHOLD})"
-    )
+    h = np.array([hazard_margin(hazards, x.text) for x in benign])
+    t_h = threshold_at_fpr(list(h), 0.015)
     injection = InjectionScreen(embedder)
-    i = [injection.scores(x.text)[0].score for x in benign]
+    i = np.array([injection.scores(x.text)[0].score for x in benign])
+    candidates = sorted({float(v) for v in i} | {1.0})
+    t_i = next(t + 1e-9 for t in candidates if float(np.mean((h >= t_h) | (i >= t + 1e-9))) <= 0.02)
+    union = float(np.mean((h >= t_h) | (i >= t_i)))
     print(
-        f"injection margin: <= 2 % flagged at t = {threshold_at_fpr(i, 0.02):.3f} (code: {INJECTION_THRESHOLD})"
+        f"hazard margin: t = {t_h:.4f} flags {float(np.mean(h >= t_h)):.2%} of {len(h)} calibration "
+        f"benign (code: {HAZARD_THRESHOLD})"
     )
+    print(f"injection margin: t = {t_i:.4f}; union {union:.2%} (code: {INJECTION_THRESHOLD})")
     sims = []
     for path in parsers.iter_source_files(HANDBOOK):
         rel = path.relative_to(HANDBOOK).as_posix()

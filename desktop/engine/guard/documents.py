@@ -259,7 +259,7 @@ _REQUEST = re.compile(
 MAX_REQUESTS = 6
 # Calibrated on the calibration halves of BIPIA and of the handbook chunks
 # (bench/eval_guardrails.py --calibrate; docs/guardrails.md).
-OUT_OF_PLACE_SIMILARITY = 0.041
+OUT_OF_PLACE_SIMILARITY = 0.040
 
 
 def out_of_place_requests(

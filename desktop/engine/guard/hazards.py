@@ -287,7 +287,7 @@ class HazardFinding:
 
 # Calibrated margin (bench/eval_guardrails.py --calibrate, calibration halves only; see
 # docs/guardrails.md for the run that set it).
-DEFAULT_THRESHOLD = 0.108
+DEFAULT_THRESHOLD = 0.109
 HARMLESS_WEIGHT = 1.0
 
 

@@ -158,7 +158,7 @@ HARMLESS_PROTOTYPES = PrototypeSet([("harmless", t) for t in _HARMLESS])
 
 LEXICAL_SCORE = 1.0
 # Calibrated margins (bench/eval_guardrails.py --calibrate; docs/guardrails.md).
-DEFAULT_THRESHOLD = 0.116
+DEFAULT_THRESHOLD = 0.145
 
 
 @dataclass(frozen=True)
