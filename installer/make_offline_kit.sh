@@ -7,7 +7,8 @@
 # targets (wheels such as numpy and the compiled llama-cpp-python are built for one of each): for
 # Debian 12's Python 3.11.2, make the venv with it (ENCLAVE_VENV=/path/to/that/venv). The kit:
 #   wheels/          every Python dependency as a wheel, Enclave's own wheel, and the compiled
-#                    llama-cpp-python wheel (from ~/.cache/enclave/wheels; compiled once if absent)
+#                    llama-cpp-python wheel (installer/build_llama.sh ${ENCLAVE_LLAMA_BACKEND:-cpu}:
+#                    from ~/.cache/enclave/wheels, compiled once if absent)
 #   model-wheels/    the pinned wheels the default models are taken from (on-demand models: no)
 #   requirements.txt every wheel pinned by version and sha256 (pip --require-hashes)
 #   prereqs.py       the system-package check, runnable with the system Python before anything else
@@ -20,7 +21,6 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VPY="${ENCLAVE_VENV:-$ROOT/.venv}/bin/python"
-LLAMA_VERSION="0.3.36"
 export ENCLAVE_WHEEL_CACHE="${ENCLAVE_WHEEL_CACHE:-$HOME/.cache/enclave/wheels}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -43,15 +43,8 @@ if [ -z "${ENCLAVE_KIT_FROM_WORKTREE:-}" ] && git -C "$ROOT" rev-parse --verify 
   source_note="git commit $(git -C "$ROOT" rev-parse HEAD)"
 fi
 
-say "Checking the build tools (only needed if llama-cpp-python must be compiled)"
-llama_wheel="$(ls "$ENCLAVE_WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)"
-if [ -z "$llama_wheel" ]; then
-  "$VPY" "$ROOT/desktop/engine/core/prereqs.py" --build || exit 1
-  say "Compiling llama-cpp-python $LLAMA_VERSION once (about 5-10 minutes); cached for next time"
-  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
-    "$VPY" -m pip wheel --quiet --no-deps -w "$ENCLAVE_WHEEL_CACHE" "llama-cpp-python==$LLAMA_VERSION"
-  llama_wheel="$(ls "$ENCLAVE_WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)"
-fi
+say "The compiled llama-cpp-python wheel (${ENCLAVE_LLAMA_BACKEND:-cpu}; compiled once if not cached)"
+llama_wheel="$(PYTHON="$VPY" bash "$ROOT/installer/build_llama.sh" "${ENCLAVE_LLAMA_BACKEND:-cpu}")"
 cp "$llama_wheel" "$KIT/wheels/"
 
 say "Collecting every dependency as a wheel (pip, from the package index)"

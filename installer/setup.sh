@@ -39,8 +39,12 @@ pick_python() {
 if [ -x "$VENV/bin/python" ]; then PY="$VENV/bin/python"; else PY="$(pick_python)"; fi
 PREREQS="$ROOT/desktop/engine/core/prereqs.py"
 say "Checking system packages"
-if ! ls "$ENCLAVE_WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
-  "$PY" "$PREREQS" --build ||
+LLAMA_BACKEND="${ENCLAVE_LLAMA_BACKEND:-cpu}"  # cpu | cuda | vulkan | metal (installer/build_llama.sh)
+LLAMA_DIR="$(bash "$ROOT/installer/build_llama.sh" --dir "$LLAMA_BACKEND")" || exit 1
+if ! ls "$LLAMA_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  gpu_check=()
+  case "$LLAMA_BACKEND" in cuda|vulkan) gpu_check=(--gpu "$LLAMA_BACKEND") ;; esac
+  "$PY" "$PREREQS" --build ${gpu_check[@]+"${gpu_check[@]}"} ||
     die "llama-cpp-python is compiled once here and needs the build tools named above; install them, then run this again"
 fi
 window_check=(--window)
@@ -60,19 +64,14 @@ if [ "$MODE" = "test" ]; then
   extras="[dev]"
   stamp_file="$VENV/.enclave-installed-dev"
 fi
-stamp="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-32)-$LLAMA_VERSION"
+stamp="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-32)-$LLAMA_VERSION${LLAMA_BACKEND#cpu}"
 
 if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
   mkdir -p "$ENCLAVE_WHEEL_CACHE"
   "$VPY" -m pip install --quiet --upgrade pip
-  wheel="$(ls "$ENCLAVE_WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl 2>/dev/null | head -n1 || true)"
-  if [ -z "$wheel" ]; then
-    say "Compiling llama-cpp-python $LLAMA_VERSION once (about 5-10 minutes); cached for next time"
-    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
-      "$VPY" -m pip wheel --quiet --no-deps -w "$ENCLAVE_WHEEL_CACHE" "llama-cpp-python==$LLAMA_VERSION"
-    wheel="$(ls "$ENCLAVE_WHEEL_CACHE"/llama_cpp_python-"$LLAMA_VERSION"-*.whl | head -n1)"
-  fi
+  wheel="$(PYTHON="$VPY" bash "$ROOT/installer/build_llama.sh" "$LLAMA_BACKEND")"
   say "Installing Enclave and its dependencies"
+  "$VPY" -m pip install --quiet --force-reinstall --no-deps "$wheel"
   "$VPY" -m pip install --quiet "$wheel"
   "$VPY" -m pip install --quiet -e "$ROOT$extras"
   echo "$stamp" > "$stamp_file"

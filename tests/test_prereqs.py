@@ -219,3 +219,35 @@ def test_doctor_names_missing_window_libraries(monkeypatch: pytest.MonkeyPatch) 
     assert "MISSING 3 libraries for the window" in text
     assert "sudo apt-get install -y libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1" in text
     assert not doctor.healthy(rep)
+
+
+def test_gpu_build_tools_are_named_per_backend(tmp_path: Path) -> None:
+    none = prereqs.gpu_missing(
+        DEBIAN, "vulkan", which=lambda _name: None, include_dirs=[str(tmp_path)]
+    )
+    report = prereqs.Prereqs(DEBIAN, tuple(none))
+    assert report.install_command() == "sudo apt-get install -y glslc libvulkan-dev"
+    (tmp_path / "vulkan").mkdir()
+    (tmp_path / "vulkan" / "vulkan.h").write_text("")
+    found = prereqs.gpu_missing(
+        DEBIAN, "vulkan", which=lambda name: f"/usr/bin/{name}", include_dirs=[str(tmp_path)]
+    )
+    assert found == []
+    arch = prereqs.parse_os_release("ID=arch\n")
+    cuda = prereqs.gpu_missing(arch, "cuda", which=lambda _name: None)
+    assert [m.package for m in cuda] == (
+        [] if Path("/usr/local/cuda/bin/nvcc").exists() else ["cuda"]
+    )
+
+
+def test_build_llama_script_refuses_an_unknown_backend_and_knows_its_folders(
+    tmp_path: Path,
+) -> None:
+    script = Path(prereqs.__file__).parents[3] / "installer" / "build_llama.sh"
+    env = {"PATH": "/usr/bin:/bin", "ENCLAVE_WHEEL_CACHE": str(tmp_path)}
+    folder = subprocess.run(
+        ["bash", str(script), "--dir", "cuda"], capture_output=True, text=True, env=env
+    )
+    assert folder.stdout.strip() == str(tmp_path / "llama-cuda")
+    bad = subprocess.run(["bash", str(script), "opencl"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 1 and "unknown backend 'opencl'" in bad.stderr

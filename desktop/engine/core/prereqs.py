@@ -116,6 +116,19 @@ BUILD_TOOLS: dict[str, dict[str, str]] = {
         "python3-dev", "python3-devel", "python", "python3-devel"
     ),
 }
+# The extra tools a GPU build of llama.cpp needs (installer/build_llama.sh BACKEND). CUDA comes
+# from NVIDIA's repositories on dnf and zypper systems; the names are those packages'.
+GPU_TOOLS: dict[str, dict[str, dict[str, str]]] = {
+    "cuda": {
+        "the CUDA compiler (nvcc)": _pkgs("nvidia-cuda-toolkit", "cuda-toolkit", "cuda", "cuda"),
+    },
+    "vulkan": {
+        "the Vulkan headers (vulkan/vulkan.h)": _pkgs(
+            "libvulkan-dev", "vulkan-loader-devel", "vulkan-headers", "vulkan-devel"
+        ),
+        "the shader compiler (glslc)": _pkgs("glslc", "glslc", "shaderc", "shaderc"),
+    },
+}
 _LIB_DIRS = (
     "/lib/x86_64-linux-gnu",
     "/usr/lib/x86_64-linux-gnu",
@@ -325,6 +338,27 @@ def build_missing(
     return [_named(item, "build", distro, BUILD_TOOLS) for item, ok in checks.items() if not ok]
 
 
+def gpu_missing(
+    distro: Distro,
+    backend: str,
+    *,
+    which: Callable[[str], str | None] = shutil.which,
+    include_dirs: Sequence[str] = ("/usr/include", "/usr/local/include"),
+) -> list[Missing]:
+    """What a `backend` ("cuda", "vulkan") build of llama.cpp lacks beyond the C/C++ build tools."""
+    table = GPU_TOOLS.get(backend, {})
+    checks = {
+        "the CUDA compiler (nvcc)": lambda: bool(
+            which("nvcc") or os.path.exists("/usr/local/cuda/bin/nvcc")
+        ),
+        "the Vulkan headers (vulkan/vulkan.h)": lambda: any(
+            os.path.exists(os.path.join(d, "vulkan", "vulkan.h")) for d in include_dirs
+        ),
+        "the shader compiler (glslc)": lambda: bool(which("glslc")),
+    }
+    return [_named(item, "build", distro, table) for item in table if not checks[item]()]
+
+
 def check(*, window: bool = True, build: bool = False, distro: Distro | None = None) -> Prereqs:
     here = distro or this_distro()
     missing = (window_missing(here) if window else []) + (build_missing(here) if build else [])
@@ -363,6 +397,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--build", action="store_true", help="tools to compile llama-cpp-python")
     parser.add_argument("--warn-only", action="store_true", help="report, but exit 0")
     parser.add_argument(
+        "--gpu", choices=sorted(GPU_TOOLS), help="also what a GPU build of llama.cpp needs"
+    )
+    parser.add_argument(
         "--packages",
         choices=FAMILIES,
         help="print the packages the window needs on this family (e.g. a .deb's Depends), then exit",
@@ -371,11 +408,13 @@ def main(argv: Iterable[str] | None = None) -> int:
     if args.packages:
         print(" ".join(window_packages(args.packages)))
         return 0
-    window = args.window or not args.build
+    window = args.window or not (args.build or args.gpu)
     distro = this_distro()
     missing = (window_missing(distro) if window else []) + (
         build_missing(distro) if args.build else []
     )
+    if args.gpu:
+        missing += gpu_missing(distro, args.gpu)
     report = Prereqs(distro, tuple(missing))
     if report.ok:
         return 0
