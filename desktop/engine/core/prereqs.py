@@ -259,7 +259,10 @@ def system_library_lookup() -> Callable[[str], bool]:
 
 def qt_plugin_dir() -> Path | None:
     """PySide6's `Qt/plugins/platforms` folder, found without importing Qt (the engine never does)."""
-    spec = importlib.util.find_spec("PySide6")
+    try:
+        spec = importlib.util.find_spec("PySide6")
+    except (ImportError, ValueError):  # blocked or half-imported: no plugin folder to check
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     folder = Path(next(iter(spec.submodule_search_locations))) / "Qt" / "plugins" / "platforms"
