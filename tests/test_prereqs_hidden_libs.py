@@ -62,7 +62,8 @@ def test_setup_app_names_the_packages_before_any_long_step(tmp_path: Path) -> No
     root = tmp_path / "clone"
     (root / "installer").mkdir(parents=True)
     (root / "desktop/engine/core").mkdir(parents=True)
-    shutil.copy(ROOT / "installer/setup.sh", root / "installer/setup.sh")
+    for script in ("setup.sh", "build_llama.sh"):
+        shutil.copy(ROOT / "installer" / script, root / "installer" / script)
     shutil.copy(ROOT / "desktop/engine/core/prereqs.py", root / "desktop/engine/core/prereqs.py")
     (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     env = {"ENCLAVE_VENV": str(tmp_path / "venv"), "ENCLAVE_WHEEL_CACHE": str(tmp_path / "wheels")}
