@@ -39,7 +39,7 @@ from typing import Any
 import llama_cpp
 
 from desktop.engine.assistant import Assistant, AssistantOptions
-from desktop.engine.runtime import hardware, modelfiles
+from desktop.engine.runtime import hardware, modelfiles, speculative
 from desktop.engine.runtime.catalog import ModelEntry
 from desktop.engine.runtime.chat_model import REPEAT_PENALTY, Generation, ModelSettings
 from desktop.engine.runtime.model_manager import LoopGuard, ModelManager, open_llama
@@ -144,6 +144,28 @@ def run_raw(llama: Any, prompt: Prompt) -> Run:
     return run
 
 
+class BatchCount:
+    """Verification batches and the tokens they evaluated (load-independent: how much work a
+    token costs, whatever the machine is doing)."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.evaluated = 0
+        self._decode = speculative._decode_with_all_logits
+
+    def __enter__(self) -> BatchCount:
+        def counting(llama: Any, batch: list[int], n_past: int) -> None:
+            self.batches += 1
+            self.evaluated += len(batch)
+            self._decode(llama, batch, n_past)
+
+        speculative._decode_with_all_logits = counting  # type: ignore[assignment]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        speculative._decode_with_all_logits = self._decode  # type: ignore[assignment]
+
+
 def run_ours(manager: ModelManager, prompt: Prompt) -> Run:
     generation = manager.stream_prompt(
         prompt.text, max_tokens=prompt.max_tokens, temperature=0.0, repeat_penalty=REPEAT_PENALTY
@@ -179,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"threads {plan}; load {os.getloadavg()[0]:.2f} (1-min load average at start)")
 
     ratios: dict[str, list[float]] = {name: [] for name in sides}
+    counts = {name: BatchCount() for name in sides}
+    produced = {name: 0 for name in sides}
     identical: dict[str, bool] = {name: True for name in sides}
     for p_index, prompt in enumerate(prompts):
         rates: dict[str, list[float]] = {"raw": [], **{name: [] for name in sides}}
@@ -188,7 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             rates["raw"].append(raw.tok_s)
             reference = raw.text
             for name, manager in sides.items():
-                ours = run_ours(manager, prompt)
+                with counts[name]:
+                    ours = run_ours(manager, prompt)
+                produced[name] += ours.tokens
                 rates[name].append(ours.tok_s)
                 if ours.text != raw.text:
                     identical[name] = False
@@ -202,11 +228,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("; ".join(line), flush=True)
     print()
     print(f"load average at end {os.getloadavg()[0]:.2f}")
-    print("| side | median ours/raw tok/s over prompts | identical text |")
-    print("|---|---|---|")
+    print("| side | median ours/raw tok/s over prompts | identical text | tokens per decode "
+          "call | positions evaluated per token |")  # fmt: skip
+    print("|---|---|---|---|---|")
     for name in sides:
         median = statistics.median(ratios[name]) if ratios[name] else 0.0
-        print(f"| {name} | {median:.3f} | {identical[name]} |")
+        count, made = counts[name], max(1, produced[name])
+        per_call = f"{made / count.batches:.2f}" if count.batches else "1 (plain)"
+        per_token = f"{count.evaluated / made:.2f}" if count.batches else "1 (plain)"
+        print(f"| {name} | {median:.3f} | {identical[name]} | {per_call} | {per_token} |")
     llama.close()
     for manager in sides.values():
         manager.close()
