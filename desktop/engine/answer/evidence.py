@@ -304,10 +304,12 @@ class EvidenceScorer:
         best_passage = (
             max(len(wanted & words) for words in per_passage) / len(wanted) if wanted else 0.0
         )
-        weight = dict(weights(sorted(wanted))) if weights and wanted else {}
-        total = sum(weight.get(w, 1.0) for w in wanted)
+        ordered = sorted(wanted)  # sums in one order: the same score in every process
+        weight = dict(weights(ordered)) if weights and wanted else {}
+        total = sum(weight.get(w, 1.0) for w in ordered)
         rare = (
-            max(sum(weight.get(w, 1.0) for w in wanted & words) for words in per_passage) / total
+            max(sum(weight.get(w, 1.0) for w in ordered if w in words) for words in per_passage)
+            / total
             if total > 0
             else 0.0
         )
