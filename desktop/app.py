@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 
 from desktop.engine.access import CitationRef, KnowledgeAccess, OpenedDocument, Passage
 from desktop.engine.answer.events import AnswerEvent
+from desktop.engine.answer.evidence import EvidenceScorer
+from desktop.engine.answer.grounding import AbstainOnWeakEvidence
 from desktop.engine.answer.records import Question
 from desktop.engine.assistant import Assistant, AssistantOptions, ModelStatus
 from desktop.engine.audit.notice import audit_notice
@@ -152,6 +154,13 @@ class ChatSession:
         only when the answer pipeline's own retrieval and decision would answer them rather
         than abstain: a suggestion should never lead to "the documents don't say"."""
         stages = self.assistant.pipeline().stages
+        decide = stages.decide
+        if isinstance(decide, AbstainOnWeakEvidence):
+            # The same decision with a vector cache of its own: the answers never reuse vectors
+            # embedded here (packed embeddings differ in the last digits with their batch), so
+            # the window's events stay exactly those of `enclave ask`.
+            scorer = EvidenceScorer(decide.scorer.embedder, decide.scorer.thresholds)
+            decide = AbstainOnWeakEvidence(scorer, decide.weights)
         seen: set[str] = set()
         kept: list[str] = []
         tried = 0
@@ -165,7 +174,7 @@ class ChatSession:
                 tried += 1
                 question = Question(suggestion)
                 retrieval = stages.retrieve.retrieve(question)
-                if stages.decide.decide(question, retrieval).generates:
+                if decide.decide(question, retrieval).generates:
                     kept.append(suggestion)
                 if len(kept) >= MAX_SUGGESTIONS:
                     return kept
