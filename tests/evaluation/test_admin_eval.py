@@ -134,7 +134,7 @@ def test_admin_eval_on_a_built_pack_resumes_and_writes_json_and_html(
     built: tuple[Workspace, Path, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    memory_keyring: object,
+    memory_keyring: Any,
 ) -> None:
     workspace, _source, golden = built
     pack = workspace.packs_dir / "office-v1"
@@ -151,6 +151,8 @@ def test_admin_eval_on_a_built_pack_resumes_and_writes_json_and_html(
     code = main(["admin", "eval", str(golden), "--pack", str(pack), "--workspace",
                  str(workspace.root), "--k", "4", "--out", str(out)])  # fmt: skip
     assert code == ExitCode.OK
+    staged = {service for service, _name in memory_keyring.store if "eval-" in service}
+    assert not staged, f"staged profiles left keyring entries: {staged}"
     progress = re.findall(r"^\[(\d+)/6\]", capsys.readouterr().err, re.M)
     assert progress == ["3", "4", "5", "6"]  # the two finished questions were not asked again
     lines = (out / "work.jsonl").read_text().splitlines()

@@ -81,6 +81,8 @@ def profile_for(role: str, run: str) -> str:
 
 def _forget_keys(profiles: list[str]) -> None:
     """Delete the staged profiles' keyring entries (best effort: absent ones are skipped)."""
+    if os.environ.get("ENCLAVE_KEYRING", "").lower() == "cryptfile":
+        return  # the file keyrings are in the staged profiles' folders, deleted with them
     backend = secrets.backend()
     for profile in profiles:
         for name in KEY_NAMES:
