@@ -27,6 +27,7 @@ from desktop.engine.answer.records import AnswerForm, DecisionKind
 from desktop.engine.assistant import Assistant, AssistantOptions
 from desktop.engine.core.settings import load_settings
 from desktop.engine.core.text_input import clean_message
+from desktop.engine.packs import provision
 
 DEFAULT_ANSWER_TOKENS = AssistantOptions().max_answer_tokens
 
@@ -91,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
             history = assistant.require_history()  # --save without a secure keyring: refuse
             if args.conversation is not None:  # before the model loads: a clear error, not a bug
                 history.get_conversation(args.conversation)
+        dropped = provision.sync_at_start()  # what IT placed in the drop folders, verified, first
         status = assistant.load()
-        for problem in assistant.problems:
+        for problem in [*dropped.problems(), *assistant.problems]:
             print(f"enclave: warning: {problem}", file=sys.stderr)
         for warning in assistant.expiry_warnings():
             print(f"enclave: warning: {warning}", file=sys.stderr)

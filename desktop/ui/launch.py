@@ -13,7 +13,6 @@ from typing import Any
 from desktop.app import ChatSession
 from desktop.engine.core import prereqs
 from desktop.engine.core.crash_report import write_crash_report
-from desktop.engine.core.errors import EngineError
 from desktop.engine.core.exit_codes import ExitCode
 from desktop.engine.packs import provision
 from desktop.ui.main_window import MainWindow
@@ -47,12 +46,8 @@ def missing_window_libraries(report: prereqs.Prereqs | None = None) -> str:
 
 
 def sync_drop_folders() -> provision.SyncReport:
-    """Verify and install what IT dropped for this machine or user (docs/install.md). Quick when
-    nothing is new (one stat per file); a problem with the folders is a notice, never a stop."""
-    try:
-        return provision.sync()
-    except (EngineError, OSError) as exc:
-        return provision.SyncReport(warnings=(f"The drop folders could not be read: {exc}",))
+    """Verify and install what IT dropped for this machine or user (docs/install.md)."""
+    return provision.sync_at_start()
 
 
 def display_available() -> bool:

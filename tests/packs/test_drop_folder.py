@@ -3,6 +3,7 @@ at start through the same path as `enclave packs install`, with real signed pack
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -179,3 +180,20 @@ def test_the_window_says_what_the_drop_folders_brought() -> None:
         ("warning", "A pack placed by your administrator was not installed"),
         ("warning", "/x can be written by this account"),
     ]
+
+
+def test_ask_installs_what_was_dropped_before_it_answers(
+    admin_workspace, trust_admin, memory_keyring, capsys
+) -> None:
+    from desktop.cli import main
+
+    _drop_packs(admin_workspace, (2,))
+    _drop_grant(admin_workspace, "alice", ["employee"])
+    assert (
+        main(["ask", "How many days of annual leave do staff get?", "--json", "--max-tokens", "8"])
+        == 0
+    )
+    answer = json.loads(capsys.readouterr().out)
+    assert _active_version() == 2
+    assert {s["audience"] for s in answer["retrieved"]} <= {"everyone", "staff"}
+    assert answer["retrieved"], "the dropped pack answered the first question"

@@ -240,3 +240,12 @@ def sync() -> SyncReport:
     if outcomes:
         _save_record(record_path, seen)
     return SyncReport(tuple(outcomes), unchanged, tuple(warnings))
+
+
+def sync_at_start() -> SyncReport:
+    """`sync` as the window and `enclave ask` run it before opening packs: quick when nothing is
+    new (one stat per file); a problem with the folders is a notice, never a stop."""
+    try:
+        return sync()
+    except (EngineError, OSError) as exc:
+        return SyncReport(warnings=(f"The drop folders could not be read: {exc}",))
