@@ -52,7 +52,8 @@ def register(actions: Any) -> None:
         action="append",
         default=[],
         metavar="ROLE=PROFILE",
-        help="ask a role's questions under this local profile (installed packs)",
+        help="ask a role's questions under this local profile (installed packs; ROLE= for the "
+        "default profile)",
     )
     gate = parser.add_argument_group("compare (exit 11 when a gated metric regresses)")
     gate.add_argument(
@@ -66,13 +67,13 @@ def register(actions: Any) -> None:
     gate.add_argument("--seed", type=int, default=0, help="bootstrap seed (0)")
 
 
-def _pairs(items: list[str], what: str) -> dict[str, str]:
+def _pairs(items: list[str], what: str, *, empty_value: bool = False) -> dict[str, str]:
     from desktop.engine.evaluation.errors import EvaluationError
 
     out = {}
     for item in items:
         name, sep, value = item.partition("=")
-        if not sep or not name or not value:
+        if not sep or not name.strip() or not (value.strip() or empty_value):
             raise EvaluationError(f"{what} '{item}' is not NAME=VALUE.")
         out[name.strip()] = value.strip()
     return out
@@ -160,7 +161,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         limit=args.limit,
         pack=args.pack,
         workspace=args.workspace,
-        role_profiles=_pairs(args.role_profiles, "--as"),
+        role_profiles=_pairs(args.role_profiles, "--as", empty_value=True),
     )
     report, interrupted = evaluate_request(request)
     write_report(report, args.out / "report.json")

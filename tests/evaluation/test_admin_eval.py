@@ -238,3 +238,16 @@ def test_build_with_eval_signs_the_summary_and_the_pack_manager_shows_it(
     qtbot.addWidget(about)
     qtbot.waitUntil(lambda: about.packs_table.rowCount() == 1 and not about.busy, timeout=60000)
     assert text(about.packs_table.item(0, 4)) == row.tested
+
+    # The installed pack evaluated as a role under a local profile, access checked against the
+    # workspace's audience map.
+    employee = golden.parent / "employee.jsonl"
+    employee.write_text("\n".join(r for r in GOLDEN if '"role": "employee"' in r) + "\n")
+    out_dir = golden.parent / "installed-report"
+    code = main(["admin", "eval", str(employee), "--as", "employee=", "--workspace",
+                 str(workspace.root), "--out", str(out_dir)])  # fmt: skip
+    assert code == ExitCode.OK
+    report = json.loads((out_dir / "report.json").read_text())
+    assert report["target"] == "packs installed on this computer" and not report["notes"]
+    assert set(report["by_asker"]) == {"employee"} and report["selection"]["questions"] == 3
+    assert {m["key"]: m["value"] for m in report["metrics"]}["audience_violations"] == 0
