@@ -168,6 +168,11 @@ class AnswerController(QObject):
                             reasons={v.text: v.reason for v in unsupported},
                             quoted=record.quoted,
                         )
+                elif answer.form is AnswerForm.NONE and record.evidence:
+                    # Generated, then judged no answer (the model found none in the passages):
+                    # a calm abstention, not quotes followed by "the documents don't say".
+                    live.final = answer.text
+                    record.evidence = []
                 stats = answer.stats
                 record.stopped = record.stopped or stats.finish_reason == "cancelled"
                 if stats.tokens_per_second:

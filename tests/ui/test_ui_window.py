@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,16 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QAccessible, QAccessibleInterface, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
+from desktop.engine.answer.events import (
+    Abstained,
+    AnswerEvent,
+    AnswerToken,
+    Done,
+    Evidence,
+    Retrieved,
+)
+from desktop.engine.answer.evidence import Quote
+from desktop.engine.answer.records import Answer, AnswerForm, Decision, Question
 from desktop.engine.core import paths
 from desktop.engine.core.errors import EngineError
 from desktop.ui import theme
@@ -80,6 +91,29 @@ def test_unsupported_sentences_carry_their_reason_and_quotes_say_so(qtbot, windo
     assert fmt.underlineStyle() == fmt.UnderlineStyle.WaveUnderline
     assert "fake check" in fmt.toolTip() and "Not supported" in fmt.toolTip()
     assert "1 sentence of this answer is not supported" in window.sources.verdict.text()
+
+
+def test_an_answer_judged_no_answer_after_all_is_a_calm_abstention(qtbot, window, backend):
+    """The model answered "not in the documents": the pipeline turns it into an abstention after
+    the evidence quotes streamed; the window then shows the abstention, not quotes and denial."""
+    passages = tuple(backend.citations)
+    decision = Decision.abstain("the model found no answer", "Your documents don't say.")
+
+    def ask(conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
+        yield Retrieved(question, passages)
+        yield Evidence((Quote(1, "Staff book travel through the approved agency."),))
+        yield AnswerToken("Not in the documents.", 0)
+        yield Abstained(decision, passages)
+        yield Done(Answer(Question(question), "Your documents don't say.", decision,
+                          passages=passages, form=AnswerForm.NONE))  # fmt: skip
+
+    backend.ask = ask  # type: ignore[method-assign]
+    window.ask("What is the bonus scale?")
+    wait_idle(qtbot, window)
+    shown = window.chat.toPlainText()
+    assert "Your documents don't say." in shown
+    assert "From your documents" not in shown and "approved agency" not in shown
+    assert window.sources.title.text() == "Closest passages"
 
 
 def test_a_citation_chip_opens_the_passage_highlighted_in_its_document(qtbot, window) -> None:
