@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The evaluation regression gate (docs/evaluation.md): 8 questions of the handbook golden set's
 # calibration split, answered by the default chat model through `enclave admin eval`, compared
-# with the committed baseline by `enclave admin eval compare` (default tolerances; exit 11 when a
+# with the committed baseline by `enclave admin eval compare` (default tolerances; exit 14 when a
 # gated metric regresses). The reported full run uses the test split, so nothing here is tuned
 # on it.
 #

@@ -198,7 +198,7 @@ def _compare(args: argparse.Namespace) -> int:
         report_scores(a), report_scores(b), tolerances, resamples=args.resamples, seed=args.seed
     )
     print(format_comparison(result))
-    return ExitCode.UNHEALTHY if result.regressions else ExitCode.OK
+    return ExitCode.EVAL_REGRESSED if result.regressions else ExitCode.OK
 
 
 def sign_pack_evaluation(args: argparse.Namespace, workspace: Any, built: Any) -> None:

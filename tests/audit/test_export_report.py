@@ -169,7 +169,7 @@ def test_the_report_command_names_the_rejected_file(
     write_turns("alice", answered("q"))
     forged = export_as("bob", tmp_path / "forged.jsonl", store_of="alice", name="alice")
     code = main(["admin", "audit-report", str(forged), "--workspace", str(workspace.root)])
-    assert code == ExitCode.UNHEALTHY
+    assert code == ExitCode.AUDIT_FAILED
     assert (
         "forged.jsonl: it is not signed with the key enrolled for 'alice'"
         in capsys.readouterr().err

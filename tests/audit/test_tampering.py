@@ -152,7 +152,7 @@ def test_verify_on_the_command_line_passes_then_names_the_record(
     assert "OK: 5 records, #1 to #5" in capsys.readouterr().out
     with open_audit_store() as store:
         store.db.execute("DELETE FROM records WHERE seq = 2")
-    assert main(["audit", "verify"]) == ExitCode.UNHEALTHY
+    assert main(["audit", "verify"]) == ExitCode.AUDIT_FAILED
     err = capsys.readouterr().err
     assert "record #2 was removed" in err
 

@@ -205,7 +205,7 @@ def test_enclave_ask_refuses_with_the_policy_exit_code(workspace: Workspace, cap
     _trust(workspace, ["*"])
     _install(_flip_a_byte(_write(workspace, "--set", "output.pii.phone=warn").read_bytes()))
     capsys.readouterr()
-    assert main(["ask", "Hello?", "--max-tokens", "4"]) == ExitCode.PACK_REJECTED
+    assert main(["ask", "Hello?", "--max-tokens", "4"]) == ExitCode.POLICY_REFUSED
     assert "policy" in capsys.readouterr().err
 
 
@@ -247,5 +247,5 @@ def test_admin_policy_check_verifies_a_file_before_it_is_distributed(
     assert "OK: policy 'Organisation policy' version 1" in shown
     assert "output.pii.phone             warn" in shown
     written.write_bytes(_flip_a_byte(written.read_bytes()))
-    assert main(check) == ExitCode.PACK_REJECTED
+    assert main(check) == ExitCode.POLICY_REFUSED
     assert "signature does not match" in capsys.readouterr().err

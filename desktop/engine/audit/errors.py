@@ -23,7 +23,7 @@ class AuditUnavailable(EngineError):
 class AuditTampered(EngineError):
     """The chain of audit records is broken: a record was altered, removed, inserted or moved."""
 
-    exit_code = ExitCode.UNHEALTHY
+    exit_code = ExitCode.AUDIT_FAILED
 
     def __init__(self, problem: str, hint: str = "") -> None:
         super().__init__(
@@ -53,7 +53,7 @@ class SigningKeyChanged(EngineError):
 class ExportRejected(EngineError):
     """An audit export that the administrator's report refuses (signature, enrolment, chain)."""
 
-    exit_code = ExitCode.UNHEALTHY
+    exit_code = ExitCode.AUDIT_FAILED
 
     def __init__(self, reason: str, hint: str = "") -> None:
         super().__init__(

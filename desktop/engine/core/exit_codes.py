@@ -23,6 +23,9 @@ class ExitCode(IntEnum):
     ACCESS_DENIED = 9
     INDEX_UNUSABLE = 10
     UNHEALTHY = 11
+    POLICY_REFUSED = 12
+    AUDIT_FAILED = 13
+    EVAL_REGRESSED = 14
     INTERRUPTED = 130
 
 
@@ -39,6 +42,9 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.ACCESS_DENIED: "a source is not available to this user",
     ExitCode.INDEX_UNUSABLE: "a knowledge index is damaged or built with another embedder",
     ExitCode.UNHEALTHY: "doctor or packs list found a problem (see the report)",
+    ExitCode.POLICY_REFUSED: "the administrator's policy file was refused: nothing is answered",
+    ExitCode.AUDIT_FAILED: "the audit log or an audit export does not verify",
+    ExitCode.EVAL_REGRESSED: "an evaluation compare found a regression beyond its tolerance",
     ExitCode.INTERRUPTED: "interrupted (Ctrl+C) or stopped",
 }
 

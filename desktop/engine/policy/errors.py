@@ -10,7 +10,7 @@ class PolicyRejected(EngineError):
     """The policy file in the configuration folder failed verification or does not parse. The
     app then answers nothing (it never falls back to the default rules): `reason` says why."""
 
-    exit_code = ExitCode.PACK_REJECTED
+    exit_code = ExitCode.POLICY_REFUSED
 
     def __init__(self, reason: str, hint: str = "", path: str = "") -> None:
         where = f" ({path})" if path else ""
