@@ -236,7 +236,8 @@ class SourcesPanel(QWidget):
         muted = palette.color(QPalette.ColorRole.PlaceholderText).name()
         link = palette.color(QPalette.ColorRole.Link).name()
         selected_bg = palette.color(QPalette.ColorRole.AlternateBase).name()
-        words = supporting_words(self._answer)
+        abstained = verdict is not None and verdict.abstained
+        words = set() if abstained else supporting_words(self._answer)  # nothing was claimed
         mark = f"rgba({mark_bg.red()},{mark_bg.green()},{mark_bg.blue()},{mark_bg.alpha()})"
         cards = []
         for citation in self._citations:

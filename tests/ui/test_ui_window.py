@@ -97,23 +97,25 @@ def test_an_answer_judged_no_answer_after_all_is_a_calm_abstention(qtbot, window
     """The model answered "not in the documents": the pipeline turns it into an abstention after
     the evidence quotes streamed; the window then shows the abstention, not quotes and denial."""
     passages = tuple(backend.citations)
-    decision = Decision.abstain("the model found no answer", "Your documents don't say.")
+    message = "Your documents don't say how receipts affect the bonus."
+    decision = Decision.abstain("the model found no answer", message)
 
     def ask(conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
         yield Retrieved(question, passages)
         yield Evidence((Quote(1, "Staff book travel through the approved agency."),))
         yield AnswerToken("Not in the documents.", 0)
         yield Abstained(decision, passages)
-        yield Done(Answer(Question(question), "Your documents don't say.", decision,
+        yield Done(Answer(Question(question), message, decision,
                           passages=passages, form=AnswerForm.NONE))  # fmt: skip
 
     backend.ask = ask  # type: ignore[method-assign]
     window.ask("What is the bonus scale?")
     wait_idle(qtbot, window)
     shown = window.chat.toPlainText()
-    assert "Your documents don't say." in shown
+    assert message in shown
     assert "From your documents" not in shown and "approved agency" not in shown
     assert window.sources.title.text() == "Closest passages"
+    assert "background-color" not in window.sources.view.toHtml()  # no "supporting" words
 
 
 def test_a_citation_chip_opens_the_passage_highlighted_in_its_document(qtbot, window) -> None:
