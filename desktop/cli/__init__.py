@@ -38,11 +38,14 @@ commands:
   history list|show|search|export|delete|recover|recovery-keygen|recovery-reseal
                        your encrypted conversation history (and administrator recovery)
   audit verify|export  your audit log: check its chain, export a signed period for the admin
-  packs list|install   document packs on this computer (verified before use)
+  packs list|install|sync
+                       document packs on this computer (verified before use; sync: the drop
+                       folders IT fills)
   grants list|import   your access grants from the administrator
   enrol                print your enrolment request for the administrator
   admin ...            administrator tools: init, trust-file, build, verify, inspect, enrol, users,
-                       revoke, grant, audit-report
+                       revoke, grant, policy (write and sign the guardrail policy), eval (a
+                       golden set through the answer pipeline; eval compare A B), audit-report
   demo SOURCE          set up the demo pack and profiles (run by setup)
   doctor               what this machine and installation have (llama.cpp, CPU, GPU, keyring,
                        trusted keys and the packs each may sign...)
