@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 from pathlib import Path
@@ -95,6 +96,23 @@ def _provisioning_info() -> dict[str, Any]:
     return {"folders": folders}
 
 
+def _audit_info() -> dict[str, Any]:
+    """Whether this profile has an audit log and how long it is, read from `audit.head` (no key
+    needed: `enclave audit verify` checks the chain itself), and what the policy keeps."""
+    from desktop.engine.audit.store import HEAD_NAME, audit_path
+
+    store = audit_path()
+    info: dict[str, Any] = {"path": str(store), "present": store.exists(), "records": 0}
+    try:
+        head = json.loads((store.parent / HEAD_NAME).read_text(encoding="ascii"))
+        info["records"] = int(head["seq"])
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        info["records"] = None  # unreadable: `enclave audit verify` says what is wrong
+    return info
+
+
 def _packs(data: Path) -> list[str]:
     packs = data / "packs"
     return sorted(p.name for p in packs.iterdir() if p.is_dir()) if packs.is_dir() else []
@@ -142,6 +160,7 @@ def report() -> dict[str, Any]:
     out["trust"] = _trust_info()
     out["recovery"] = _recovery_info()
     out["policy"] = policy_status().as_dict()
+    out["audit"] = _audit_info()
     return out
 
 
@@ -193,6 +212,16 @@ def format_text(rep: dict[str, Any]) -> str:
     lines += _trust_lines(rep["trust"])
     lines.append(f"Recovery:    history key {rep['recovery']['state']}")
     lines += status_lines(rep["policy"])
+    audit = rep["audit"]
+    if not audit["present"]:
+        lines.append("Audit log:   none yet (created with the first answer)")
+    elif audit["records"] is None:
+        lines.append("Audit log:   its head file is unreadable: run `enclave audit verify`")
+    else:
+        lines.append(
+            f"Audit log:   {audit['records']} records written to {audit['path']} "
+            "(`enclave audit verify` checks the chain)"
+        )
     return "\n".join(lines)
 
 
