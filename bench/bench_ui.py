@@ -420,6 +420,7 @@ def bench_b16(chunks: int = 100_000) -> None:
         f"{r:.0f} ms; longest lag / raw block {o / r:.4f}x (target: longest lag <= 50 ms, "
         f"{'PASS' if o <= 50 else 'FAIL'})"
     )
+    shutil.rmtree(home, ignore_errors=True)  # the scratch install (a copy of the pack)
 
 
 def main() -> int:
