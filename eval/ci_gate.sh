@@ -5,7 +5,7 @@
 # gated metric regresses). The reported full run uses the test split, so nothing here is tuned
 # on it.
 #
-#   bash eval/ci_gate.sh            # gate: exit 0 ok, 11 regressed
+#   bash eval/ci_gate.sh            # gate: exit 0 ok, 14 regressed
 #   bash eval/ci_gate.sh --update   # write eval/ci/baseline.json from this run (commit it)
 #
 # The demo (the handbook pack and its three profiles) is set up once in a cache folder
