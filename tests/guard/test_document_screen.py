@@ -198,3 +198,37 @@ def test_admin_build_refuses_an_unknown_rule_or_action(tmp_path, capsys) -> None
         assert code == 2  # usage: nothing is built
         assert "expected RULE=off|warn|block" in capsys.readouterr().err
     assert not any(workspace.packs_dir.glob("x-v*"))
+
+
+def test_admin_build_takes_a_signed_policy_and_refuses_a_tampered_one(tmp_path, capsys) -> None:
+    from desktop.engine.core.exit_codes import ExitCode
+    from desktop.engine.policy.rules import Action, Policy
+    from desktop.engine.policy.signed import sign_policy
+
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "expenses.md").write_text(INJECTED)
+    policy_file = tmp_path / "policy.json"
+    relaxed = Policy(name="build policy", version=1, rules={INJECTION_RULE: Action.OFF})
+    policy_file.write_text(sign_policy(relaxed, workspace.signing_key()))
+
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(policy_file.read_text().replace('"off"', '"warn"'))
+    args = ["admin", "build", str(tmp_path / "src"), "--workspace", str(workspace.root)]
+    assert main([*args, "--pack-id", "t", "--title", "T", "--policy", str(tampered)]) == (
+        ExitCode.POLICY_REFUSED
+    )
+    assert not any(workspace.packs_dir.glob("t-v*"))
+    capsys.readouterr()
+
+    assert main([*args, "--pack-id", "p", "--title", "P", "--policy", str(policy_file)]) == 0
+    built = BuiltPack(
+        workspace.packs_dir / "p-v1",
+        workspace.packs_dir / "p-v1.enclavepack",
+        workspace.packs_dir / "p-v1.keys.json",
+        {},
+    )
+    _, texts = _shard_report(built)
+    assert any("payroll-help@example.net" in t for t in texts)  # the policy turned it off
+    assert "quarantined" not in capsys.readouterr().err
