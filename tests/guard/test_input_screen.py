@@ -153,7 +153,8 @@ def test_harmful_question_refused_before_retrieval_through_the_assistant(embedde
     abstained, done = events
     assert isinstance(abstained, Abstained) and isinstance(done, Done)
     assert abstained.decision.kind is DecisionKind.REFUSE
-    assert abstained.decision.reason.startswith("input.hazard.s9: ")
+    assert abstained.decision.reason == "blocked by input.hazard.s9"
+    assert abstained.decision.message.startswith("Not sent: ")  # the rule's own calm message
     payload = done.as_dict()
     assert payload["decision"] == "refuse"
     assert payload["guard"][0]["rule"] == "input.hazard.s9"

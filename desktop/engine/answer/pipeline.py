@@ -89,7 +89,8 @@ class AnswerPipeline:
         screened = s.screen.screen(question)
         question_id = s.record.record_question(question)
         if not screened.allowed:
-            decision = Decision.refuse(f"{screened.rule}: {screened.reason}", REFUSED)
+            # The screen's own message leads: which rule, and what to do (never the question).
+            decision = Decision.refuse(f"blocked by {screened.rule}", screened.reason or REFUSED)
             yield Abstained(decision)
             answer = Answer(
                 question,
