@@ -46,7 +46,6 @@ class LiveAnswer:
     pending: list[str] = field(default_factory=list)
     final: str | None = None  # the checked answer, once Done arrives
     guards: tuple[GuardVerdict, ...] = ()  # the guardrail rules that fired, shown at the end
-    refusal: str = ""  # the input screen's "rule: what to do", when it refused
 
 
 class AnswerController(QObject):
@@ -152,8 +151,6 @@ class AnswerController(QObject):
             case Done(answer=answer):
                 record.message_id = answer.message_id
                 live.guards = answer.guards
-                if answer.decision.kind is DecisionKind.REFUSE:
-                    live.refusal = answer.decision.reason
                 record.question_id = answer.question_id
                 if answer.decision.generates:
                     record.cite(list(answer.passages))  # only what reached the prompt
@@ -225,8 +222,9 @@ class AnswerController(QObject):
         """Every guardrail decision under its answer, naming the rule (a block says what to do)."""
         for guard in live.guards:
             if guard.stage == "input" and guard.action == "block":
-                advice = live.refusal.split(": ", 1)[-1] or f"Stopped by rule {guard.rule}."
-                self.chat.add_notice(advice, f"rule {guard.rule}: {guard.reason}", kind="warning")
+                # The answer itself is the rule's calm message (what to do); each rule that
+                # fired is named under it with what it saw.
+                self.chat.add_notice(f"Stopped by rule {guard.rule}", guard.reason, kind="warning")
             elif guard.action == "warn":
                 self.chat.add_notice(
                     f"Policy warning (rule {guard.rule}): shown anyway, and recorded.",
