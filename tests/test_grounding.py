@@ -12,7 +12,7 @@ from helpers.fake_chat_model import FAKE_ENTRY, FakeChatModel
 
 from desktop.engine.access import CitationRef, Passage
 from desktop.engine.answer.calibration import thresholds_for
-from desktop.engine.answer.events import Abstained, Done, Evidence, SentenceChecked
+from desktop.engine.answer.events import Abstained, AnswerToken, Done, Evidence, SentenceChecked
 from desktop.engine.answer.evidence import (
     EvidenceScorer,
     content_words,
@@ -22,6 +22,8 @@ from desktop.engine.answer.evidence import (
 )
 from desktop.engine.answer.grounding import (
     ABSTAIN_MESSAGE,
+    DECLINED,
+    DECLINED_INTRO,
     QUOTED_INTRO,
     AbstainOnWeakEvidence,
     FollowUpQuery,
@@ -235,7 +237,7 @@ def test_declines_are_told_from_claims() -> None:
         assert not is_decline(claim), claim
 
 
-def test_an_answer_that_only_declines_is_an_abstention(embedder: Embedder) -> None:
+def test_an_answer_that_only_declines_is_quoted(embedder: Embedder) -> None:
     class Knowledge:
         def search(self, query: str, k: int = 5) -> list[Passage]:
             return [LEAVE, SICK][:k]
@@ -244,13 +246,20 @@ def test_an_answer_that_only_declines_is_an_abstention(embedder: Embedder) -> No
     model.load(FAKE_ENTRY)
     assistant = Assistant(model, knowledge=Knowledge(), embedder=embedder)  # type: ignore[arg-type]
     events = list(assistant.ask(None, "How many days of annual leave do employees earn?"))
-    kinds = [e.as_dict()["event"] for e in events]
-    assert "token" not in kinds  # the decline is not shown as an answer sentence
-    assert kinds[-2:] == ["abstained", "done"]
-    payload = events[-1].as_dict()
-    assert payload["abstained"] is True and payload["form"] == "none"
-    assert payload["answer"] == ABSTAIN_MESSAGE
-    assert "the model found no answer" in payload["reason"]
+    shown = "".join(e.text for e in events if isinstance(e, AnswerToken))
+    assert "do not say" not in shown  # the decline is not shown as an answer sentence
+    done = events[-1]
+    assert isinstance(done, Done) and done.answer.form is AnswerForm.QUOTED
+    assert done.answer.text.startswith(DECLINED_INTRO)
+    assert "13 days of annual leave" in done.answer.text  # the passage's own words
+    assert [v.reason for v in done.answer.rejected] == [DECLINED]
+
+
+def test_a_decline_with_nothing_to_quote_is_an_abstention(scorer: EvidenceScorer) -> None:
+    run = SupportedSentences(scorer).start(Question("How much annual leave?"), [])
+    assert run.feed("The documents do not say. ") == []
+    checked = run.finish("The documents do not say.")
+    assert checked.form is AnswerForm.NONE and checked.text == ABSTAIN_MESSAGE
 
 
 def test_a_decline_before_a_supported_claim_is_shown_with_it(embedder: Embedder) -> None:

@@ -75,6 +75,10 @@ def is_decline(sentence: str) -> bool:
 QUOTED_INTRO = (
     "The model's answer could not be matched to your documents, so here is what they say:"
 )
+DECLINED_INTRO = (
+    "The model found no direct answer in your documents; these are their sentences closest to "
+    "your question:"
+)
 FOLLOW_UP_START = re.compile(
     r"^\s*(and|also|what about|how about|same|then|but|or|und|et|y|e|ou|o|aber|mais|pero)\b",
     re.IGNORECASE,
@@ -244,9 +248,21 @@ class SupportCheck:
             late = (last,)
             self._buffer = ""
         if self._verdicts and all(v.reason == DECLINED for v in self._verdicts):
-            # The model found no answer in the passages: an abstention, shown as one (the
-            # evidence quotes already on screen are the closest passages).
-            return CheckedAnswer(ABSTAIN_MESSAGE, AnswerForm.NONE, rejected=tuple(self._verdicts))
+            # The model found no answer in the passages the evidence let through. On the
+            # calibration split that happened only to answerable questions (5 of 73, none of
+            # the 26 others: docs/trust.md), so the passages' own closest sentences are shown,
+            # as quotes; with nothing to quote it is an abstention.
+            if not (self.passages and self.evidence):
+                return CheckedAnswer(
+                    ABSTAIN_MESSAGE, AnswerForm.NONE, rejected=tuple(self._verdicts)
+                )
+            quotes = [q.markdown() for q in self.evidence]
+            return CheckedAnswer(
+                "\n\n".join([DECLINED_INTRO, *quotes]),
+                AnswerForm.QUOTED,
+                tuple(self._quote_verdicts(0)),
+                rejected=tuple(self._verdicts),
+            )
         late = (*self._held, *late)
         self._held.clear()
         shown: list[SentenceVerdict] = []
