@@ -16,4 +16,11 @@ set +e
 code=$?
 set -e
 if [ "$code" -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi
-exit "$code"
+if [ "$code" -ne 0 ]; then exit "$code"; fi
+# The evaluation regression gate (docs/evaluation.md): 8 golden questions through the whole
+# answer pipeline on the default model, against the committed baseline. ENCLAVE_SKIP_EVAL_GATE=1
+# skips it (a quick local run); CI runs it.
+if [ "${ENCLAVE_SKIP_EVAL_GATE:-}" != "1" ]; then
+  echo "== evaluation gate (eval/ci_gate.sh)"
+  VPY="$VPY" bash "$ROOT/eval/ci_gate.sh"
+fi
