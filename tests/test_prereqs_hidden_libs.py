@@ -41,8 +41,10 @@ pytestmark = [
 def _hidden(tmp_path: Path, *command: str, env: dict[str, str] | None = None):
     script = tmp_path / "hide.sh"
     script.write_text(HIDE)
+    # Not the suite's QT_QPA_PLATFORM=offscreen (which needs no system library): the desktop's.
+    inherited = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     full_env = {
-        **os.environ,
+        **inherited,
         **(env or {}),
         "HIDE_DIR": str(tmp_path / "overlay"),
         "HIDE_LIBS": " ".join(LIBS),
