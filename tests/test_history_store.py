@@ -230,6 +230,14 @@ def test_cryptfile_keyring_needs_and_uses_a_passphrase(monkeypatch) -> None:
     assert created and secrets.get_or_create_key("test-key") == (key, False)
     assert secrets.describe_backend()["backend"].endswith("CryptFileKeyring")
     assert secrets.backend() is secrets.backend()  # the passphrase is checked once a process
+    opened = secrets.backend()
+
+    def no_second_read(service: str, name: str) -> str:
+        raise AssertionError("a value this process read is not decrypted again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(opened, "get_password", no_second_read)
+        assert secrets.get_secret("test-key") == key  # each read of the file is an Argon2 run
     keyring_file = Path(os.environ["ENCLAVE_DATA_DIR"]) / "keyring.cfg"
     assert key.hex() not in keyring_file.read_text()
     monkeypatch.setenv("ENCLAVE_KEYRING_PASSPHRASE", "wrong passphrase")

@@ -125,6 +125,9 @@ def _service() -> str:
 
 def get_secret(name: str) -> bytes | None:
     chosen = backend()
+    cached = _cached_read(chosen, name)
+    if cached is not _NOT_CACHED:
+        return base64.b64decode(cached) if isinstance(cached, str) and cached else None
     try:
         value = chosen.get_password(_service(), name)
     except keyring.errors.KeyringError as exc:
@@ -136,11 +139,36 @@ def get_secret(name: str) -> bytes | None:
             f"The encrypted keyring file could not be opened: {exc}.",
             "Check ENCLAVE_KEYRING_PASSPHRASE is the passphrase you chose.",
         ) from None
+    _remember_read(chosen, name, value)
     return base64.b64decode(value) if value else None
+
+
+# Values read from an encrypted keyring file this process opened: each read of that file is an
+# Argon2 run (seconds), and the window's start reads the history key twice and the audit and state
+# keys once. Only that backend is cached: an OS keyring is fast and may change under us.
+_NOT_CACHED = object()
+_READS: dict[tuple[int, str, str], str | None] = {}
+
+
+def _cached_read(chosen: Any, name: str) -> object:
+    if not any(chosen is b for b in _OPENED_CRYPTFILES.values()):
+        return _NOT_CACHED
+    return _READS.get((id(chosen), _service(), name), _NOT_CACHED)
+
+
+def _remember_read(chosen: Any, name: str, value: str | None) -> None:
+    if any(chosen is b for b in _OPENED_CRYPTFILES.values()):
+        _READS[(id(chosen), _service(), name)] = value
+
+
+def forget_reads() -> None:
+    """Drop the cached reads (after another process or tool changed the keyring file)."""
+    _READS.clear()
 
 
 def set_secret(name: str, value: bytes) -> None:
     chosen = backend()
+    _READS.pop((id(chosen), _service(), name), None)  # the check below reads the file again
     try:
         chosen.set_password(_service(), name, base64.b64encode(value).decode("ascii"))
     except keyring.errors.KeyringError as exc:
