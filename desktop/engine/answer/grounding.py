@@ -129,25 +129,35 @@ class FollowUpQuery:
     def query_for(self, question: Question) -> str:
         """The follow-up condensed with the question it follows, then, when it is not written in
         English, its English translation (`answer.language`): the embedder is English-only."""
-        previous = [m["content"] for m in question.history if m["role"] == "user"]
-        query = question.text
-        if previous and self.is_follow_up(question.text):
-            query = f"{previous[-1]} {question.text}"
-        return english_query(query, self.translate)
+        return english_query(with_context(question, self.short_words), self.translate)
 
     def is_follow_up(self, text: str) -> bool:
-        words = re.findall(r"[\w']+", text.lower())
-        return (
-            len(content_words(text)) <= self.short_words
-            or FOLLOW_UP_START.match(text) is not None
-            or any(w in PRONOUNS for w in words)
-        )
+        return is_follow_up(text, self.short_words)
 
     def retrieve(self, question: Question) -> Retrieval:
         query = self.query_for(question)
         if self.knowledge is None or self.k <= 0:
             return Retrieval(query, ())
         return Retrieval(query, tuple(self.knowledge.search(query, self.k)))
+
+
+def is_follow_up(text: str, short_words: int = 3) -> bool:
+    """A short question, one that starts like a continuation, or one that leans on a pronoun."""
+    words = re.findall(r"[\w']+", text.lower())
+    return (
+        len(content_words(text)) <= short_words
+        or FOLLOW_UP_START.match(text) is not None
+        or any(w in PRONOUNS for w in words)
+    )
+
+
+def with_context(question: Question, short_words: int = 3) -> str:
+    """The question, or for a follow-up the question it follows plus this one: what retrieval
+    searches and the input screen judges ("And after 15 years?" alone means little to either)."""
+    previous = [m["content"] for m in question.history if m["role"] == "user"]
+    if previous and is_follow_up(question.text, short_words):
+        return f"{previous[-1]} {question.text}"
+    return question.text
 
 
 class AbstainOnWeakEvidence:
