@@ -15,6 +15,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6")
 
+from packs.conftest import AUDIENCES  # the same audience map as the pack tests
+
 from desktop.cli import main
 from desktop.engine.core import paths
 from desktop.engine.core.exit_codes import ExitCode
@@ -31,22 +33,6 @@ from desktop.engine.runtime.embedder import Embedder
 from desktop.ui.about_dialog import AboutDialog
 from desktop.ui.packs import PackManagerDialog
 
-AUDIENCES = """\
-default = "everyone"
-
-[[rule]]
-glob = "staff/**"
-audience = "staff"
-
-[[rule]]
-glob = "hr/**"
-audience = "hr"
-
-[roles]
-guest = ["everyone"]
-employee = ["everyone", "staff"]
-hr = ["everyone", "staff", "hr"]
-"""
 DOCS = {
     "welcome.md": "# Welcome\nThe office opens at nine. The guest Wi-Fi network is called "
     "Harbour-Guest.\n",

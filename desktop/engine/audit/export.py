@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from desktop import __version__
 from desktop.engine.audit.chain import ChainReport, StoredRecord, canonical, record_hash, walk
 from desktop.engine.audit.errors import AuditTampered, ExportRejected, SigningKeyChanged
 from desktop.engine.audit.store import SIGNER_META, AuditStore, utc_text
+from desktop.engine.core.regular_files import FileTooLarge, NotRegularFile, read_regular
 from desktop.engine.packs.signing import key_id, load_public_key
 
 EXPORT_TYPE = "enclave-audit-export"
@@ -137,16 +137,13 @@ class VerifiedExport:
 
 def _read_bounded(path: Path) -> bytes:
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        return read_regular(path, MAX_EXPORT_BYTES)
+    except NotRegularFile:
+        raise ExportRejected(f"{path} is not a regular file") from None
+    except FileTooLarge:
+        raise ExportRejected(f"{path} is over {MAX_EXPORT_BYTES:,} bytes") from None
     except OSError as exc:
         raise ExportRejected(f"{path} cannot be read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ExportRejected(f"{path} is not a regular file")
-        raw = handle.read(MAX_EXPORT_BYTES + 1)
-    if len(raw) > MAX_EXPORT_BYTES:
-        raise ExportRejected(f"{path} is over {MAX_EXPORT_BYTES:,} bytes")
-    return raw
 
 
 def _json_object(line: bytes, what: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 import tarfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import IO, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from desktop.engine.core.regular_files import NotRegularFile, open_regular
 from desktop.engine.packs import manifest as manifest_mod
 from desktop.engine.packs.errors import PackRejected
 from desktop.engine.packs.manifest import MANIFEST_NAME, Manifest, safe_relative_path
@@ -74,16 +74,15 @@ class _BoundedTarInfo(tarfile.TarInfo):
 @contextlib.contextmanager
 def _open_tar(archive: Path) -> Iterator[tarfile.TarFile]:
     """A regular file as an uncompressed tar with bounded headers; never a device or a pipe."""
-    try:
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-        fd = os.open(archive, flags)
-    except FileNotFoundError:
-        raise PackRejected(f"{archive} does not exist") from None
-    except OSError as exc:
-        raise PackRejected(f"{archive} cannot be read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise PackRejected(f"{archive} is not a regular file")
+    with contextlib.ExitStack() as stack:
+        try:
+            handle = stack.enter_context(open_regular(archive))
+        except FileNotFoundError:
+            raise PackRejected(f"{archive} does not exist") from None
+        except NotRegularFile:
+            raise PackRejected(f"{archive} is not a regular file") from None
+        except OSError as exc:
+            raise PackRejected(f"{archive} cannot be read ({exc.strerror})") from None
         with tarfile.open(fileobj=handle, mode="r:", tarinfo=_BoundedTarInfo) as tar:
             yield tar
 

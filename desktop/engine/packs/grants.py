@@ -13,11 +13,9 @@ import getpass
 import hashlib
 import json
 import logging
-import os
 import platform
 import re
 import secrets as pysecrets
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from desktop.engine.core import paths
 from desktop.engine.core.errors import KeyringUnavailable
+from desktop.engine.core.regular_files import FileTooLarge, NotRegularFile, read_regular
 from desktop.engine.packs.errors import AdminError, GrantRejected
 from desktop.engine.packs.manifest import format_time, is_safe_name, parse_time
 from desktop.engine.packs.signing import public_raw, sign, verify_bytes
@@ -85,20 +84,17 @@ def read_grant_file(path: Path) -> bytes:
     """A grant file's bytes: a regular file of at most MAX_GRANT_BYTES, never a device or a pipe
     (`/dev/zero` would be read until memory ran out)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        return read_regular(path, MAX_GRANT_BYTES)
     except FileNotFoundError:
         raise GrantRejected(
             f"{path} does not exist", "Check the path of the grant file your administrator sent."
         ) from None
+    except NotRegularFile:
+        raise GrantRejected(f"{path} is not a regular file") from None
+    except FileTooLarge:
+        raise GrantRejected(f"{path} is over {MAX_GRANT_BYTES:,} bytes: not a grant") from None
     except OSError as exc:
         raise GrantRejected(f"{path} cannot be read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise GrantRejected(f"{path} is not a regular file")
-        raw = handle.read(MAX_GRANT_BYTES + 1)
-    if len(raw) > MAX_GRANT_BYTES:
-        raise GrantRejected(f"{path} is over {MAX_GRANT_BYTES:,} bytes: not a grant")
-    return raw
 
 
 def fingerprint(public_raw: bytes) -> str:
