@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -60,6 +61,7 @@ class Welcome:
 # Searched, through the access choke point, for passages to suggest first questions from.
 SUGGESTION_QUERIES = ("how do I get started", "what should I do first", "how do I")
 MAX_SUGGESTIONS = 4
+STORES_WAIT_S = 60.0  # the longest a GUI-thread write waits for the stores to open
 MAX_TRIED = 6  # candidates checked against the decider (about a second each on a laptop CPU)
 _TAG = re.compile(r"<[^>]{0,40}>")
 _QUESTION = re.compile(
@@ -85,25 +87,46 @@ class ChatSession:
 
     Two history connections, one per thread: the assistant's, on the engine thread, where the
     pipeline records each turn, and `store`, on the GUI thread (list, search, rename, feedback).
+
+    Constructing one is quick, so the window shows at once: the stores (history, audit log),
+    whose keys are keyring reads, open in `open_stores` on the engine worker, before the model
+    loads. Until then `history_pending` is true and the GUI side waits for them only if it must
+    write (a question sent in the first second still lands in the history).
     """
 
     def __init__(self, assistant: Assistant | None = None) -> None:
         self.app_settings, self.settings_note = load_settings()
         self.assistant = assistant or Assistant.open(
-            AssistantOptions.from_settings(self.app_settings)
+            AssistantOptions.from_settings(self.app_settings), defer_stores=True
         )
         self.store: ConversationStore | None = None
-        self.store_problem: EngineError | None = self.assistant.history_problem
-        if self.assistant.history is not None:
-            try:
-                self.store = self.assistant.open_history_reader()
-            except EngineError as exc:
-                self.store_problem = exc
+        self.store_problem: EngineError | None = None
+        self._stores_opened = threading.Event()
         self.packs = PackLibrary()
         self._welcome = Welcome(user=getpass.getuser(), audit=self._audit_notice())
+        if assistant is not None:  # its stores are open already: only the reader is left
+            self.open_stores()
 
     # -- engine thread -----------------------------------------------------------------------
+    def open_stores(self) -> EngineError | None:
+        """Open history and audit log (once); returns why history is off, or None."""
+        if self._stores_opened.is_set():
+            return self.store_problem
+        try:
+            self.assistant.open_stores()
+            self.store_problem = self.assistant.history_problem
+            if self.assistant.history is not None:
+                try:
+                    self.store = self.assistant.open_history_reader()
+                except EngineError as exc:
+                    self.store_problem = exc
+            self._welcome = replace(self._welcome, audit=self._audit_notice())
+        finally:
+            self._stores_opened.set()
+        return self.store_problem
+
     def load_model(self) -> ModelStatus:
+        self.open_stores()
         status = self.assistant.load()
         self._welcome = self._read_welcome()
         return status
@@ -183,7 +206,17 @@ class ChatSession:
     # -- GUI thread ----------------------------------------------------------------------------
     @property
     def history_enabled(self) -> bool:
-        return self.store is not None
+        """History is on, or still opening (then it is expected on: see `history_pending`)."""
+        return self.store is not None or not self._stores_opened.is_set()
+
+    @property
+    def history_pending(self) -> bool:
+        return not self._stores_opened.is_set()
+
+    def _wait_for_stores(self) -> None:
+        """A write from the GUI thread before `open_stores` finished waits for it (a keyring
+        read: at most a second or two), so nothing the user asks is left out of the history."""
+        self._stores_opened.wait(STORES_WAIT_S)
 
     @property
     def knowledge_problems(self) -> list[EngineError]:
@@ -196,6 +229,7 @@ class ChatSession:
         return self.store.conversations() if self.store else []
 
     def create_conversation(self, title: str) -> int | None:
+        self._wait_for_stores()
         return self.store.create_conversation(title).id if self.store else None
 
     def messages(self, conversation_id: int) -> list[Message]:
@@ -256,6 +290,7 @@ class ChatSession:
         self.assistant.update_options(AssistantOptions.from_settings(settings))
 
     def _require_store(self) -> ConversationStore:
+        self._wait_for_stores()
         if self.store is None:
             return self.assistant.require_history()  # raises why history is off
         return self.store

@@ -122,6 +122,27 @@ def test_real_engine_switch_conversations_while_streaming(qtbot, memory_keyring)
     session.close()
 
 
+def test_window_shows_before_the_stores_open_and_loses_no_question(qtbot, memory_keyring) -> None:
+    """The keyring reads (history, audit log) happen on the engine worker, after the window is
+    up; a question sent before they finish waits for them and is saved like any other."""
+    session = ChatSession()
+    assert session.history_pending and session.store is None  # nothing read from the keyring
+    window = build_window(session)
+    qtbot.addWidget(window)
+    window.show()
+    assert "Opening your history" in window.conversations.empty.text()
+    window.start_loading()
+    window.ask(PARIS)  # at once: the conversation is created as soon as the stores are open
+    qtbot.waitUntil(lambda: window.model_ready and not window.busy, timeout=60000)
+    assert not session.history_pending
+    conversation = window._conversation_id
+    assert conversation is not None
+    assert [m.role for m in session.messages(conversation)] == ["user", "assistant"]
+    assert window.conversations.list.count() == 1
+    window.shutdown()
+    session.close()
+
+
 def test_a_bug_in_the_window_is_reported_not_hidden(qtbot, monkeypatch, isolated_dirs) -> None:
     from desktop.ui.launch import report_bugs_in_window
 

@@ -127,37 +127,56 @@ class Assistant:
         self._owned_embedder: Embedder | None = None
         self.guard_model: ChatModel | None = None  # an administrator's guard GGUF, when provisioned
         self._pipeline: AnswerPipeline | None = None
+        self._pending_stores = (False, False)  # (history, audit log) that `open_stores` opens
 
     @classmethod
     def open(
-        cls, options: AssistantOptions, *, keep_history: bool = True, keep_audit: bool = True
+        cls,
+        options: AssistantOptions,
+        *,
+        keep_history: bool = True,
+        keep_audit: bool = True,
+        defer_stores: bool = False,
     ) -> Assistant:
         """The real parts: llama.cpp, the user's encrypted history (when asked and a trusted
         keyring exists; otherwise `history_problem` says why it is off) and the audit log
         (`audit_problem` says why it is off; then `ask` refuses if the policy requires it).
-        Quick: load later."""
+        Quick: load later. With `defer_stores`, history and audit log wait for `open_stores`
+        (the window calls it on its engine worker: each store's key is a keyring read)."""
         assistant = cls(ModelManager(), options=options)
         try:
             assistant.policy = load_policy()
         except PolicyRejected as exc:  # fail closed: `ask` refuses every question, saying why
             assistant.policy_problem = exc
+        assistant._pending_stores = (keep_history, keep_audit)
+        if not defer_stores:
+            assistant.open_stores()
+        return assistant
+
+    def open_stores(self) -> None:
+        """Open the history and audit log `open` was asked for, once. Each key is a keyring
+        read: milliseconds on an OS keyring, an Argon2 run (~0.4 s) on the encrypted file one."""
+        keep_history, keep_audit = self._pending_stores
+        if not (keep_history or keep_audit):
+            return
+        self._pending_stores = (False, False)
+        self._pipeline = None  # it records through the stores
         if keep_history:
             try:
-                assistant.history = open_history()
+                self.history = open_history()
             except EngineError as exc:  # no trusted keyring: answer, but refuse to store
-                assistant.history_problem = exc
+                self.history_problem = exc
         if keep_audit:
             try:
-                assistant.audit = open_audit_log(
-                    assistant.policy, lambda: assistant.knowledge, redact=redact_text
-                )
+                self.audit = open_audit_log(self.policy, lambda: self.knowledge, redact=redact_text)
             except EngineError as exc:  # see `ask`: answered only if the policy allows it
-                assistant.audit_problem = exc
-        return assistant
+                self.audit_problem = exc
 
     # -- slow: on a worker ---------------------------------------------------------------------
     def load(self) -> ModelStatus:
-        """Load the chat model, then open the packs this user may read."""
+        """Load the chat model, then open the packs this user may read (and the stores, if
+        `open` deferred them and nobody opened them yet)."""
+        self.open_stores()
         o = self.options
         entry = self.catalog.get(o.chat_model) if o.chat_model else self.catalog.default("chat")
         info = self.model.load(
@@ -222,6 +241,7 @@ class Assistant:
         """
         if self.policy_problem is not None:
             raise self.policy_problem  # never the default rules in place of a refused policy
+        self.open_stores()  # never an unrecorded answer because the stores were deferred
         if self.audit_problem is not None and self.policy.audit_required:
             raise AuditUnavailable(self.audit_problem)
         return self.pipeline().run(conversation_id, question)

@@ -41,6 +41,16 @@ class ChatBackend(Protocol):
     def history_enabled(self) -> bool: ...
 
     @property
+    def history_pending(self) -> bool:
+        """The stores are still opening (`open_stores` has not finished)."""
+        ...
+
+    def open_stores(self) -> EngineError | None:
+        """Open history and audit log (engine thread, before `load_model`); why history is
+        off, or None."""
+        ...
+
+    @property
     def knowledge_problems(self) -> list[EngineError]:
         """Packs that could not be opened (known after `load_model`)."""
         ...

@@ -117,6 +117,13 @@ class ConversationList(QWidget):
     def refresh(self) -> None:
         self._refreshing = True
         self.list.clear()
+        if self.backend.history_pending:
+            self.empty.setText("Opening your history…")
+            self.empty.show()
+            self.search.setEnabled(False)
+            self._refreshing = False
+            return
+        self.search.setEnabled(True)
         if not self.backend.history_enabled:
             self.empty.setText("History is off: conversations are not saved on this computer.")
             self.empty.show()

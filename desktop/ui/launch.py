@@ -72,9 +72,7 @@ def install_dropped(window: MainWindow, report: provision.SyncReport) -> None:
 
 
 def build_window(session: ChatSession) -> MainWindow:
-    window = MainWindow(session, packs=session.packs)
-    if session.store_problem is not None:
-        window.show_notice(session.store_problem, "History is off: nothing will be saved.")
+    window = MainWindow(session, packs=session.packs)  # says whether history is off once open
     if session.settings_note:
         window.chat.add_notice(session.settings_note, kind="warning")
     return window

@@ -269,13 +269,24 @@ class MainWindow(QMainWindow):
 
     # -- model loading -------------------------------------------------------------------------
     def start_loading(self) -> None:
+        """On the engine worker, in order: open the stores (history, audit log), then load the
+        model and packs. The window is usable meanwhile; a question waits in the queue."""
         self.model_ready = False
         self.model_problem = None
         self.status_model.setText("Loading model…")
+        stores = call_in_worker(self.backend.open_stores)
+        stores.signals.returned.connect(self._stores_opened)
+        stores.signals.errored.connect(self.show_error)
+        self._launch(stores)
         worker = call_in_worker(self.backend.load_model)
         worker.signals.returned.connect(self._model_loaded)
         worker.signals.errored.connect(self._model_failed)
         self._launch(worker)
+
+    def _stores_opened(self, problem: EngineError | None) -> None:
+        self.conversations.refresh()
+        if problem is not None:
+            self.show_notice(problem, "History is off: nothing will be saved.")
 
     def _model_loaded(self, status: ModelStatus) -> None:
         self.model_ready = True

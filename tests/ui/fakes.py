@@ -213,6 +213,9 @@ class FakeBackend:
         self.suggested = False
 
     # engine thread
+    def open_stores(self) -> EngineError | None:
+        return None
+
     def load_model(self) -> ModelStatus:
         self.release.wait(5)
         if self.load_error is not None:
@@ -250,6 +253,10 @@ class FakeBackend:
     @property
     def history_enabled(self) -> bool:
         return self._history
+
+    @property
+    def history_pending(self) -> bool:
+        return False
 
     def _id(self) -> int:
         self._next += 1
