@@ -134,7 +134,12 @@ def test_migrations_are_named_and_run_once(tmp_path: Path) -> None:
     names = [
         r[0] for r in store.db.execute("SELECT name FROM _sqlite_migrations ORDER BY id").fetchall()
     ]
-    assert names == ["m001_initial", "m002_fulltext", "m003_versions_and_pins"]
+    assert names == [
+        "m001_initial",
+        "m002_fulltext",
+        "m003_versions_and_pins",
+        "m004_turn_parents",
+    ]
     store.close()
 
 

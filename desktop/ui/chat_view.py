@@ -73,7 +73,9 @@ class TurnRecord:
     question_id: int | None = None  # the question's message id in history
     turn_id: int | None = None  # the turn's first question in history (its versions share it)
     versions: list[TurnRecord] = field(default_factory=list)  # every version, shared; [] = one
-    replaceable: bool = True  # the last turn: regenerate and edit replace it
+    replaceable: bool = True  # regenerate and edit are offered (any turn with its question)
+    following: list[TurnRecord] = field(default_factory=list)  # later turns asked under this
+    # version, set aside while another version is shown (a chat not saved; history keeps its own)
 
     @property
     def citations(self) -> list[Passage]:

@@ -124,8 +124,8 @@ class MainWindow(QMainWindow):
         self.chat.actionRequested.connect(self._on_action)
         self.chat.externalLinkRequested.connect(self._open_external)
         self.editing = QLabel(
-            "Editing your question: Enter asks it in place of the last one (which stays "
-            "browsable, ‹ 1/2 ›); Esc cancels."
+            "Editing your question: Enter asks it in place of this turn (the earlier version "
+            "and the turns after it stay browsable, ‹ 1/2 ›); Esc cancels."
         )
         self.editing.setWordWrap(True)
         self.editing.setObjectName("banner")
@@ -348,10 +348,6 @@ class MainWindow(QMainWindow):
             self.conversations.refresh()
         self.input.clear()
         self._stop_editing()
-        for earlier in self._turns:
-            if earlier.replaceable:
-                earlier.replaceable = False  # only the last turn is regenerated or edited
-                self.chat.update_actions(earlier)
         record = TurnRecord(self._keys(), question)
         self._turns.append(record)
         self._show_chat()
@@ -359,30 +355,35 @@ class MainWindow(QMainWindow):
         self.answers.submit(record, self._conversation_id)
 
     def replace_turn(self, turn: TurnRecord, question: str) -> None:
-        """Regenerate (same question) or edit (new question) the last turn: a new version
-        replaces it on screen and in what the model sees; the others stay browsable."""
+        """Regenerate (same question) or edit (new question) any turn: a new version replaces it
+        on screen and in what the model sees. The turns after it were asked under the version
+        being replaced: they stay with it (browse back to it, ‹ 1/2 ›, to see them again), so the
+        model answers the new version from the turns before it only."""
         if self.busy or turn not in self._turns:
             return
         turn_id = turn.turn_id
         if turn.question_id is not None and self._conversation_id is not None:
             try:
-                turn_id = self.backend.hide_version(turn.question_id)
+                turn_id = self.backend.hide_version(turn.question_id)  # and the turns after it
             except EngineError as exc:
                 self.show_error(exc)
                 return
+        index = self._turns.index(turn)
         versions = turn.all_versions()
         record = TurnRecord(self._keys(), question, turn_id=turn_id, versions=versions)
         versions.append(record)
         for version in versions:
             version.versions = versions
-        self._turns[self._turns.index(turn)] = record
+        turn.following = self._turns[index + 1 :]
+        self._turns = [*self._turns[:index], record]
         self.input.clear()
         self._stop_editing()
         self._render()
         self.answers.submit(record, self._conversation_id)
 
     def show_version(self, turn: TurnRecord, step: int) -> None:
-        """Browse a turn's versions (< 1/2 >); the one shown is what the model sees next."""
+        """Browse a turn's versions (< 1/2 >); the one shown, with the turns asked under it, is
+        what the model sees next."""
         versions = turn.all_versions()
         index = versions.index(turn) + step
         live = self.answers.live
@@ -397,8 +398,16 @@ class MainWindow(QMainWindow):
             except EngineError as exc:
                 self.show_error(exc)
                 return
-        self._turns[self._turns.index(turn)] = shown
-        self._render()
+            # the history's current path now runs through `shown`: the turns after it are its own
+            self.open_conversation(self._conversation_id)
+            shown = next((t for t in self._turns if t.question_id == shown.question_id), shown)
+        else:  # a chat not saved: the later turns were set aside on the version itself
+            position = self._turns.index(turn)
+            turn.following = self._turns[position + 1 :]
+            self._turns = [*self._turns[:position], shown, *shown.following]
+            self._render()
+        if shown in self._turns:
+            self.chat.scrollToAnchor(f"turn-{shown.key}")
         if shown.citations or shown.refs:
             self._show_sources_of(shown)
         else:
@@ -423,10 +432,19 @@ class MainWindow(QMainWindow):
         try:
             if record.question_id is not None:
                 self.backend.add_version(record.question_id, record.turn_id)
-            elif earlier:
-                self.backend.select_version(earlier[-1])
+                return
+            if not earlier:
+                return
+            self.backend.select_version(earlier[-1])
         except EngineError as exc:
             self.show_error(exc)
+            return
+        if live.visible and live.conversation_id == self._conversation_id:
+            # Not recorded: the history gives the turn its previous version (and the turns after
+            # it) back; the screen shows the same, then why.
+            self.open_conversation(live.conversation_id)
+            if record.error:
+                self.chat.add_notice(record.error, "The earlier version of this turn is shown.")
 
     def stop(self) -> None:
         self.answers.stop()
@@ -469,21 +487,11 @@ class MainWindow(QMainWindow):
         self.private = False
         self._stop_editing()
         self.conversations.set_current(conversation_id)
-        turns = turns_from_messages(messages, self._keys)
         live = self.answers.show_conversation(conversation_id)
-        if live is not None:
-            record = live.record
-            if turns and turns[-1].question == record.question and not turns[-1].answer:
-                turns.pop()  # the live question, already stored by the engine
-            replaced = next((t for t in turns if t.turn_id == record.turn_id), None)
-            if record.turn_id is not None and replaced is not None:  # a new version, live
-                versions = [v for v in replaced.all_versions() if v.question_id] + [record]
-                for version in versions:
-                    version.versions = versions
-                turns[turns.index(replaced)] = record
-            else:
-                turns.append(record)
-        self._turns = turns
+        self._turns = turns_from_messages(
+            messages, self._keys, live.record if live is not None else None
+        )
+        turns = self._turns
         self._render()
         last = next((t for t in reversed(turns) if t.refs), None)
         if last is not None:

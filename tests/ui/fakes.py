@@ -29,7 +29,7 @@ from desktop.engine.core.errors import EngineError, InvalidInput
 from desktop.engine.core.settings import AppSettings, SettingsInvalid
 from desktop.engine.runtime.catalog import ModelRow
 from desktop.engine.runtime.chat_model import GenerationStats
-from desktop.engine.storage.conversations import Conversation, Message
+from desktop.engine.storage.conversations import Conversation, Message, current_path
 from desktop.ui.backend import ModelStatus, PackSummary, Verdict, Welcome
 
 HANDBOOK_CITATIONS = [
@@ -190,6 +190,7 @@ class FakeBackend:
         self._settings = AppSettings()
         self.as_of: str | None = None
         self.asked: list[str] = []
+        self.history_seen: list[list[str]] = []
         self.evidence: list[Quote] = []  # shown before the first token
         self.final: str | None = None  # the checked answer, when it differs from the stream
         self.form = AnswerForm.GENERATED
@@ -236,6 +237,15 @@ class FakeBackend:
         if self.ask_error is not None:
             raise self.ask_error
         self.asked.append(question)
+        self.history_seen.append(  # what a model would see as the conversation so far
+            [
+                m.text
+                for m in self.messages(conversation_id)
+                if not m.superseded and m.role in ("user", "assistant")
+            ]
+            if conversation_id is not None
+            else []
+        )
         question_id = None
         if conversation_id is not None:
             question_id = self._add(conversation_id, "user", question, [], {})
@@ -272,6 +282,16 @@ class FakeBackend:
     ) -> int:
         with self._lock:
             now = time.time() + self._next
+            parent = None
+            if role == "user":  # as ConversationStore: asked after the current path's last question
+                asked = [
+                    m.id
+                    for m in self._messages
+                    if m.conversation_id == conversation_id
+                    and m.role == "user"
+                    and not m.superseded
+                ]
+                parent = max(asked, default=None)
             message = Message(
                 self._id(),
                 conversation_id,
@@ -285,6 +305,7 @@ class FakeBackend:
                 metrics,
                 None,
                 None,
+                parent=parent,
             )
             self._messages.append(message)
             old = self._conversations[conversation_id]
@@ -326,7 +347,8 @@ class FakeBackend:
         c = self._conversations[conversation_id]
         self._conversations[conversation_id] = dataclasses.replace(c, pinned=pinned)
 
-    # versions: the same rules as ConversationStore (a question and the answers up to the next)
+    # versions: the same rules as ConversationStore (a question and the answers up to the next;
+    # the later turns stay with the version they were asked under: `current_path`)
     def _version_ids(self, question_id: int) -> list[int]:
         question = next(m for m in self._messages if m.id == question_id)
         ids = [question_id]
@@ -345,23 +367,43 @@ class FakeBackend:
 
     def hide_version(self, question_id: int) -> int:
         with self._lock:
-            self._set_superseded(self._version_ids(question_id), True)
-            return next(m.turn for m in self._messages if m.id == question_id)
+            question = next(m for m in self._messages if m.id == question_id)
+            ids = self._version_ids(question_id)
+            if not question.superseded:
+                ids += [
+                    m.id
+                    for m in self._messages
+                    if m.conversation_id == question.conversation_id and m.id > question_id
+                ]
+            self._set_superseded(ids, True)
+            return question.turn
 
     def add_version(self, question_id: int, turn: int) -> None:
         with self._lock:
+            first = next(m for m in self._messages if m.id == turn)
             self._messages = [
-                dataclasses.replace(m, version_of=turn) if m.id == question_id else m
+                dataclasses.replace(m, version_of=turn, parent=first.parent)
+                if m.id == question_id
+                else m
                 for m in self._messages
             ]
         self.select_version(question_id)
 
     def select_version(self, question_id: int) -> None:
         with self._lock:
-            turn = next(m.turn for m in self._messages if m.id == question_id)
-            for m in list(self._messages):
-                if m.role == "user" and m.turn == turn:
-                    self._set_superseded(self._version_ids(m.id), m.id != question_id)
+            question = next(m for m in self._messages if m.id == question_id)
+            rows = [
+                (m.id, m.role, m.parent)
+                for m in self._messages
+                if m.conversation_id == question.conversation_id
+            ]
+            shown = set(current_path(rows, question_id))
+            self._messages = [
+                dataclasses.replace(m, superseded=m.id not in shown)
+                if m.conversation_id == question.conversation_id
+                else m
+                for m in self._messages
+            ]
 
     def delete(self, conversation_id: int) -> None:
         with self._lock:

@@ -159,12 +159,74 @@ def test_regenerate_and_edit_keep_versions_browsable_and_persisted(qtbot, window
     window.chat._on_anchor(QUrl(f"act:next:{window._turns[-1].key}"))
     assert "Book early [1]." in window.chat.toPlainText()
 
-    # only the last turn is replaced: an earlier one offers no regenerate
-    window.ask("And trains?")
+
+def test_regenerating_an_earlier_turn_branches(qtbot, window, backend) -> None:
+    """Any turn can be regenerated or edited; the later turns stay with the version they were
+    asked under (docs/conversation-versions.md), on screen, in history and in what the model sees."""
+    for question in ("How do I book travel?", "And trains?", "And taxis?"):
+        window.ask(question)
+        wait_idle(qtbot, window)
+    conversation = window._conversation_id
+    assert all(t.replaceable for t in window._turns)
+    backend.tokens = ["Trains", " are booked by the agency [1]."]
+    window._on_action("regenerate", window._turns[1].key)
+    qtbot.waitUntil(lambda: window.chat.streaming, timeout=5000)
+    assert [t.question for t in window._turns] == ["How do I book travel?", "And trains?"]
     wait_idle(qtbot, window)
-    assert not window._turns[0].replaceable and window._turns[1].replaceable
+    # the model answered the new version from the turn before it only
+    assert backend.history_seen[-1] == ["How do I book travel?", window._turns[0].answer]
+    text = window.chat.toPlainText()
+    assert "And taxis?" not in text and "Trains are booked by the agency" in text
+    assert "‹ 2/2 ›" in text
+    current = [m.text for m in backend.messages(conversation) if not m.superseded]
+    assert current[2:] == ["And trains?", "Trains are booked by the agency [1]."]
+
+    window.ask("And hotels?")  # asked under the new version
+    wait_idle(qtbot, window)
+    assert [t.question for t in window._turns][-1] == "And hotels?"
+    window._on_action("prev", window._turns[1].key)  # back to version 1: its own later turn
+    assert [t.question for t in window._turns] == [
+        "How do I book travel?",
+        "And trains?",
+        "And taxis?",
+    ]
+    assert "‹ 1/2 ›" in window.chat.toPlainText() and "And hotels?" not in window.chat.toPlainText()
+    current = [m.text for m in backend.messages(conversation) if not m.superseded]
+    assert current[4] == "And taxis?" and "And hotels?" not in current
+    window.new_chat()  # reopened from history: as last browsed
+    window.open_conversation(conversation)
+    assert [t.question for t in window._turns][-1] == "And taxis?"
+    window._on_action("next", window._turns[1].key)
+    assert [t.question for t in window._turns][-1] == "And hotels?"
+
+    window._on_action("edit", window._turns[0].key)  # edit the first turn: a new branch
+    window.input.setPlainText("How do I book a flight?")
+    window.send()
+    wait_idle(qtbot, window)
+    assert backend.history_seen[-1] == []
+    assert [t.question for t in window._turns] == ["How do I book a flight?"]
+    window._on_action("prev", window._turns[0].key)
+    assert [t.question for t in window._turns] == [
+        "How do I book travel?",
+        "And trains?",
+        "And hotels?",
+    ]
+
+
+def test_regenerating_an_earlier_turn_of_a_private_chat(qtbot, window, backend) -> None:
+    window.new_chat(private=True)
+    for question in ("How do I book travel?", "And trains?"):
+        window.ask(question)
+        wait_idle(qtbot, window)
+    backend.tokens = ["Early", "."]
     window._on_action("regenerate", window._turns[0].key)
-    assert backend.asked.count("How do I book travel?") == 2
+    wait_idle(qtbot, window)
+    assert [t.answer for t in window._turns] == ["Early."]
+    window._on_action("prev", window._turns[0].key)
+    assert [t.question for t in window._turns] == ["How do I book travel?", "And trains?"]
+    window._on_action("next", window._turns[0].key)
+    assert [t.answer for t in window._turns] == ["Early."]
+    assert backend.conversations() == []
 
 
 def test_a_version_streaming_elsewhere_comes_back_in_its_turn(qtbot, window, backend) -> None:

@@ -5,10 +5,13 @@ another for another thread. A message is acknowledged when `add_message` returns
 with `synchronous=FULL` in WAL mode, so a crash or power cut after that cannot lose it.
 
 A turn (a question and its answer) can have versions: regenerating or editing a question records a
-new question and answer as a version of the same turn (`version_of`: the turn's first question)
-and marks the others `superseded`. `messages` returns the current versions only (what the model
-sees as the conversation, what export and search use); `messages(..., all_versions=True)` returns
-every version, for the window's < 1/2 > browsing.
+new question and answer as a version of the same turn (`version_of`: the turn's first question).
+Each question also records the question it was asked after (`parent`), so the conversation is a
+tree: regenerating an earlier turn branches, and the later turns stay with the version they were
+asked under (docs/conversation-versions.md). The current path through the tree is the messages
+not `superseded`, in id order (a question is always newer than its parent). `messages` returns
+that path (what the model sees as the conversation, what export and search use);
+`messages(..., all_versions=True)` returns every message, for the window's < 1/2 > browsing.
 """
 
 from __future__ import annotations
@@ -83,6 +86,31 @@ def m003_versions_and_pins(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")
 
 
+@migrations()
+def m004_turn_parents(db: sqlite_utils.Database) -> None:
+    """Each question records `parent`: the question (the version of the previous turn) it was
+    asked after, so regenerating or editing an earlier turn branches (docs/conversation-versions.md).
+    Before this only the last turn had versions: each conversation is one line of turns, each
+    asked after the previous turn's current version."""
+    db.execute("ALTER TABLE messages ADD COLUMN parent INTEGER")
+    rows = db.execute(
+        "SELECT id, conversation_id, version_of, superseded FROM messages "
+        "WHERE role = 'user' ORDER BY conversation_id, id"
+    ).fetchall()
+    turns: dict[int, dict[int, list[tuple[int, bool]]]] = {}
+    for message_id, conversation_id, version_of, superseded in rows:
+        chat = turns.setdefault(conversation_id, {})
+        chat.setdefault(version_of or message_id, []).append((message_id, bool(superseded)))
+    for chat in turns.values():
+        previous: int | None = None
+        for turn in sorted(chat):
+            versions = chat[turn]
+            for message_id, _ in versions:
+                db.execute("UPDATE messages SET parent = ? WHERE id = ?", [previous, message_id])
+            current = [m for m, superseded in versions if not superseded]
+            previous = current[-1] if current else versions[-1][0]
+
+
 @dataclass(frozen=True)
 class Conversation:
     id: int
@@ -107,7 +135,8 @@ class Message:
     feedback: int | None
     feedback_comment: str | None
     version_of: int | None = None  # a question: the first question of its turn (None: it is)
-    superseded: bool = False  # an earlier (or later) version of its turn, not the current one
+    superseded: bool = False  # not on the conversation's current path (another version's)
+    parent: int | None = None  # a question: the question it was asked after (None: the first)
 
     @property
     def turn(self) -> int:
@@ -131,6 +160,7 @@ def _message(row: dict[str, Any]) -> Message:
         feedback_comment=row["feedback_comment"],
         version_of=row.get("version_of"),
         superseded=bool(row.get("superseded")),
+        parent=row.get("parent"),
     )
 
 
@@ -217,9 +247,17 @@ class ConversationStore(EncryptedStore):
         text = clean_message(text) if role == "user" else text
         now = time.time()
         with translate_errors(self.path), self.db.atomic():
+            parent = None
+            if role == "user":  # asked after the current path's last question
+                parent = self.db.execute(
+                    "SELECT MAX(id) FROM messages WHERE conversation_id = ? AND role = 'user' "
+                    "AND superseded = 0",
+                    [conversation_id],
+                ).fetchone()[0]
             cursor = self.db.execute(
                 "INSERT INTO messages (conversation_id, role, text, created, model_id, "
-                "model_sha256, pack_versions, citations, metrics) VALUES (?,?,?,?,?,?,?,?,?)",
+                "model_sha256, pack_versions, citations, metrics, parent) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
                     conversation_id,
                     role,
@@ -230,6 +268,7 @@ class ConversationStore(EncryptedStore):
                     json.dumps(pack_versions or {}),
                     json.dumps(citations or []),
                     json.dumps(metrics or {}),
+                    parent,
                 ],
             )
             self.db.execute(
@@ -266,17 +305,10 @@ class ConversationStore(EncryptedStore):
             ids.append(message_id)
         return ids
 
-    def _turn_questions(self, question: Message) -> list[Message]:
-        rows = self.db.query(
-            "SELECT * FROM messages WHERE conversation_id = ? AND role = 'user' "
-            "AND (id = ? OR version_of = ?) ORDER BY id",
-            [question.conversation_id, question.turn, question.turn],
-        )
-        return [_message(row) for row in rows]
-
     def hide_version(self, question_id: int) -> int:
-        """Set a question and its answer aside before it is asked again (regenerate or edit), so
-        the model does not see it as part of the conversation; returns the turn id."""
+        """Set a question aside before it is asked again (regenerate or edit): it, its answer and
+        the turns after it on the current path leave the conversation, so the model sees only the
+        turns before it; returns the turn id."""
         question = self._question(question_id)
         ids = self._version_ids(question)
         with translate_errors(self.path), self.db.atomic():
@@ -284,6 +316,11 @@ class ConversationStore(EncryptedStore):
                 f"UPDATE messages SET superseded = 1 WHERE id IN ({','.join('?' * len(ids))})",
                 ids,
             )
+            if not question.superseded:  # the later turns were asked under this version
+                self.db.execute(
+                    "UPDATE messages SET superseded = 1 WHERE conversation_id = ? AND id > ?",
+                    [question.conversation_id, question.id],
+                )
         return question.turn
 
     def add_version(self, question_id: int, turn: int) -> None:
@@ -293,18 +330,32 @@ class ConversationStore(EncryptedStore):
         if first.conversation_id != question.conversation_id or first.turn != turn:
             raise InvalidInput(f"Message {turn} does not start a turn of this conversation.")
         with translate_errors(self.path), self.db.atomic():
-            self.db.execute("UPDATE messages SET version_of = ? WHERE id = ?", [turn, question_id])
+            self.db.execute(  # the versions of a turn are asked after the same question
+                "UPDATE messages SET version_of = ?, parent = ? WHERE id = ?",
+                [turn, first.parent, question_id],
+            )
         self.select_version(question_id)
 
     def select_version(self, question_id: int) -> None:
-        """Make `question_id`'s version the current one of its turn (the others superseded)."""
+        """Make `question_id`'s version the current one of its turn: the current path becomes
+        the questions it was asked after, it, then the turns asked under it (at each later turn
+        its newest answered version)."""
         question = self._question(question_id)
+        rows = self.db.execute(
+            "SELECT id, role, parent FROM messages WHERE conversation_id = ? ORDER BY id",
+            [question.conversation_id],
+        ).fetchall()
+        shown = current_path(rows, question_id)
         with translate_errors(self.path), self.db.atomic():
-            for version in self._turn_questions(question):
-                ids = self._version_ids(version)
+            self.db.execute(
+                "UPDATE messages SET superseded = 1 WHERE conversation_id = ?",
+                [question.conversation_id],
+            )
+            for start in range(0, len(shown), 500):
+                part = shown[start : start + 500]
                 self.db.execute(
-                    f"UPDATE messages SET superseded = ? WHERE id IN ({','.join('?' * len(ids))})",
-                    [int(version.id != question_id), *ids],
+                    f"UPDATE messages SET superseded = 0 WHERE id IN ({','.join('?' * len(part))})",
+                    part,
                 )
 
     def set_feedback(self, message_id: int, vote: int, comment: str = "") -> None:
@@ -360,6 +411,36 @@ class ConversationStore(EncryptedStore):
 
 
 Describe = Callable[[Any], str]
+
+
+def current_path(rows: list[tuple[int, str, int | None]], question_id: int) -> list[int]:
+    """The ids shown when `question_id` is the current version of its turn, from a conversation's
+    (id, role, parent) rows in id order: the questions it was asked after, it, then below it at
+    each later turn the newest answered version; each question with its answers; anything before
+    the first question too."""
+    parent_of: dict[int, int | None] = {}
+    answers: dict[int, list[int]] = {}
+    children: dict[int, list[int]] = {}
+    asked: int | None = None
+    shown: list[int] = []
+    for message_id, role, parent in rows:
+        if role == "user":
+            asked = message_id
+            parent_of[message_id] = parent
+            answers[message_id] = []
+            if parent is not None:
+                children.setdefault(parent, []).append(message_id)
+        elif asked is not None:
+            answers[asked].append(message_id)
+        else:
+            shown.append(message_id)
+    path = [question_id]
+    while (parent := parent_of.get(path[0])) is not None and parent < path[0]:
+        path.insert(0, parent)
+    while below := children.get(path[-1]):
+        answered = [c for c in below if answers.get(c)]
+        path.append(max(answered or below))
+    return shown + [i for q in path for i in (q, *answers.get(q, []))]
 
 
 def _describe_citation(citation: Any) -> str:
