@@ -62,6 +62,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jsonl", type=Path, help="per-question results (resumable)")
     parser.add_argument("--sources", type=int, default=5, help="passages retrieved (default 5)")
     parser.add_argument("--max-tokens", type=int, help="longest answer (default: as the app)")
+    parser.add_argument(
+        "--focus-chars",
+        type=int,
+        help="each passage's budget in the prompt, in characters (0: whole; default: as the app)",
+    )
     parser.add_argument("--golden", type=Path, default=DEFAULT_GOLDEN)
     return parser.parse_args(argv)
 
@@ -83,7 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     golden = load_golden(args.golden)
     questions = golden.select(args.split, args.limit)
-    settings = RunSettings(model=args.model, k=args.sources, max_tokens=args.max_tokens)
+    settings = RunSettings(
+        model=args.model,
+        k=args.sources,
+        max_tokens=args.max_tokens,
+        focus_chars=args.focus_chars,
+    )
     askers = installed_askers(questions, {}, demo_audience_map())
     with tempfile.TemporaryDirectory(prefix="eval-trust-") as tmp:
         work = args.jsonl or Path(tmp) / "work.jsonl"

@@ -22,6 +22,7 @@ from desktop.engine.access import (
 from desktop.engine.answer.calibration import thresholds_for
 from desktop.engine.answer.events import AnswerEvent
 from desktop.engine.answer.evidence import Embeds, EvidenceScorer
+from desktop.engine.answer.focus import FOCUS_CHARS, PassageFocus
 from desktop.engine.answer.grounding import (
     AbstainOnWeakEvidence,
     FollowUpQuery,
@@ -72,6 +73,7 @@ class AssistantOptions:
     max_answer_tokens: int = 512
     temperature: float = 0.0
     speculative_tokens: int = DEFAULT_SETTINGS.speculative_tokens  # 0: plain decoding (B16)
+    focus_chars: int = FOCUS_CHARS  # each passage's budget in the prompt (0: whole; `focus`)
 
     @classmethod
     def from_settings(cls, settings: AppSettings, **overrides: object) -> AssistantOptions:
@@ -272,6 +274,10 @@ class Assistant:
                 # statistics, such as a test's, weighs every word the same).
                 weights = getattr(self.knowledge, "term_weights", None)
                 stages.decide = AbstainOnWeakEvidence(scorer, weights)
+                if o.focus_chars > 0:
+                    stages.plan = GroundedPrompt(
+                        self.model, o.max_answer_tokens, PassageFocus(scorer, o.focus_chars)
+                    )
                 stages.check = SupportedSentences(scorer, always_quote=self.policy.always_quote)
             self._pipeline = AnswerPipeline(stages, self.model_ref)
         return self._pipeline

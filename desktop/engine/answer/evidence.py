@@ -375,18 +375,29 @@ class EvidenceScorer:
             )
         return best
 
+    def relevance(self, question: str, sentences: Sequence[str]) -> list[float]:
+        """How well each sentence answers `question`: embedding cosine plus half the share of
+        the question's content words it holds."""
+        if not sentences:
+            return []
+        vectors = self._vectors([question, *sentences])
+        sims = vectors[1:] @ vectors[0]
+        wanted = content_words(question)
+        return [
+            float(sim) + 0.5 * (len(wanted & content_words(s)) / len(wanted) if wanted else 0.0)
+            for s, sim in zip(sentences, sims, strict=True)
+        ]
+
     def quotes(self, question: str, passages: Sequence[Passage], limit: int = 2) -> list[Quote]:
         """The passage sentences that best answer `question`, verbatim, best first."""
         pool = [(p, s) for p in passages for s in _quotable(p.text)]
         if not pool:
             return []
-        vectors = self._vectors([question, *(s for _, s in pool)])
-        sims = vectors[1:] @ vectors[0]
-        wanted = content_words(question)
-        scored = []
-        for (passage, sentence), sim in zip(pool, sims, strict=True):
-            overlap = len(wanted & content_words(sentence)) / len(wanted) if wanted else 0.0
-            scored.append((float(sim) + 0.5 * overlap, passage, sentence))
+        relevance = self.relevance(question, [s for _, s in pool])
+        scored = [
+            (score, passage, sentence)
+            for (passage, sentence), score in zip(pool, relevance, strict=True)
+        ]
         scored.sort(key=lambda item: -item[0])
         chosen: list[Quote] = []
         for score, passage, sentence in scored:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from desktop.engine.access import Passage
 from desktop.engine.answer.evidence import Quote
+from desktop.engine.answer.focus import PassageFocus
 from desktop.engine.answer.prompt import SYSTEM_PROMPT, PromptPlan, plan_prompt, source_text
 from desktop.engine.answer.records import (
     Answer,
@@ -119,11 +120,17 @@ class PromptPlanner(Protocol):
 class GroundedPrompt:
     """The grounded prompt of `answer.prompt`, fitted to the model's context window."""
 
-    def __init__(self, model: ChatModel, max_answer_tokens: int = 512) -> None:
+    def __init__(
+        self, model: ChatModel, max_answer_tokens: int = 512, focus: PassageFocus | None = None
+    ) -> None:
         self.model = model
         self.max_answer_tokens = max_answer_tokens
+        self.focus = focus  # None: passages whole
 
     def plan(self, question: Question, passages: Sequence[Passage]) -> PromptPlan:
+        focus = self.focus
+        if focus is not None:
+            passages = [replace(p, text=focus.text(question.text, p)) for p in passages]
         return plan_prompt(
             self.model.count_prompt_tokens,
             self.model.n_ctx(),

@@ -53,9 +53,11 @@ class RunSettings:
     k: int = 5  # passages retrieved for each answer, and the k of Recall@k
     depth: int = 10  # depth of the separate ranking (nDCG@10)
     max_tokens: int | None = None
+    focus_chars: int | None = None  # each passage's budget in the prompt; None: the app's
 
     def fingerprint(self, golden_sha256: str) -> str:
-        return f"{golden_sha256[:16]}/{self.model or 'settings'}/k{self.k}/d{self.depth}"
+        focus = "" if self.focus_chars is None else f"/f{self.focus_chars}"
+        return f"{golden_sha256[:16]}/{self.model or 'settings'}/k{self.k}/d{self.depth}{focus}"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ def options_for(settings: RunSettings) -> AssistantOptions:
         overrides["chat_model"] = settings.model
     if settings.max_tokens:
         overrides["max_answer_tokens"] = settings.max_tokens
+    if settings.focus_chars is not None:
+        overrides["focus_chars"] = settings.focus_chars
     return AssistantOptions.from_settings(saved, **overrides)
 
 
