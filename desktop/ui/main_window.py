@@ -10,6 +10,7 @@ what to do; anything else is a bug and is re-raised.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -574,20 +575,29 @@ class MainWindow(QMainWindow):
             )
             return
         path, _ = QFileDialog.getSaveFileName(
-            self, "Export conversation", "conversation.md", "Markdown (*.md);;JSON (*.json)"
+            self,
+            "Export conversation",
+            "conversation.md",
+            "Markdown (*.md);;PDF (*.pdf);;JSON (*.json)",
         )
         if path:
             self.export_to(path)
 
     def export_to(self, path: str) -> bool:
-        """The open conversation (current versions, sources resolved) as Markdown or JSON."""
+        """The open conversation (current versions, sources resolved) as Markdown, PDF or JSON."""
         if self._conversation_id is None:
             return False
         try:
-            fmt = "json" if path.endswith(".json") else "md"
+            fmt = "json" if path.lower().endswith(".json") else "md"
             text = self.backend.export_conversation(self._conversation_id, fmt)
-            with open(path, "w", encoding="utf-8") as out:
-                out.write(text)
+            if path.lower().endswith(".pdf"):
+                from desktop.ui.export_pdf import write_pdf
+
+                title = next((line[2:] for line in text.splitlines() if line[:2] == "# "), "")
+                write_pdf(text, path, title or "Conversation")
+            else:
+                with open(path, "w", encoding="utf-8") as out:
+                    out.write(text)
         except (EngineError, OSError) as exc:
             self.show_error(exc if isinstance(exc, EngineError) else EngineError(str(exc)))
             return False
@@ -603,8 +613,8 @@ class MainWindow(QMainWindow):
         if turn is None:
             return
         if action == "copy":
-            QGuiApplication.clipboard().setText(turn.answer)
-            self.statusBar().showMessage("Answer copied", 2000)
+            QGuiApplication.clipboard().setText(self.copy_text(turn))
+            self.statusBar().showMessage("Answer copied with its sources", 2000)
         elif action == "regenerate" and turn.question and turn.replaceable:
             self.replace_turn(turn, turn.question)
         elif action == "edit" and turn.question and turn.replaceable:
@@ -619,6 +629,33 @@ class MainWindow(QMainWindow):
             self._show_sources_of(turn)
         elif action in ("up", "down"):
             self.give_feedback(turn, 1 if action == "up" else -1)
+
+    def copy_text(self, turn: TurnRecord) -> str:
+        """The answer and, under it, each source it cites as the access choke point describes
+        it now (`[n] title › heading, page (pack, as of)`); a source no longer readable says so."""
+        if turn.passages is None and turn.refs:
+            try:
+                turn.passages = self.backend.resolve_citations(turn.refs)
+            except EngineError:
+                turn.passages = None
+        cited = {int(n) for n in re.findall(r"\[(\d{1,3})\]", turn.answer)}
+        lines = []
+        for passage in turn.citations:
+            if cited and passage.n not in cited:
+                continue
+            if not passage.available:
+                lines.append(f"[{passage.n}] (no longer available to you)")
+                continue
+            where = " › ".join(part for part in (passage.title, passage.heading) if part)
+            if passage.location:
+                where += f", {passage.location}"
+            pack = ", ".join(
+                p for p in (passage.pack_title, passage.as_of and f"as of {passage.as_of}") if p
+            )
+            lines.append(f"[{passage.n}] {where}" + (f" ({pack})" if pack else ""))
+        if not lines:
+            return turn.answer
+        return turn.answer.rstrip() + "\n\nSources:\n" + "\n".join(lines)
 
     def give_feedback(self, turn: TurnRecord, vote: int) -> None:
         if turn.message_id is None:

@@ -455,7 +455,8 @@ class FakeBackend:
     def export_conversation(self, conversation_id: int, fmt: str) -> str:
         if not self._history:
             raise EngineError("History is off, so there is nothing to export.")
-        return "\n\n".join(m.text for m in self.messages(conversation_id))
+        current = [m.text for m in self.messages(conversation_id) if not m.superseded]
+        return "# " + self._conversations[conversation_id].title + "\n\n" + "\n\n".join(current)
 
     @property
     def knowledge_problems(self) -> list[EngineError]:

@@ -124,7 +124,11 @@ def test_copy_regenerate_edit_and_feedback(qtbot, window, backend) -> None:
     wait_idle(qtbot, window)
     turn = window._turns[-1]
     window.chat._on_anchor(QUrl(f"act:copy:{turn.key}"))
-    assert QGuiApplication.clipboard().text() == turn.answer
+    # the answer with the sources it cites, resolved ([2] is not cited: not listed)
+    assert QGuiApplication.clipboard().text() == (
+        "The agency books travel 14 days ahead [1].\n\n"
+        "Sources:\n[1] Travel policy › Booking, page 3 (as of 2024-05-01)"
+    )
 
     window.chat._on_anchor(QUrl(f"act:regenerate:{turn.key}"))
     wait_idle(qtbot, window)
@@ -305,3 +309,24 @@ def test_a_quoted_answer_replaces_the_unsupported_stream(qtbot, window, backend)
     shown = window.chat.toPlainText()
     assert "999" not in shown and "Staff book travel through the approved agency." in shown
     assert window._turns[-1].quoted
+
+
+def test_export_as_pdf_writes_the_current_versions(qtbot, window, backend, tmp_path) -> None:
+    from pypdf import PdfReader
+
+    window.ask("How do I book travel?")
+    wait_idle(qtbot, window)
+    backend.tokens = ["Book", " early ![x](file:///etc/hostname) [1]."]
+    window._on_action("regenerate", window._turns[-1].key)
+    wait_idle(qtbot, window)
+    out = tmp_path / "conversation.pdf"
+    assert window.export_to(str(out))
+    reader = PdfReader(out)
+    text = " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
+    assert "Book early" in text and "The agency books travel" not in text
+    assert "image: x" in text  # an image is a plain link: nothing is loaded into the PDF
+    assert reader.metadata is not None and reader.metadata.title == "How do I book travel?"
+    assert not window.export_to(str(tmp_path / "missing-folder" / "c.pdf"))  # shown inline
+    assert "could not" in window.chat.toPlainText().lower() or "No such file" in (
+        window.chat.toPlainText()
+    )
