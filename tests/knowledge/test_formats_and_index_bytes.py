@@ -13,14 +13,15 @@ from desktop.engine.knowledge.parsers import parse_file
 from desktop.engine.knowledge.vector_index import FlatIvfIndex
 
 
-def test_csv_rows_keep_line_numbers_and_decode_cp1252(tmp_path: Path) -> None:
+def test_csv_is_a_table_cited_by_its_rows_and_decodes_cp1252(tmp_path: Path) -> None:
     path = tmp_path / "budget.csv"
     path.write_bytes("item,cost\nlaptop,1200\n,\ncaf\u00e9 lunch,\u20ac12\n".encode("cp1252"))
     doc = parse_file(path)
-    assert [(b.text, b.line) for b in doc.blocks] == [
-        ("item | cost", 1),
-        ("laptop | 1200", 2),
-        ("caf\u00e9 lunch | \u20ac12", 4),
+    assert [(b.text, b.heading_path) for b in doc.blocks] == [
+        (
+            "| item | cost |\n|---|---|\n| laptop | 1200 |\n| caf\u00e9 lunch | \u20ac12 |",
+            ("Rows 2-4",),
+        ),
     ]
     assert any("1252" in note for note in doc.notes)
 

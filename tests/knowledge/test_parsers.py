@@ -61,7 +61,10 @@ def test_xlsx_and_html_and_eml(tmp_path: Path) -> None:
     book.active.append(["Item", "Cost"])  # type: ignore[union-attr]
     book.active.append(["Laptop", 1200])  # type: ignore[union-attr]
     book.save(str(tmp_path / "costs.xlsx"))
-    assert "Laptop | 1200" in [b.text for b in parse_file(tmp_path / "costs.xlsx").blocks]
+    sheet = parse_file(tmp_path / "costs.xlsx").blocks
+    assert [(b.text, b.heading_path) for b in sheet] == [
+        ("| Item | Cost |\n|---|---|\n| Laptop | 1200 |", ("Sheet, row 2",))
+    ]
     (tmp_path / "page.html").write_text(
         "<html><title>Intranet</title><script>x()</script><h1>Leave</h1><p>Ask your lead.</p>"
     )
@@ -111,7 +114,8 @@ def _zip_bomb() -> bytes:
         ("junk.pdf", bytes(range(256)) * 40, "failed", "not a PDF"),
         ("junk.txt", b"\x00\x01\x02binary" * 100, "failed", "binary"),
         ("bad.docx", b"PK\x03\x04 this is not really a zip", "failed", "zip"),
-        ("image.png", b"\x89PNG", "skipped", "unsupported"),
+        ("image.png", b"\x89PNG", "failed", "not a readable image"),
+        ("program.exe", b"MZ\x90\x00", "skipped", "unsupported"),
         ("garbage.md", bytes(range(128, 256)) * 50, "failed", "undecodable"),
     ],
 )

@@ -3,13 +3,13 @@
 Two groups: the shared libraries Qt's platform plugin loads (the window; Qt aborts with exit 134
 when one is missing), and the build tools the one-time compile of llama-cpp-python needs (a C and
 a C++ compiler, the Python headers; cmake and ninja come from the package index when absent).
-Each missing item is named with the package that provides it on this distribution (apt, dnf,
+Pack builders also want Tesseract (`--ocr`), which reads scanned pages. Each missing item is named with the package that provides it on this distribution (apt, dnf,
 pacman, zypper, from /etc/os-release ID and ID_LIKE) and one install command for all of them.
 
 Standard library only, and runnable as a script with any Python 3.11+, so setup and the offline
 kit can run it before a virtual environment (or PySide6) exists:
 
-    python3 desktop/engine/core/prereqs.py --window --build [--warn-only]
+    python3 desktop/engine/core/prereqs.py --window --build [--ocr] [--warn-only]
 
 With PySide6 installed, the window check asks the dynamic linker (`ldd`) what the platform plugin
 itself lacks; before that, it looks up the libraries the plugin is known to need.
@@ -129,6 +129,16 @@ GPU_TOOLS: dict[str, dict[str, dict[str, str]]] = {
         "the shader compiler (glslc)": _pkgs("glslc", "glslc", "shaderc", "shaderc"),
     },
 }
+# Tesseract reads scanned pages at pack build (`enclave admin build`; the app never runs it).
+OCR_TOOL = "Tesseract OCR (tesseract)"
+OCR_TOOLS: dict[str, dict[str, str]] = {
+    OCR_TOOL: _pkgs(
+        "tesseract-ocr",
+        "tesseract tesseract-langpack-eng",
+        "tesseract tesseract-data-eng",
+        "tesseract-ocr tesseract-ocr-traineddata-english",
+    ),
+}
 _LIB_DIRS = (
     "/lib/x86_64-linux-gnu",
     "/usr/lib/x86_64-linux-gnu",
@@ -155,7 +165,7 @@ class Missing:
     """One missing prerequisite: what it is, what needs it, and the package that provides it."""
 
     item: str
-    needed_for: str  # "window" | "build"
+    needed_for: str  # "window" | "build" | "ocr"
     package: str | None
 
 
@@ -362,6 +372,26 @@ def gpu_missing(
     return [_named(item, "build", distro, table) for item in table if not checks[item]()]
 
 
+def ocr_missing(
+    distro: Distro, *, which: Callable[[str], str | None] = shutil.which
+) -> list[Missing]:
+    """Tesseract, when it is not on PATH (scanned pages are then skipped at build, with a reason)."""
+    return [] if which("tesseract") else [_named(OCR_TOOL, "ocr", distro, OCR_TOOLS)]
+
+
+def ocr_install_hint(distro: Distro | None = None) -> str:
+    """How to install Tesseract here: this family's command, Homebrew on macOS, else all of them."""
+    if sys.platform == "darwin":
+        return "brew install tesseract"
+    here = distro or this_distro()
+    if here.family is not None:
+        return f"{INSTALL_COMMANDS[here.family]} {OCR_TOOLS[OCR_TOOL][here.family]}"
+    known = "; ".join(f"{INSTALL_COMMANDS[f]} {OCR_TOOLS[OCR_TOOL][f]}" for f in FAMILIES)
+    return (
+        f"install Tesseract OCR with your package manager ({known}; macOS: brew install tesseract)"
+    )
+
+
 def check(*, window: bool = True, build: bool = False, distro: Distro | None = None) -> Prereqs:
     here = distro or this_distro()
     missing = (window_missing(here) if window else []) + (build_missing(here) if build else [])
@@ -375,6 +405,7 @@ def describe(report: Prereqs) -> str:
     purposes = {
         "window": "the window (Qt's platform plugin; the terminal commands work without it)",
         "build": "compiling llama-cpp-python once",
+        "ocr": "OCR of scanned pages when building packs (admin build)",
     }
     lines = []
     for needed_for, purpose in purposes.items():
@@ -398,6 +429,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check the system packages Enclave needs.")
     parser.add_argument("--window", action="store_true", help="libraries the window needs")
     parser.add_argument("--build", action="store_true", help="tools to compile llama-cpp-python")
+    parser.add_argument("--ocr", action="store_true", help="Tesseract, for scanned pages at build")
     parser.add_argument("--warn-only", action="store_true", help="report, but exit 0")
     parser.add_argument(
         "--gpu", choices=sorted(GPU_TOOLS), help="also what a GPU build of llama.cpp needs"
@@ -411,13 +443,15 @@ def main(argv: Iterable[str] | None = None) -> int:
     if args.packages:
         print(" ".join(window_packages(args.packages)))
         return 0
-    window = args.window or not (args.build or args.gpu)
+    window = args.window or not (args.build or args.gpu or args.ocr)
     distro = this_distro()
     missing = (window_missing(distro) if window else []) + (
         build_missing(distro) if args.build else []
     )
     if args.gpu:
         missing += gpu_missing(distro, args.gpu)
+    if args.ocr:
+        missing += ocr_missing(distro)
     report = Prereqs(distro, tuple(missing))
     if report.ok:
         return 0

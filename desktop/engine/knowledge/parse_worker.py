@@ -8,6 +8,9 @@ the worker's address space is capped at its size before the file plus the memory
 decompression or YAML-alias bomb ends in a `MemoryError` in the worker, not in the build. Either way
 the file is "skipped: too complex ..." and the build goes on. Results come back as length-prefixed
 JSON frames (never pickles) of bounded size.
+
+Scanned pages take longer (OCR, `ocr.py`): before each one the worker sends a heartbeat frame, and
+the parent gives that page its own budget (`ocr_page_seconds`), for at most `ocr_max_pages` pages.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from desktop.engine.knowledge.errors import FileRejected
+from desktop.engine.knowledge.ocr import OcrOptions
 from desktop.engine.knowledge.parsers import Block, ParsedDocument, parse_file
 
 TOO_COMPLEX = "too complex"
@@ -33,6 +37,7 @@ _MAX_REQUEST_BYTES = 1 << 20
 _START_SECONDS = 120.0  # starting Python and importing the parsers: not part of any file's budget
 _READY = b"ready"
 _OVERSIZE = b""  # what the reader thread queues for a frame over the limit
+_PAGE = b"page"  # the worker's heartbeat: it starts to OCR one more scanned page
 _FRAME = struct.Struct(">Q")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])  # the folder that holds `desktop/`
 
@@ -43,6 +48,10 @@ class ParseBudget:
 
     seconds: float = 60.0
     memory_bytes: int = 2 * 1024 * 1024 * 1024
+    # Scanned pages: each page the worker starts to OCR gives the file this much more time, for at
+    # most this many pages (`ocr.OcrOptions`); the worker announces each page with a heartbeat.
+    ocr_page_seconds: float = 60.0
+    ocr_max_pages: int = 200
 
 
 class ParseWorker:
@@ -63,7 +72,14 @@ class ParseWorker:
 
     def parse(self, path: Path, max_bytes: int) -> ParsedDocument:
         """`parsers.parse_file(path)` in the worker, or `FileRejected` (budget, crash, refusal)."""
-        request = json.dumps({"path": str(path), "max_bytes": max_bytes}).encode()
+        request = json.dumps(
+            {
+                "path": str(path),
+                "max_bytes": max_bytes,
+                "ocr_page_seconds": self.budget.ocr_page_seconds,
+                "ocr_max_pages": self.budget.ocr_max_pages,
+            }
+        ).encode()
         process = self._ensure_started()
         try:
             _write_frame(process.stdin, request)
@@ -71,13 +87,20 @@ class ParseWorker:
             self._stop()
             process = self._ensure_started()
             _write_frame(process.stdin, request)
-        try:
-            reply = self._replies.get(timeout=self.budget.seconds)
-        except queue.Empty:
-            self._stop()
-            raise FileRejected(
-                "skipped", f"{TOO_COMPLEX}: parsing took over {self.budget.seconds:g} s"
-            ) from None
+        wait, pages = self.budget.seconds, 0
+        while True:
+            try:
+                reply = self._replies.get(timeout=wait)
+            except queue.Empty:
+                self._stop()
+                what = f"OCR of page {pages}" if pages else "parsing"
+                raise FileRejected(
+                    "skipped", f"{TOO_COMPLEX}: {what} took over {wait:g} s"
+                ) from None
+            if reply != _PAGE or pages > self.budget.ocr_max_pages:
+                break
+            pages += 1  # one more scanned page started: it gets its own time
+            wait = self.budget.ocr_page_seconds + 5.0  # Tesseract's own timeout, plus rendering
         if reply is None:
             code = self._stop()
             raise FileRejected(
@@ -266,8 +289,15 @@ def _serve(requests: IO[bytes], replies: IO[bytes], memory_bytes: int) -> None:
         request = json.loads(frame)
         out_of_memory = False
         try:
+            ocr = OcrOptions(
+                page_seconds=float(request.get("ocr_page_seconds", 60.0)),
+                max_pages=int(request.get("ocr_max_pages", 200)),
+                on_page=lambda: _write_frame(replies, _PAGE),
+            )
             with cap:
-                doc = parse_file(Path(request["path"]), max_bytes=int(request["max_bytes"]))
+                doc = parse_file(
+                    Path(request["path"]), max_bytes=int(request["max_bytes"]), ocr=ocr
+                )
                 reply = _document_json(doc)
                 del doc
             if len(reply) > MAX_RESULT_BYTES:

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from desktop.engine.core import prereqs
+from desktop.engine.knowledge import ocr as _ocr
 from desktop.engine.knowledge.errors import FileRejected
+from desktop.engine.knowledge.ocr import OcrOptions
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
@@ -43,17 +46,24 @@ class ParsedDocument:
 
 
 Parser = Callable[[Path, bytes], ParsedDocument]
+ScannedParser = Callable[[Path, bytes, OcrOptions], ParsedDocument]
 
 
 def supported_suffixes() -> frozenset[str]:
-    return frozenset(_PARSERS)
+    return frozenset(_PARSERS) | frozenset(_SCANNED_PARSERS)
 
 
-def parse_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> ParsedDocument:
-    """Parse `path` or raise `FileRejected` with status skipped/failed and a reason."""
+def parse_file(
+    path: Path, *, max_bytes: int = MAX_FILE_BYTES, ocr: OcrOptions | None = None
+) -> ParsedDocument:
+    """Parse `path` or raise `FileRejected` with status skipped/failed and a reason.
+
+    Scanned pages (images, PDF pages without a text layer) are read with Tesseract under `ocr`
+    (default `OcrOptions()`); without Tesseract they are skipped with the install command."""
     suffix = path.suffix.lower()
     parser = _PARSERS.get(suffix)
-    if parser is None:
+    scanned = _SCANNED_PARSERS.get(suffix)
+    if parser is None and scanned is None:
         raise FileRejected("skipped", f"unsupported file type '{suffix or path.name}'")
     size = path.stat().st_size
     if size == 0:
@@ -65,7 +75,11 @@ def parse_file(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> ParsedDocument
     if len(data) > max_bytes:
         raise FileRejected("skipped", f"too large (over the limit of {max_bytes:,} bytes)")
     try:
-        doc = parser(path, data)
+        if scanned is not None:
+            doc = scanned(path, data, ocr or OcrOptions())
+        else:
+            assert parser is not None
+            doc = parser(path, data)
     except (FileRejected, MemoryError):  # over the memory budget: the parse worker reports it
         raise
     except Exception as exc:  # a parser library's own error: this file only, never the build
@@ -317,9 +331,25 @@ def _parse_html(path: Path, data: bytes) -> ParsedDocument:
     for junk in soup(["script", "style", "noscript", "template", "nav"]):
         junk.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    from desktop.engine.knowledge import tables
+
     blocks: list[Block] = []
     headings: list[tuple[int, str]] = []
+    count = 0
     for el, text in _outermost_text(soup):
+        if el.name == "table":
+            caption = el.find("caption")
+            if caption is not None and caption.get_text(strip=True):
+                label = caption.get_text(" ", strip=True)
+                blocks.append(Block(label, tuple(h for _, h in headings), None, el.sourceline))
+            table = tables.make_table(_html_rows(el))
+            if table is not None:
+                count += 1
+                path_now = tuple(h for _, h in headings)
+                blocks += tables.table_blocks(table, f"Table {count}", path_now)
+            elif text:
+                blocks.append(Block(text, tuple(h for _, h in headings), None, el.sourceline))
+            continue
         if el.name in _HTML_HEADINGS:
             level = _HTML_HEADINGS[el.name]
             headings = [(lv, h) for lv, h in headings if lv < level]
@@ -331,6 +361,52 @@ def _parse_html(path: Path, data: bytes) -> ParsedDocument:
         body = soup.get_text("\n", strip=True)
         blocks = [Block(p, (), None, None) for p in body.split("\n") if p.strip()]
     return ParsedDocument(title or _title_from(path), blocks)
+
+
+def _html_rows(table: Any) -> Iterator[list[str]]:
+    """The rows of one HTML table (not of tables nested in its cells), with `colspan` repeated
+    across its columns and `rowspan` carried down, both bounded."""
+    from bs4 import Tag
+
+    from desktop.engine.knowledge.tables import MAX_COLUMNS, MAX_ROWS
+
+    rows: list[Any] = []
+    stack = [c for c in reversed(table.contents) if isinstance(c, Tag)]
+    while stack:
+        node = stack.pop()
+        if node.name == "tr":
+            rows.append(node)
+        elif node.name != "table":
+            stack.extend(c for c in reversed(node.contents) if isinstance(c, Tag))
+    carry: dict[int, tuple[str, int]] = {}
+    for tr in rows:
+        cells = iter([c for c in tr.contents if isinstance(c, Tag) and c.name in ("td", "th")])
+        row: list[str] = []
+        while len(row) < MAX_COLUMNS:
+            col = len(row)
+            if col in carry:
+                text, left = carry.pop(col)
+                row.append(text)
+                if left > 1:
+                    carry[col] = (text, left - 1)
+                continue
+            cell = next(cells, None)
+            if cell is None:
+                break
+            text = cell.get_text(" ", strip=True)
+            down = _span(cell.get("rowspan"), MAX_ROWS)
+            for _ in range(_span(cell.get("colspan"), MAX_COLUMNS)):
+                if down > 1:
+                    carry[len(row)] = (text, down - 1)
+                row.append(text)
+        yield row
+
+
+def _span(value: object, limit: int) -> int:
+    try:
+        return max(1, min(int(str(value)), limit))
+    except ValueError:
+        return 1
 
 
 def _outermost_text(soup: Any) -> Iterator[tuple[Any, str]]:
@@ -346,6 +422,9 @@ def _outermost_text(soup: Any) -> Iterator[tuple[Any, str]]:
     while stack:
         node, in_block, in_heading = stack.pop()
         name = node.name
+        if name == "table" and not in_block and not in_heading:
+            yield node, node.get_text(" ", strip=True)  # a table is one unit: its rows, whole
+            continue
         if name in _HTML_HEADINGS and not in_heading:
             in_heading = True
             text = node.get_text(" ", strip=True)
@@ -363,7 +442,9 @@ def _outermost_text(soup: Any) -> Iterator[tuple[Any, str]]:
 # -- PDF, Office, mail, tables --------------------------------------------------------------------
 
 
-def _parse_pdf(path: Path, data: bytes) -> ParsedDocument:
+def _parse_pdf(path: Path, data: bytes, ocr: OcrOptions) -> ParsedDocument:
+    """Text per page (pypdf); ruled tables as tables (pdfplumber, on pages that draw lines);
+    pages without a text layer through OCR."""
     if not data.lstrip()[:5].startswith(b"%PDF-"):
         raise FileRejected("failed", "not a PDF (no %PDF- header)")
     from pypdf import PdfReader
@@ -372,30 +453,197 @@ def _parse_pdf(path: Path, data: bytes) -> ParsedDocument:
     if reader.is_encrypted:
         raise FileRejected("skipped", "encrypted PDF")
     blocks: list[Block] = []
-    for number, page in enumerate(reader.pages, start=1):
-        text = page.extract_text() or ""
-        for para in re.split(r"\n\s*\n", text):
-            if para.strip():
-                blocks.append(Block(para.strip(), (), number, None))
+    scanned: list[int] = []
+    plumber: Any = None
+    tables_seen = 0
+    try:
+        for number, page in enumerate(reader.pages, start=1):
+            text = page.extract_text() or ""
+            if not _ocr.has_text_layer(text):
+                scanned.append(number)
+                continue
+            found: list[tuple[tuple[float, float, float, float], Any]] = []
+            if _draws_lines(page):
+                if plumber is None:
+                    import pdfplumber
+
+                    plumber = pdfplumber.open(io.BytesIO(data))
+                found = _pdf_tables(plumber.pages[number - 1])
+            if not found:
+                blocks += _paragraph_blocks(text, number)
+                continue
+            page_blocks, tables_seen = _pdf_page_with_tables(
+                plumber.pages[number - 1], number, found, tables_seen
+            )
+            blocks += page_blocks
+    finally:
+        if plumber is not None:
+            plumber.close()
+    notes: list[str] = []
+    if scanned:
+        ocr_blocks, note = _ocr_pdf_pages(data, scanned, ocr, have_text=bool(blocks))
+        blocks += ocr_blocks
+        blocks.sort(key=lambda b: b.page or 0)  # stable: each page's own order is kept
+        notes.append(note)
     meta_title = ""
     if reader.metadata is not None and reader.metadata.title:
         meta_title = str(reader.metadata.title)
-    return ParsedDocument(meta_title or _title_from(path), blocks)
+    return ParsedDocument(meta_title or _title_from(path), blocks, [], [n for n in notes if n])
+
+
+def _paragraph_blocks(text: str, page: int | None) -> list[Block]:
+    return [Block(p.strip(), (), page, None) for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+# A path operator after its numbers: `x y w h re` (rectangle) or `x y l` (line). Pages with no
+# vector path draw no ruled table, so pdfplumber (slower: it lays out every character) skips them.
+_PATH_OPERATOR = re.compile(rb"[\d.]\s+(?:re|l)\s")
+
+
+def _draws_lines(page: Any) -> bool:
+    try:
+        contents = page.get_contents()
+        raw = contents.get_data() if contents is not None else b""
+    except Exception:  # an odd content stream: let pdfplumber decide
+        return True
+    return _PATH_OPERATOR.search(raw) is not None
+
+
+def _pdf_tables(page: Any) -> list[tuple[tuple[float, float, float, float], Any]]:
+    """(bounding box, Table) for every ruled table pdfplumber finds on the page, top to bottom."""
+    from desktop.engine.knowledge import tables
+
+    out = []
+    for found in page.find_tables():
+        table = tables.make_table(found.extract())
+        if table is not None:
+            out.append((tuple(found.bbox), table))
+    out.sort(key=lambda item: item[0][1])
+    return out
+
+
+def _pdf_page_with_tables(
+    page: Any,
+    number: int,
+    found: list[tuple[tuple[float, float, float, float], Any]],
+    tables_seen: int,
+) -> tuple[list[Block], int]:
+    """The page's text outside its tables, in reading order around them, and the tables."""
+    from desktop.engine.knowledge import tables
+
+    boxes = [box for box, _ in found]
+
+    def outside(obj: dict[str, Any]) -> bool:
+        x = (float(obj.get("x0", 0)) + float(obj.get("x1", 0))) / 2
+        y = (float(obj.get("top", 0)) + float(obj.get("bottom", 0))) / 2
+        return not any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes)
+
+    rest = page.filter(outside)
+    blocks: list[Block] = []
+    top = 0.0
+    for (_x0, y0, _x1, y1), table in found:
+        if y0 > top:
+            above = rest.crop((0, top, page.width, y0), strict=False).extract_text() or ""
+            blocks += _paragraph_blocks(above, number)
+        tables_seen += 1
+        blocks += tables.table_blocks(table, f"Table {tables_seen}", (), number)
+        top = max(top, y1)
+    if top < page.height:
+        below = rest.crop((0, top, page.width, page.height), strict=False).extract_text() or ""
+        blocks += _paragraph_blocks(below, number)
+    return blocks, tables_seen
+
+
+def _ocr_pdf_pages(
+    data: bytes, numbers: list[int], ocr: OcrOptions, *, have_text: bool
+) -> tuple[list[Block], str]:
+    """OCR the PDF pages without a text layer: their blocks and the build report's note."""
+    listed = _ocr.page_ranges(numbers)
+    if _ocr.tesseract() is None:
+        if not have_text:
+            raise _ocr.OcrUnavailable(f"this scanned PDF ({len(numbers)} page(s), no text layer)")
+        hint = prereqs.ocr_install_hint()
+        return [], (
+            f"page(s) {listed} have no text layer and were not OCR'd: Tesseract is not "
+            f"installed (install it with: {hint})"
+        )
+    blocks: list[Block] = []
+    pages: list[_ocr.OcrPage] = []
+    problems: list[str] = []
+    for count, number in enumerate(numbers, start=1):
+        if count > ocr.max_pages:
+            problems.append(f"OCR stopped after {ocr.max_pages} pages")
+            break
+        if ocr.on_page is not None:
+            ocr.on_page()
+        try:
+            page = _ocr.ocr_png(_ocr.render_pdf_page(data, number), number, ocr)
+        except FileRejected as rejected:
+            if isinstance(rejected, _ocr.OcrUnavailable):
+                raise
+            problems.append(f"page {number} not OCR'd: {rejected.reason}")
+            continue
+        pages.append(page)
+        blocks += _paragraph_blocks(page.text, number)
+    if not blocks and not have_text:
+        why = "; ".join(problems) or "OCR found no text"
+        raise FileRejected("skipped", f"scanned PDF: {why}")
+    return blocks, "; ".join(x for x in (_ocr.ocr_note(pages), *problems) if x)
+
+
+def _parse_image(path: Path, data: bytes, ocr: OcrOptions) -> ParsedDocument:
+    """A scanned page (PNG, JPEG, TIFF; every frame of a multi-page TIFF) through OCR."""
+    image = _ocr.open_image(data)
+    if _ocr.tesseract() is None:
+        raise _ocr.OcrUnavailable("this image")
+    blocks: list[Block] = []
+    pages: list[_ocr.OcrPage] = []
+    problems: list[str] = []
+    for number, png in _ocr.image_pages(image, ocr.max_pages + 1):
+        if number > ocr.max_pages:
+            problems.append(f"OCR stopped after {ocr.max_pages} pages")
+            break
+        if ocr.on_page is not None:
+            ocr.on_page()
+        try:
+            page = _ocr.ocr_png(png, number, ocr)
+        except FileRejected as rejected:
+            if isinstance(rejected, _ocr.OcrUnavailable):
+                raise
+            problems.append(f"page {number} not OCR'd: {rejected.reason}")
+            continue
+        pages.append(page)
+        blocks += _paragraph_blocks(page.text, number)
+    if not blocks:
+        raise FileRejected("skipped", "; ".join(problems) or "OCR found no text in this image")
+    note = "; ".join(x for x in (_ocr.ocr_note(pages), *problems) if x)
+    return ParsedDocument(_title_from(path), blocks, [], [note])
 
 
 def _parse_docx(path: Path, data: bytes) -> ParsedDocument:
     _check_zip(data)
     import docx
+    from docx.table import Table as DocxTable
+
+    from desktop.engine.knowledge import tables
 
     document = docx.Document(io.BytesIO(data))
     blocks: list[Block] = []
     headings: list[tuple[int, str]] = []
     title = (document.core_properties.title or "").strip()
-    for para in document.paragraphs:
-        text = para.text.strip()
+    count = 0
+    for item in document.iter_inner_content():  # paragraphs and tables in document order
+        if isinstance(item, DocxTable):
+            table = tables.make_table([cell.text for cell in row.cells] for row in item.rows)
+            if table is not None:
+                count += 1
+                path_now = tuple(h for _, h in headings)
+                blocks += tables.table_blocks(table, f"Table {count}", path_now)
+            continue
+        text = item.text.strip()
         if not text:
             continue
-        style = (para.style.name if para.style is not None else "") or ""
+        style = (item.style.name if item.style is not None else "") or ""
         if style == "Title":
             title = title or text
         elif style.startswith("Heading"):
@@ -404,11 +652,6 @@ def _parse_docx(path: Path, data: bytes) -> ParsedDocument:
             headings.append((level, text))
         else:
             blocks.append(Block(text, tuple(h for _, h in headings)))
-    for table in document.tables:
-        for row in table.rows:
-            cells = " | ".join(c.text.strip() for c in row.cells if c.text.strip())
-            if cells:
-                blocks.append(Block(cells, tuple(h for _, h in headings)))
     return ParsedDocument(title or _title_from(path), blocks)
 
 
@@ -436,27 +679,37 @@ def _parse_xlsx(path: Path, data: bytes) -> ParsedDocument:
     _check_zip(data)
     import openpyxl
 
+    from desktop.engine.knowledge import tables
+
     book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     blocks: list[Block] = []
+    notes: list[str] = []
     try:
         for sheet in book.worksheets:
-            for rownum, row in enumerate(sheet.iter_rows(values_only=True), start=1):
-                cells = [str(c) for c in row if c is not None and str(c).strip()]
-                if cells:
-                    blocks.append(Block(" | ".join(cells), (sheet.title,), None, rownum))
+            rows = sheet.iter_rows(values_only=True)  # streamed: a huge sheet stops at MAX_ROWS
+            table = tables.make_table(rows, sheet_rows=True)
+            if table is None:
+                continue
+            blocks += tables.table_blocks(table, str(sheet.title))
+            if table.truncated:
+                notes.append(f"sheet {sheet.title!r} cut at {tables.MAX_ROWS:,} rows")
     finally:
         book.close()
-    return ParsedDocument(_title_from(path), blocks)
+    return ParsedDocument(_title_from(path), blocks, [], notes)
 
 
 def _parse_csv(path: Path, data: bytes) -> ParsedDocument:
+    from desktop.engine.knowledge import tables
+
     text, note = decode_text(data)
-    blocks = [
-        Block(" | ".join(c.strip() for c in row if c.strip()), (), None, n)
-        for n, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-        if any(c.strip() for c in row)
-    ]
-    return ParsedDocument(_title_from(path), blocks, [], [note] if note else [])
+    notes = [note] if note else []
+    table = tables.make_table(csv.reader(io.StringIO(text)), sheet_rows=True)
+    if table is None:  # a single line: plain text
+        blocks = [Block(" | ".join(c.strip() for c in text.split(",")), (), None, 1)]
+        return ParsedDocument(_title_from(path), blocks, [], notes)
+    if table.truncated:
+        notes.append(f"cut at {tables.MAX_ROWS:,} rows")
+    return ParsedDocument(_title_from(path), tables.table_blocks(table, ""), [], notes)
 
 
 def _parse_eml(path: Path, data: bytes) -> ParsedDocument:
@@ -492,10 +745,18 @@ _PARSERS: dict[str, Parser] = {
     ".rst": _parse_text,
     ".html": _parse_html,
     ".htm": _parse_html,
-    ".pdf": _parse_pdf,
     ".docx": _parse_docx,
     ".pptx": _parse_pptx,
     ".xlsx": _parse_xlsx,
     ".csv": _parse_csv,
     ".eml": _parse_eml,
+}
+# Formats that may hold scanned pages: these parsers also take the OCR options.
+_SCANNED_PARSERS: dict[str, ScannedParser] = {
+    ".pdf": _parse_pdf,
+    ".png": _parse_image,
+    ".jpg": _parse_image,
+    ".jpeg": _parse_image,
+    ".tif": _parse_image,
+    ".tiff": _parse_image,
 }
