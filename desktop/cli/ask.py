@@ -8,12 +8,14 @@ Defaults come from the user's saved settings, like the window; flags override th
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
 from desktop.cli.text import printable
+from desktop.engine.access import Passage
 from desktop.engine.answer.events import (
     Abstained,
     AnswerEvent,
@@ -27,6 +29,7 @@ from desktop.engine.answer.records import AnswerForm, DecisionKind
 from desktop.engine.assistant import Assistant, AssistantOptions
 from desktop.engine.core.settings import load_settings
 from desktop.engine.core.text_input import clean_message
+from desktop.engine.knowledge.doc_dates import date_label, status_label
 from desktop.engine.packs import provision
 
 DEFAULT_ANSWER_TOKENS = AssistantOptions().max_answer_tokens
@@ -177,6 +180,7 @@ def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
             printable(
                 f"  [{passage.n}] {passage.title} ({where}) "
                 f"{passage.pack} v{passage.pack_version}, {passage.audience}"
+                + "".join(f" · {x}" for x in source_dating(passage) if x)
             )
             + "\n"
         )
@@ -186,6 +190,14 @@ def print_text(stream: Iterator[AnswerEvent], out: TextIO) -> Done:
             + "\n"
         )
     return done
+
+
+def source_dating(passage: Passage) -> tuple[str, str]:
+    """The source's date ("Updated 2024-03-05", "file date ...", or "no date") and its standing
+    ("superseded by ...", or "")."""
+    today = datetime.date.today()
+    standing = status_label(passage.superseded_by or None, None, passage.effective or None, today)
+    return date_label(passage.doc_date or None, passage.date_source), standing
 
 
 def print_footer(done: Done, model_id: str, as_of: str | None, err: TextIO) -> None:
@@ -218,7 +230,10 @@ def json_payload(
         "model": event["model"],
         "conversation_id": conversation_id,
         "knowledge_as_of": as_of,
-        "sources": event["sources"],
+        "sources": [  # each with its document's date, source kind and label
+            {**source, "date_label": date_label(source["doc_date"] or None, source["date_source"])}
+            for source in event["sources"]
+        ],
         "retrieved": retrieved.as_dict()["passages"] if retrieved else [],
         "verdicts": event["verdicts"],
         "guard": event["guard"],

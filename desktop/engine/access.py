@@ -86,6 +86,10 @@ class Passage:
     char_end: int = 0
     score: float = 0.0
     available: bool = True
+    doc_date: str = ""  # the document's own date (ISO), "" when none is known
+    date_source: str = ""  # where it came from: `knowledge.doc_dates` ADMIN ... FILE
+    superseded_by: str = ""  # the document that replaces this one (ranked above it)
+    effective: str = ""  # in effect from (ISO)
 
     @property
     def n(self) -> int:
@@ -291,4 +295,8 @@ def _passage(n: int, open_shard: OpenShard, chunk: ChunkRecord, score: float) ->
         char_start=chunk.char_start,
         char_end=chunk.char_end,
         score=round(score, 6),
+        doc_date=chunk.doc_date or "",
+        date_source=chunk.date_source if chunk.doc_date else "",
+        superseded_by=chunk.superseded_by or "",
+        effective=chunk.effective or "",
     )

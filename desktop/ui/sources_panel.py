@@ -1,4 +1,6 @@
-"""The sources of one answer, so it can be checked: title, pack, audience, "as of", the passage.
+"""The sources of one answer, so it can be checked: title, pack, audience, the document's own date
+(or the pack's "as of" when the document has none), its standing (superseded, not yet in effect),
+the passage.
 
 Each source is a card; the words of the passage that also appear in the answer are highlighted (the
 supporting words). Clicking a chip [n] in the answer selects card n. The trust layer's verdicts have
@@ -9,6 +11,7 @@ markup.
 
 from __future__ import annotations
 
+import datetime
 import html
 import re
 
@@ -17,6 +20,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from desktop.engine.access import Passage
+from desktop.engine.knowledge.doc_dates import date_label, status_label
 from desktop.ui.backend import Verdict
 from desktop.ui.chat_view import InertBrowser
 
@@ -86,6 +90,21 @@ _STOP = frozenset(
         "its",
     ]
 )
+
+
+def source_date(passage: Passage) -> str:
+    """The document's date as it reads ("Updated 2024-03-05", "file date 2026-12-01"), or the
+    pack's as-of when the document carries none (never a copy's date passed off as its own)."""
+    if passage.doc_date:
+        return date_label(passage.doc_date, passage.date_source)
+    return f"pack as of {passage.as_of}" if passage.as_of else ""
+
+
+def source_standing(passage: Passage) -> str:
+    """What a reader must know about the document's standing ("superseded by X"), or ""."""
+    return status_label(
+        passage.superseded_by or None, None, passage.effective or None, datetime.date.today()
+    )
 
 
 def supporting_words(answer: str) -> set[str]:
@@ -247,7 +266,8 @@ class SourcesPanel(QWidget):
                 for part in (
                     citation.pack,
                     f"for {citation.audience}" if citation.audience else None,
-                    f"as of {citation.as_of}" if citation.as_of else None,
+                    source_date(citation),
+                    source_standing(citation),
                 )
                 if part
             )

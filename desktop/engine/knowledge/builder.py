@@ -15,6 +15,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ import numpy.typing as npt
 from desktop.engine.guard.documents import DocumentScreen, MarkupScan, scan_markup
 from desktop.engine.knowledge import parsers, vector_index
 from desktop.engine.knowledge.chunker import Chunk, ChunkParams, chunk_document, join_blocks
+from desktop.engine.knowledge.doc_dates import DateMap, DocumentDates, document_dates
 from desktop.engine.knowledge.errors import EmbeddingModelMismatch, FileRejected
 from desktop.engine.knowledge.parse_worker import TOO_COMPLEX, ParseBudget, ParseWorker
 from desktop.engine.knowledge.store import FileStatus, KnowledgeStore
@@ -67,6 +69,7 @@ class Progress:
     total: int = 0
     chunks: int = 0
     flags: tuple[ChunkFlag, ...] = ()  # the `documents.*` rules that fired on this file's chunks
+    dates: DocumentDates | None = None  # indexed or unchanged: the document's date and its source
 
 
 def _no_partition(_path: str) -> str:
@@ -84,6 +87,9 @@ class BuildOptions:
     # `documents.*` rule id -> action ("off" / "warn" / "block"), from the administrator's policy
     # (`enclave admin build` passes it); empty: chunks are not screened.
     document_rules: Mapping[str, str] = field(default_factory=dict)
+    # The administrator's document dates (`admin build --dates`) and where the original files'
+    # modification times are; None: each document's own metadata, else its file's time.
+    dates: DateMap | None = None
 
 
 def model_identity(embedder: Any) -> dict[str, Any]:
@@ -106,6 +112,7 @@ class _Parsed:
     notes: str
     chunks: list[Chunk]
     flags: tuple[ChunkFlag, ...] = ()
+    dates: DocumentDates = field(default_factory=DocumentDates)
 
 
 def build(
@@ -174,13 +181,18 @@ def _build(
                 chunks=item.chunks,
                 hashes=hashes,
                 vectors=vectors,
+                dates=item.dates,
             )
-            notes = "; ".join(x for x in (item.notes, *(f.note() for f in item.flags)) if x)
+            notes = "; ".join(
+                x for x in (item.notes, *item.dates.notes, *(f.note() for f in item.flags)) if x
+            )
             store.set_file_status(
                 FileStatus(item.rel, item.sha256, item.size, "indexed", "", notes, len(hashes))
             )
             done += 1
-            yield Progress("file", item.rel, "indexed", notes, done, total, len(hashes), item.flags)
+            yield Progress(
+                "file", item.rel, "indexed", notes, done, total, len(hashes), item.flags, item.dates
+            )
         queue.clear()
 
     for path in files:
@@ -198,7 +210,13 @@ def _build(
             yield Progress("file", rel, "skipped", reason, done, total, 0, outcome.flags)
             continue
         done += 1
-        yield Progress("file", rel, outcome.status, outcome.reason, done, total, outcome.n_chunks)
+        dates = None
+        if outcome.status == "unchanged":  # its dates may have moved (the administrator's map)
+            dates = document_dates(path, rel, options.dates)
+            store.set_document_dates(rel, dates)
+        yield Progress(
+            "file", rel, outcome.status, outcome.reason, done, total, outcome.n_chunks, (), dates
+        )
     yield from flush()
 
     removed = sorted(store.known_paths() - seen)
@@ -288,8 +306,9 @@ def _prepare(
             status = FileStatus(rel, sha, size, "skipped", "every chunk quarantined", notes, 0)
             store.set_file_status(status)
             return _Quarantined(status, flags)
+    dates = document_dates(path, rel, options.dates, today=datetime.now(UTC).date())
     return _Parsed(
-        rel, sha, size, doc.title, doc.keywords, text, "; ".join(doc.notes), chunks, flags
+        rel, sha, size, doc.title, doc.keywords, text, "; ".join(doc.notes), chunks, flags, dates
     )
 
 

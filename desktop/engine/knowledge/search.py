@@ -4,12 +4,19 @@ Access is decided before ranking: the caller passes the documents and/or partiti
 the user may see, they become a set of allowed chunk ids, and both BM25 and the vector search run
 only over that set, exactly, so top-k never starves. The two rankings are merged with weighted
 reciprocal rank fusion; a re-ranker, if given, reorders the fused candidates.
+
+A document's standing (`doc_dates`) then applies: a withdrawn document's chunks are taken out of
+the searched set (never retrieved, so never cited), and a superseded document's hits rank below
+its successor's best hit when both were found (scores lowered to just under it, so a merge of
+several shards by score keeps that order).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -78,6 +85,7 @@ class Retriever:
         self.fusion = fusion or FusionParams()
         self.reranker = reranker
         self._allowed_cache: dict[tuple[object, ...], npt.NDArray[np.int64]] = {}
+        self._withdrawn: tuple[tuple[int, date], npt.NDArray[np.int64]] | None = None
 
     @classmethod
     def open(cls, folder: Path, embedder: EmbedderLike, **kwargs: object) -> Retriever:
@@ -116,6 +124,13 @@ class Retriever:
             self._allowed_cache[key] = found
         return found
 
+    def withdrawn_ids(self, today: date) -> npt.NDArray[np.int64]:
+        """Chunk ids of documents withdrawn by `today`, remembered per generation and day."""
+        key = (self.store.generation(), today)
+        if self._withdrawn is None or self._withdrawn[0] != key:
+            self._withdrawn = (key, self.store.withdrawn_chunk_ids(today))
+        return self._withdrawn[1]
+
     def search(
         self,
         query: str,
@@ -125,13 +140,18 @@ class Retriever:
         allowed_partitions: Collection[str] | None = None,
         mode: Mode = "hybrid",
         fusion: FusionParams | None = None,
+        today: date | None = None,
     ) -> list[Hit]:
         fusion = fusion or self.fusion
         allowed = None
         if allowed_documents is not None or allowed_partitions is not None:
             allowed = self.allowed_ids(allowed_documents, allowed_partitions)
-            if len(allowed) == 0:
-                return []
+        withdrawn = self.withdrawn_ids(today or datetime.now(UTC).date())
+        if len(withdrawn):
+            base = self.store.live_ids() if allowed is None else allowed
+            allowed = np.setdiff1d(base, withdrawn, assume_unique=True)
+        if allowed is not None and len(allowed) == 0:
+            return []
         depth = max(k, fusion.candidates) if mode == "hybrid" else k
         bm25: list[tuple[int, float]] = []
         dense: list[tuple[int, float]] = []
@@ -152,7 +172,33 @@ class Retriever:
         ]
         if self.reranker is not None:
             hits = list(self.reranker(query, hits))
-        return hits[:k]
+        return below_successors(hits)[:k]
+
+
+def below_successors(hits: Sequence[Hit]) -> list[Hit]:
+    """`hits` with each superseded document's hits moved just below its successor's best hit
+    (when the successor was found too), scores lowered to match; otherwise in the given order."""
+    ordered = list(hits)
+    if not any(h.chunk.superseded_by for h in ordered):
+        return ordered
+    for _ in range(len(ordered)):  # a chain A -> B -> C settles in at most len(hits) rounds
+        best: dict[str, float] = {}
+        for hit in ordered:
+            best[hit.chunk.document_path] = max(
+                best.get(hit.chunk.document_path, -math.inf), hit.score
+            )
+        moved = False
+        for i, hit in enumerate(ordered):
+            successor = hit.chunk.superseded_by
+            if successor and successor != hit.chunk.document_path and successor in best:
+                ceiling = math.nextafter(best[successor], -math.inf)
+                if hit.score > ceiling:
+                    ordered[i] = replace(hit, score=ceiling)
+                    moved = True
+        if not moved:
+            break
+        ordered.sort(key=lambda h: -h.score)  # stable: equal scores keep their order
+    return ordered
 
 
 def fuse(

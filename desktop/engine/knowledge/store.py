@@ -16,6 +16,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desktop.engine.knowledge.chunker import Chunk
+from desktop.engine.knowledge.doc_dates import DocumentDates
 
 STOPWORDS = frozenset(
     [
@@ -195,8 +197,24 @@ M001_INITIAL = """
         END;
 """
 
-# Ordered, named, never edited once shipped: add m002_... below.
-MIGRATIONS: list[tuple[str, str]] = [("m001_initial", M001_INITIAL)]
+# A document's own date and where it came from (`doc_dates`), and its standing: in effect from,
+# replaced by (a relative path), withdrawn from. Shards built before have none: "no date".
+M002_DOCUMENT_DATES = """
+        ALTER TABLE documents ADD COLUMN doc_date TEXT;
+        ALTER TABLE documents ADD COLUMN date_source TEXT NOT NULL DEFAULT '';
+        ALTER TABLE documents ADD COLUMN date_detail TEXT NOT NULL DEFAULT '';
+        ALTER TABLE documents ADD COLUMN effective TEXT;
+        ALTER TABLE documents ADD COLUMN superseded_by TEXT;
+        ALTER TABLE documents ADD COLUMN withdrawn TEXT;
+"""
+
+# Ordered, named, never edited once shipped: add m003_... below.
+MIGRATIONS: list[tuple[str, str]] = [
+    ("m001_initial", M001_INITIAL),
+    ("m002_document_dates", M002_DOCUMENT_DATES),
+]
+_DATE_COLUMNS = "d.doc_date, d.date_source, d.effective, d.superseded_by, d.withdrawn"
+_NO_DATE_COLUMNS = "NULL, '', NULL, NULL, NULL"
 
 
 @dataclass(frozen=True)
@@ -223,6 +241,11 @@ class ChunkRecord:
     line_end: int | None
     char_start: int
     char_end: int
+    doc_date: str | None = None  # ISO date; None: no date known (or a shard built before dates)
+    date_source: str = ""  # doc_dates.ADMIN / FRONT_MATTER / ... / FILE
+    effective: str | None = None
+    superseded_by: str | None = None
+    withdrawn: str | None = None
 
 
 class KnowledgeStore:
@@ -233,6 +256,8 @@ class KnowledgeStore:
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._df_cache: dict[str, int] = {}
         self.migrate()
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(documents)")}
+        self.has_dates = "doc_date" in columns
 
     @classmethod
     def open(cls, path: Path) -> KnowledgeStore:
@@ -262,9 +287,19 @@ class KnowledgeStore:
         done = {r[0] for r in self.conn.execute("SELECT name FROM kb_migrations")}
         for name, script in MIGRATIONS:
             if name not in done:  # executescript cannot run inside a savepoint: its own BEGIN
-                self.conn.executescript(
-                    f"BEGIN; {script}; INSERT INTO kb_migrations(name) VALUES ('{name}'); COMMIT;"
-                )
+                try:
+                    self.conn.executescript(
+                        f"BEGIN; {script}; INSERT INTO kb_migrations(name) VALUES ('{name}'); "
+                        "COMMIT;"
+                    )
+                except Exception as exc:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    # An installed shard is opened read-only (and its bytes are signed): it is
+                    # read as it was built; the columns a later migration adds read as absent.
+                    if "readonly" not in str(exc).replace(" ", "").lower():
+                        raise
+                    return
 
     # -- meta ------------------------------------------------------------------------------------
 
@@ -339,6 +374,7 @@ class KnowledgeStore:
         chunks: Sequence[Chunk],
         hashes: Sequence[str],
         vectors: dict[str, npt.NDArray[np.float32]],
+        dates: DocumentDates | None = None,
     ) -> None:
         """Store one parsed, embedded document as the pending version of `path` (one transaction)."""
         with self.transaction():
@@ -366,6 +402,24 @@ class KnowledgeStore:
                     for c, h in zip(chunks, hashes, strict=True)
                 ],
             )  # fmt: skip
+            if dates is not None:
+                self._write_dates(path, dates, "pending")
+
+    def set_document_dates(self, path: str, dates: DocumentDates) -> None:
+        """Record the dates of an unchanged document (the administrator's map may have moved)."""
+        with self.transaction():
+            self._write_dates(path, dates, None)
+
+    def _write_dates(self, path: str, dates: DocumentDates, state: str | None) -> None:
+        self.conn.execute(
+            "UPDATE documents SET doc_date = ?, date_source = ?, date_detail = ?, effective = ?, "
+            "superseded_by = ?, withdrawn = ? WHERE path = ?"
+            + (" AND state = ?" if state else ""),
+            (
+                dates.date, dates.source, dates.detail, dates.effective, dates.superseded_by,
+                dates.withdrawn, path, *((state,) if state else ()),
+            ),
+        )  # fmt: skip
 
     def next_live_vectors(
         self, removed: Collection[str]
@@ -465,8 +519,10 @@ class KnowledgeStore:
             part = id_list[start : start + 500]
             rows = self.conn.execute(
                 "SELECT c.id, d.path, d.partition, d.title, c.heading, c.text, c.page, "
-                "c.line_start, c.line_end, c.char_start, c.char_end FROM chunks c JOIN documents d "
-                f"ON d.id = c.document_id WHERE d.state = 'live' AND c.id IN ({','.join('?' * len(part))})",
+                "c.line_start, c.line_end, c.char_start, c.char_end, "
+                f"{_DATE_COLUMNS if self.has_dates else _NO_DATE_COLUMNS} FROM chunks c "
+                "JOIN documents d ON d.id = c.document_id WHERE d.state = 'live' "
+                f"AND c.id IN ({','.join('?' * len(part))})",
                 part,
             )
             out.update((r[0], ChunkRecord(*r)) for r in rows)
@@ -478,6 +534,40 @@ class KnowledgeStore:
             "SELECT title, text FROM documents WHERE path = ? AND state = 'live'", [path]
         ).fetchone()
         return (str(row[0]), str(row[1])) if row else None
+
+    # -- dates -----------------------------------------------------------------------------------
+
+    def newest_document_date(self, today: date) -> str | None:
+        """The newest date of a live document not withdrawn by `today`; None when none is known."""
+        if not self.has_dates:
+            return None
+        row = self.conn.execute(
+            "SELECT max(doc_date) FROM documents WHERE state = 'live' AND doc_date IS NOT NULL "
+            "AND (withdrawn IS NULL OR withdrawn > ?)",
+            (today.isoformat(),),
+        ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def date_sources(self) -> dict[str, int]:
+        """Live documents by where their date came from ("" : no date)."""
+        if not self.has_dates:
+            return {"": self.conn.execute("SELECT count(*) FROM documents WHERE state = 'live'")
+                    .fetchone()[0]}  # fmt: skip
+        rows = self.conn.execute(
+            "SELECT date_source, count(*) FROM documents WHERE state = 'live' GROUP BY 1 ORDER BY 1"
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def withdrawn_chunk_ids(self, today: date) -> npt.NDArray[np.int64]:
+        """Sorted ids of the live chunks of documents withdrawn by `today`."""
+        if not self.has_dates:
+            return np.zeros(0, dtype=np.int64)
+        rows = self.conn.execute(
+            "SELECT c.id FROM documents d CROSS JOIN chunks c ON c.document_id = d.id "
+            "WHERE d.state = 'live' AND d.withdrawn IS NOT NULL AND d.withdrawn <= ? ORDER BY c.id",
+            (today.isoformat(),),
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     # -- keyword search --------------------------------------------------------------------------
 

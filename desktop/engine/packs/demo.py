@@ -10,12 +10,16 @@ or grant it signs for any other pack id is refused, in every profile.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 from desktop.engine.core import paths
 from desktop.engine.core.progress import JobProgress, ProgressCounter
 from desktop.engine.knowledge import parsers
+from desktop.engine.knowledge.builder import BuildOptions
+from desktop.engine.knowledge.doc_dates import DateMap
 from desktop.engine.packs import grants, install, trust
 from desktop.engine.packs.build import BuiltPack, build_pack
 from desktop.engine.packs.signing import key_id
@@ -63,6 +67,25 @@ supervisor = ["everyone", "staff", "supervisors"]
 """
 
 
+def snapshot_date(source: Path) -> date | None:
+    """The handbook copy's commit date, from its SOURCE.md ("commit <sha> (YYYY-MM-DD)"): the
+    date of pages that carry none of their own (the copy's file times are the day it was made)."""
+    try:
+        text = (source / "SOURCE.md").read_text(encoding="utf-8")[:10_000]
+    except (OSError, UnicodeDecodeError):
+        return None
+    found = re.search(r"commit [0-9a-f]{7,40} \((\d{4}-\d{2}-\d{2})\)", text)
+    try:
+        return date.fromisoformat(found[1]) if found else None
+    except ValueError:
+        return None
+
+
+def demo_dates(source: Path) -> DateMap:
+    snapshot = snapshot_date(source)
+    return DateMap(default=snapshot.isoformat() if snapshot else None, file_times=source)
+
+
 def workspace() -> Workspace:
     return Workspace(paths.base_data_dir() / "demo-admin")
 
@@ -104,6 +127,7 @@ def setup_demo(source: Path) -> Iterator[str | JobProgress]:
                 admin_key=ws.signing_key(),
                 valid_days=365,
                 license="CC0-1.0 (18F handbook, public domain)",
+                options=BuildOptions(dates=demo_dates(source)),
             ):
                 if not isinstance(item, BuiltPack):
                     if item.kind == "file":
