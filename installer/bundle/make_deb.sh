@@ -9,7 +9,8 @@
 #                        the trust root and the drop folders, root-owned and read-only for users
 #                        (empty: IT fills them, docs/install.md)
 # Depends: the packages Qt's platform plugin needs (from prereqs.py, the same table setup uses).
-# Removing the package leaves every user's data folder alone.
+# `apt remove` leaves every user's data folder and /etc/xdg/enclave; `apt purge` also removes
+# /etc/xdg/enclave (installer/bundle/postrm), never users' data (docs/upgrades.md).
 set -euo pipefail
 
 BUNDLE="$(cd "$1" && pwd)"
@@ -28,6 +29,7 @@ cp -a "$BUNDLE" "$PKG/opt/enclave"
 ln -s /opt/enclave/enclave "$PKG/usr/bin/enclave"
 install -m 644 "$ROOT/installer/bundle/enclave.desktop" "$PKG/usr/share/applications/enclave.desktop"
 install -m 644 "$ROOT/installer/bundle/enclave.svg" "$PKG/usr/share/icons/hicolor/scalable/apps/enclave.svg"
+install -m 755 "$ROOT/installer/bundle/postrm" "$PKG/DEBIAN/postrm"
 depends="$(python3 "$ROOT/desktop/engine/core/prereqs.py" --packages apt | sed 's/ /, /g')"
 size_kb="$(du -sk "$PKG" | cut -f1)"
 cat > "$PKG/DEBIAN/control" <<CONTROL
