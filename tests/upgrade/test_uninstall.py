@@ -70,6 +70,8 @@ def _it_and_user_files(root: Path) -> list[Path]:
         "etc/xdg/enclave/trusted-keys/acme.toml": "[key]\n",
         "etc/xdg/enclave/policy.json": "{}\n",
         "etc/xdg/enclave/recovery.pub": "recovery\n",
+        "usr/share/enclave/packs/handbook-v1.enclavepack": "signed pack\n",
+        "usr/share/enclave/grants/uma/uma-handbook-v1.json": "grant\n",
         "home/uma/.local/share/enclave/history.db": "encrypted history\n",
         "home/uma/.local/share/enclave/packs/handbook/v1/manifest.json": "{}\n",
         "home/uma/.local/share/enclave/settings.json": "{}\n",
@@ -116,5 +118,5 @@ def test_purge_removes_the_config_folder_and_never_user_data(tmp_path: Path) -> 
     _dpkg(root, "--purge", "enclave")
     assert not (root / "etc/xdg/enclave").exists()
     assert not (root / "opt/enclave").exists()
-    users = [path for path in placed if "home" in path.parts]
-    assert users and all(path.is_file() for path in users)
+    kept = [path for path in placed if "home" in path.parts or "usr" in path.parts]
+    assert len(kept) == 5 and all(path.is_file() for path in kept)
