@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 
-from desktop.engine.knowledge import builder
+from desktop.engine.knowledge import builder, search
 from desktop.engine.knowledge.builder import DB_NAME, BuildOptions
 from desktop.engine.knowledge.doc_dates import DateMap
 from desktop.engine.knowledge.search import Hit, Retriever, below_successors
@@ -114,9 +115,11 @@ def test_an_unchanged_rebuild_takes_the_administrators_new_dates(tmp_path: Path)
         store.close()
 
 
+@pytest.mark.parametrize("max_skipped", [1000, 0])  # dropped from the rankings / the set
 def test_superseded_ranks_below_its_successor_and_withdrawn_is_not_retrieved(
-    tmp_path: Path,
+    tmp_path: Path, max_skipped: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(search, "MAX_SKIPPED", max_skipped)
     source = _source(tmp_path / "src")
     _build(source, tmp_path / "kb", _map(tmp_path))
     retriever = Retriever.open(tmp_path / "kb", WordEmbedder())
@@ -126,7 +129,7 @@ def test_superseded_ranks_below_its_successor_and_withdrawn_is_not_retrieved(
         assert "recalled.md" in before  # withdrawn only from 2025-01-01
         hits = retriever.search(query, 5)
         paths = [h.chunk.document_path for h in hits]
-        assert "recalled.md" not in paths
+        assert "recalled.md" not in paths and len(paths) == 3  # the rest, none starved
         assert paths.index("travel-2024.md") < paths.index("travel-2023.md")
         scores = [h.score for h in hits]
         assert scores == sorted(scores, reverse=True)  # a merge by score keeps the order

@@ -30,6 +30,9 @@ from desktop.engine.knowledge.store import ChunkRecord, KnowledgeStore
 from desktop.engine.knowledge.vector_index import FlatIvfIndex
 
 Mode = Literal["hybrid", "bm25", "dense"]
+# Up to this many withdrawn chunks are dropped from an over-fetched ranking; above, they are taken
+# out of the searched set instead (one set difference per generation, day and filter).
+MAX_SKIPPED = 1000
 Reranker = Callable[[str, Sequence["Hit"]], Sequence["Hit"]]
 
 
@@ -86,6 +89,7 @@ class Retriever:
         self.reranker = reranker
         self._allowed_cache: dict[tuple[object, ...], npt.NDArray[np.int64]] = {}
         self._withdrawn: tuple[tuple[int, date], npt.NDArray[np.int64]] | None = None
+        self._without_cache: dict[tuple[object, ...], npt.NDArray[np.int64]] = {}
 
     @classmethod
     def open(cls, folder: Path, embedder: EmbedderLike, **kwargs: object) -> Retriever:
@@ -131,6 +135,27 @@ class Retriever:
             self._withdrawn = (key, self.store.withdrawn_chunk_ids(today))
         return self._withdrawn[1]
 
+    def _without(
+        self,
+        withdrawn: npt.NDArray[np.int64],
+        allowed: npt.NDArray[np.int64] | None,
+        documents: Collection[str] | None,
+        partitions: Collection[str] | None,
+    ) -> npt.NDArray[np.int64]:
+        key = (
+            self._withdrawn[0] if self._withdrawn else None,
+            None if documents is None else frozenset(documents),
+            None if partitions is None else frozenset(partitions),
+        )
+        found = self._without_cache.get(key)
+        if found is None:
+            if len(self._without_cache) >= 64 or any(k[0] != key[0] for k in self._without_cache):
+                self._without_cache.clear()
+            base = self.store.live_ids() if allowed is None else allowed
+            found = np.setdiff1d(base, withdrawn, assume_unique=True)
+            self._without_cache[key] = found
+        return found
+
     def search(
         self,
         query: str,
@@ -147,20 +172,27 @@ class Retriever:
         if allowed_documents is not None or allowed_partitions is not None:
             allowed = self.allowed_ids(allowed_documents, allowed_partitions)
         withdrawn = self.withdrawn_ids(today or datetime.now(UTC).date())
-        if len(withdrawn):
-            base = self.store.live_ids() if allowed is None else allowed
-            allowed = np.setdiff1d(base, withdrawn, assume_unique=True)
+        skip: set[int] = set()
+        if len(withdrawn) > MAX_SKIPPED:  # many: take them out of the searched set (cached)
+            allowed = self._without(withdrawn, allowed, allowed_documents, allowed_partitions)
+        elif len(withdrawn):  # a few: fetch that many more of each ranking and drop them (exact)
+            skip = set(withdrawn.tolist())
         if allowed is not None and len(allowed) == 0:
             return []
         depth = max(k, fusion.candidates) if mode == "hybrid" else k
         bm25: list[tuple[int, float]] = []
         dense: list[tuple[int, float]] = []
         if mode == "bm25" or (mode == "hybrid" and fusion.bm25_weight > 0):
-            bm25 = self.store.keyword_search(query, depth, allowed)
+            found = self.store.keyword_search(query, depth + len(skip), allowed)
+            bm25 = [hit for hit in found if hit[0] not in skip][:depth]
         if mode == "dense" or (mode == "hybrid" and fusion.dense_weight > 0):
             qv = self.embedder.embed([query])
-            scores, ids = self.index.search(qv, depth, allowed)
-            dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            scores, ids = self.index.search(qv, depth + len(skip), allowed)
+            dense = [
+                (int(i), float(s))
+                for i, s in zip(ids[0], scores[0], strict=True)
+                if i >= 0 and int(i) not in skip
+            ][:depth]
         fused = fuse(bm25, dense, fusion) if mode == "hybrid" else (bm25 or dense)
         records = self.store.fetch_chunks([cid for cid, _ in fused[: max(k, depth)]])
         bm25_rank = {cid: r for r, (cid, _) in enumerate(bm25, start=1)}
