@@ -79,6 +79,9 @@ class ConversationList(QWidget):
         )
         self.list.setWordWrap(True)
         self.list.setUniformItemSizes(False)
+        # Titles wrap to the pane: a horizontal scroll bar would only ever scroll empty room.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.itemActivated.connect(self._activated)
         self.list.itemClicked.connect(self._activated)
         self.list.itemChanged.connect(self._renamed)

@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engine.access import Passage
-from desktop.engine.core.errors import EngineError
+from desktop.engine.core.errors import EngineError, InvalidInput
+from desktop.engine.core.text_input import clean_message
 from desktop.ui.answer_controller import AnswerController, LiveAnswer
 from desktop.ui.backend import ChatBackend, ModelStatus
 from desktop.ui.chat_view import ChatView, TurnRecord
@@ -50,8 +51,20 @@ from desktop.ui.turns import turns_from_messages
 from desktop.ui.welcome import WelcomePanel
 from desktop.ui.worker import GeneratorWorker, call_in_worker
 
+WAIT_FOR_ANSWER = "Wait for the answer to finish, or stop it (Esc), first."
 AI_NOTICE = "Answers come from an AI model on this computer: check important facts."
 SAFE_SCHEMES = ("http", "https", "mailto")
+
+
+def title_of(question: str, limit: int = 60) -> str:
+    """A new conversation's title: its first question, cut at a word with "…" when long."""
+    text = " ".join(question.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:") + "…"
 
 
 class ChatInput(QPlainTextEdit):
@@ -140,6 +153,13 @@ class MainWindow(QMainWindow):
         line = self.input.fontMetrics().lineSpacing()
         self.input.setFixedHeight(line * 4 + 12)
         self.input.submitted.connect(self.send)
+        self.input_note = QLabel()
+        self.input_note.setWordWrap(True)
+        self.input_note.setObjectName("banner")
+        self.input_note.setAccessibleName("Problem with the message")
+        self.input_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.input_note.hide()
+        self.input.textChanged.connect(self.input_note.hide)
         self.send_button = QPushButton("Send")
         self.send_button.setAccessibleName("Send message")
         self.send_button.setDefault(True)
@@ -168,6 +188,7 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.chat)
         center_layout.addWidget(self.pages, 1)
         center_layout.addWidget(self.editing)
+        center_layout.addWidget(self.input_note)
         center_layout.addLayout(input_row)
 
         self.sources = SourcesPanel()
@@ -323,7 +344,16 @@ class MainWindow(QMainWindow):
 
     def send(self) -> None:
         question = self.input.toPlainText().strip()
-        if not question or self.busy:
+        if not question:
+            return
+        if self.busy:
+            self.statusBar().showMessage(WAIT_FOR_ANSWER, 4000)
+            return
+        try:
+            clean_message(question)  # e.g. too long: said now, the text stays to be shortened
+        except InvalidInput as exc:  # said under the message box, until the text changes
+            self.input_note.setText(f"{exc.message} {exc.hint}".strip())
+            self.input_note.show()
             return
         if self.model_problem is not None:
             self.chat.add_notice(
@@ -341,7 +371,7 @@ class MainWindow(QMainWindow):
         """Start a turn in the open conversation (creating it on the first question)."""
         if self._conversation_id is None and self.saving:
             try:
-                self._conversation_id = self.backend.create_conversation(question[:60])
+                self._conversation_id = self.backend.create_conversation(title_of(question))
             except EngineError as exc:
                 self.show_error(exc)
                 return
@@ -360,7 +390,10 @@ class MainWindow(QMainWindow):
         on screen and in what the model sees. The turns after it were asked under the version
         being replaced: they stay with it (browse back to it, ‹ 1/2 ›, to see them again), so the
         model answers the new version from the turns before it only."""
-        if self.busy or turn not in self._turns:
+        if turn not in self._turns:
+            return
+        if self.busy:
+            self.statusBar().showMessage(WAIT_FOR_ANSWER, 4000)
             return
         turn_id = turn.turn_id
         if turn.question_id is not None and self._conversation_id is not None:
@@ -388,7 +421,10 @@ class MainWindow(QMainWindow):
         versions = turn.all_versions()
         index = versions.index(turn) + step
         live = self.answers.live
-        if not 0 <= index < len(versions) or turn not in self._turns or self.busy:
+        if not 0 <= index < len(versions) or turn not in self._turns:
+            return
+        if self.busy:
+            self.statusBar().showMessage(WAIT_FOR_ANSWER, 4000)
             return
         if live is not None and live.record in versions:
             return

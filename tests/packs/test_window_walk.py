@@ -1,6 +1,8 @@
 """Issue 16's "Done when", on the real engine: the default chat model, a real signed pack, the real
 encrypted history. First run -> suggested question -> answer -> open citation -> regenerate ->
-browse versions -> export. (The same walk on the fake backend: tests/ui/test_ui_window.py.)"""
+browse versions -> export; the regenerate is of an earlier turn, so the later turn is
+set aside with the version it was asked under and comes back when that version is browsed.
+(The same walk on the fake backend: tests/ui/test_ui_window.py.)"""
 
 from __future__ import annotations
 
@@ -63,17 +65,34 @@ def test_first_run_to_export_on_the_real_engine(
         assert highlighted and highlighted.split()[0] in window.document_dialog.text.toPlainText()
         window.document_dialog.close()
 
+        window._on_action("copy", turn.key)  # the answer with its sources, resolved
+        from PySide6.QtGui import QGuiApplication
+
+        copied = QGuiApplication.clipboard().text()
+        assert copied.startswith(turn.answer.rstrip()) and "\nSources:\n[" in copied
+
+        window.ask("When does the office open?")  # a second turn, asked under the first answer
+        qtbot.waitUntil(lambda: not window.busy, timeout=LONG)
+        assert len(window._turns) == 2
+        first_answer = turn.answer
+
+        # regenerate the EARLIER turn: it branches, the second turn stays with the first version
         window._on_action("regenerate", turn.key)
         qtbot.waitUntil(lambda: window.busy, timeout=10_000)
         qtbot.waitUntil(lambda: not window.busy, timeout=LONG)
         assert len(window._turns) == 1 and "‹ 2/2 ›" in window.chat.toPlainText()
+        assert "When does the office open?" not in window.chat.toPlainText()
         conversation = window._conversation_id
         assert conversation is not None
         stored = session.messages(conversation)
-        assert [m.superseded for m in stored] == [True, True, False, False]
-        window._on_action("prev", window._turns[-1].key)
+        assert [m.superseded for m in stored] == [True, True, True, True, False, False]
+        window._on_action("prev", window._turns[0].key)  # browse back: the later turn returns
         assert "‹ 1/2 ›" in window.chat.toPlainText()
-        assert [m.superseded for m in session.messages(conversation)] == [False, False, True, True]
+        assert [t.question for t in window._turns][-1] == "When does the office open?"
+        assert window._turns[0].answer == first_answer
+        assert [m.superseded for m in session.messages(conversation)] == [False] * 4 + [True] * 2
+        window._on_action("next", window._turns[0].key)
+        assert len(window._turns) == 1 and "‹ 2/2 ›" in window.chat.toPlainText()
 
         out = tmp_path / "conversation.md"
         assert window.export_to(str(out))
@@ -82,6 +101,8 @@ def test_first_run_to_export_on_the_real_engine(
         assert question.text in exported and answer.text in exported  # the version shown
         assert exported.count("## You") == 1 and exported.count("## Enclave") == 1
         assert "Handbook" in exported or "handbook" in exported  # sources resolved
+        pdf = tmp_path / "conversation.pdf"
+        assert window.export_to(str(pdf)) and pdf.read_bytes().startswith(b"%PDF-")
     finally:
         window.shutdown()
         session.close()

@@ -330,3 +330,57 @@ def test_export_as_pdf_writes_the_current_versions(qtbot, window, backend, tmp_p
     assert "could not" in window.chat.toPlainText().lower() or "No such file" in (
         window.chat.toPlainText()
     )
+
+
+def test_bad_input_as_a_user_types_it(qtbot, window, backend) -> None:
+    """Empty, whitespace, over-long questions; regenerate, browse and send while an answer
+    streams: nothing is sent or changed, and the window says why."""
+    for text in ("", "   \n\t  "):
+        window.input.setPlainText(text)
+        window.send()
+    assert backend.asked == [] and backend.conversations() == []
+    pasted = "Why? " * 25_000  # 125k characters, over the message limit
+    window.input.setPlainText(pasted)
+    window.send()
+    assert backend.asked == [] and backend.conversations() == []
+    assert window.input.toPlainText() == pasted  # kept, to be shortened
+    assert window.input_note.isVisible() and "the limit is 100,000" in window.input_note.text()
+    window.input.setPlainText("How do I book travel?")
+    assert not window.input_note.isVisible()  # said until the text changes
+
+    window.input.setPlainText("How do I book travel?")
+    window.send()
+    wait_idle(qtbot, window)
+    first = window._turns[0]
+    backend.gate = threading.Event()
+    window.ask("And trains?")
+    qtbot.waitUntil(lambda: len(backend.asked) == 2 and window.chat.streaming, timeout=5000)
+    window._on_action("regenerate", first.key)  # while the second answer streams
+    window.input.setPlainText("A third question")
+    window.send()
+    assert window.statusBar().currentMessage().startswith("Wait for the answer")
+    assert backend.asked == ["How do I book travel?", "And trains?"]
+    assert [t.question for t in window._turns] == ["How do I book travel?", "And trains?"]
+    backend.gate.set()
+    wait_idle(qtbot, window)
+    assert window.input.toPlainText() == "A third question"  # not lost
+    assert len(window._turns) == 2 and window._turns[0].version == (1, 1)
+
+
+def test_closing_the_window_mid_answer_keeps_what_was_said(qtbot, backend) -> None:
+    from desktop.ui.main_window import MainWindow
+
+    win = MainWindow(backend)
+    qtbot.addWidget(win)
+    win.show()
+    win.start_loading()
+    qtbot.waitUntil(lambda: win.model_ready, timeout=5000)
+    backend.gate = threading.Event()
+    win.ask("How do I book travel?")
+    qtbot.waitUntil(lambda: "The agency" in win.chat.toPlainText(), timeout=5000)
+    conversation = win._conversation_id
+    win.close()  # closeEvent: the answer is stopped, the worker waited for
+    assert not win._workers and not win.answers.flushing
+    stored = backend.messages(conversation)
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert stored[1].metrics["finish_reason"] == "cancelled"
