@@ -129,3 +129,49 @@ def test_ask_json_sources_carry_their_document_date(
     assert main(["ask", question, "--max-tokens", "24", "--sources", "3"]) == 0
     text = capsys.readouterr().out
     assert "Updated 2024-03-05" in text or "superseded by leave.md" in text
+
+
+def test_admin_build_reads_file_times_from_the_source_and_takes_dates_toml(
+    tmp_path: Path, embedder, monkeypatch, capsys
+) -> None:
+    import os
+    from datetime import UTC, datetime
+
+    from desktop.cli import main as cli
+
+    monkeypatch.setattr("desktop.engine.runtime.embedder.Embedder", lambda *a, **k: _Kept(embedder))
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init(AUDIENCES)
+    source = _source(tmp_path / "src")
+    stamp = datetime(2025, 5, 5, 12, tzinfo=UTC).timestamp()
+    os.utime(source / "parking.txt", (stamp, stamp))  # newer than any front matter date
+    args = ["admin", "build", str(source), "--workspace", str(workspace.root), "--title", "D"]
+    assert cli([*args, "--pack-id", "dated"]) == 0
+    signed = json.loads((workspace.packs_dir / "dated-v1" / "manifest.json").read_text())["signed"]
+    assert signed["knowledge_as_of"] == "2025-05-05"  # the source's time, not the copy's (today)
+
+    (tmp_path / "dates.toml").write_text(
+        '[[document]]\nglob = "parking.txt"\ndate = 2024-01-01\n', encoding="utf-8"
+    )
+    assert cli([*args, "--pack-id", "dated", "--dates", str(tmp_path / "dates.toml")]) == 0
+    signed = json.loads((workspace.packs_dir / "dated-v2" / "manifest.json").read_text())["signed"]
+    assert signed["knowledge_as_of"] == "2024-03-05"
+
+    (tmp_path / "bad.toml").write_text('default = "last spring"\n', encoding="utf-8")
+    capsys.readouterr()
+    assert cli([*args, "--pack-id", "dated", "--dates", str(tmp_path / "bad.toml")]) == 2
+    assert "bad.toml is invalid" in capsys.readouterr().err
+    assert not (workspace.packs_dir / "dated-v3").exists()
+
+
+class _Kept:
+    """The session's embedder, which the CLI's `close()` must not close."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def close(self) -> None:
+        pass
