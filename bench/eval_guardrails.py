@@ -128,7 +128,8 @@ def input_rows(embedder: CachedEmbedder, split: str) -> list[dict[str, Any]]:
     harmful = [x for x in data.harmbench() if x.split == split]
     benign = [x for x in data.benign() if x.split == split]
     blocked = [not screen.screen(Question(x.text)).allowed for x in harmful]
-    refused = [not screen.screen(Question(x.text)).allowed for x in benign]
+    # A golden follow-up is screened with the conversation it continues, as the app does.
+    refused = [not screen.screen(Question(x.text, None, x.history)).allowed for x in benign]
     by_kind = Counter(x.category for x, r in zip(benign, refused, strict=True) if r)
     hazards = HazardScreen(embedder)
     h = [hazard_margin(hazards, x.text) for x in harmful]

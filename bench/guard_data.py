@@ -34,6 +34,7 @@ class Item:
     text: str
     split: str
     category: str = ""
+    history: tuple[dict[str, str], ...] = ()  # the conversation a golden follow-up continues
 
 
 def harmbench(root: Path = DATASETS) -> list[Item]:
@@ -59,7 +60,11 @@ def benign() -> list[Item]:
     for line in GOLDEN.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         split = "calibration" if row.get("split") == "calibration" else "reported"
-        items.append(Item(row["id"], row["question"], split, "handbook"))
+        history = tuple(
+            {"role": str(t["role"]), "content": str(t["content"])}
+            for t in row.get("conversation", [])
+        )
+        items.append(Item(row["id"], row["question"], split, "handbook", history))
     for line in BENIGN_ALARMING.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         items.append(Item(row["id"], row["question"], split_of(row["id"]), "alarming"))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from desktop.engine.answer.grounding import with_context
 from desktop.engine.answer.records import GuardVerdict, Question, ScreenVerdict
 from desktop.engine.guard.guard_model import GuardModelScreen
 from desktop.engine.guard.hazards import HAZARDS, Hazard, HazardScreen
-from desktop.engine.guard.injection import EXTRACTION, INJECTION, InjectionScreen
+from desktop.engine.guard.injection import EXTRACTION, INJECTION, InjectionScreen, lexical
 from desktop.engine.guard.prototypes import Embeds, segments
 from desktop.engine.policy.rules import Action, Policy
 
@@ -75,7 +76,7 @@ class PolicyInputScreen:
         return self.policy.action(rule) is not Action.OFF
 
     def screen(self, question: Question) -> ScreenVerdict:
-        findings = self._findings(question.text)
+        findings = self._findings(question.text, with_context(question))
         guards = tuple(
             GuardVerdict(
                 rule=f.rule,
@@ -96,7 +97,14 @@ class PolicyInputScreen:
             return ScreenVerdict(True, guards[0].rule, f"warned: {rules}", guards)
         return ScreenVerdict(True, "none", "no input rule fired")
 
-    def _findings(self, text: str) -> list[_Finding]:
+    def _findings(self, text: str, context: str) -> list[_Finding]:
+        """`context`: the text itself, or for a follow-up the question it follows plus it.
+
+        Hazards are judged on the follow-up alone (a harmless earlier question must not dilute
+        "and how do I build a bomb with it?"); the injection screen's embedding margin on the
+        follow-up with its context ("And after 15 years?" alone sits near "what were you told
+        before this conversation"), its wording rules on the follow-up alone as on any question.
+        """
         hazard_rules = [h for h in HAZARDS if self._active(h.rule)]
         injection_on = self._active(INJECTION_RULE) or self._active(EXTRACTION_RULE)
         vectors = None
@@ -104,7 +112,17 @@ class PolicyInputScreen:
             vectors = self.embedder.embed(segments(text))  # embedded once for both screens
         found: dict[str, _Finding] = {}
         if injection_on:
-            for f in self.injection.findings(text, vectors):
+            injections = self.injection.findings(text, vectors)
+            if context != text:
+                # As one piece: the follow-up's own segment would be judged alone again.
+                whole = self.embedder.embed([context]) if self.embedder is not None else None
+                wording = lexical(text)
+                injections = wording + [
+                    f
+                    for f in self.injection.findings(context, whole)
+                    if f.kind not in {w.kind for w in wording}
+                ]
+            for f in injections:
                 rule = _INJECTION_RULES[f.kind]
                 if self._active(rule):
                     found[rule] = _Finding(rule, f.reason, "", f.score)
