@@ -129,3 +129,20 @@ def test_a_signed_grant_with_a_mistyped_version_is_refused(
     )
     with pytest.raises(GrantRejected):
         grants.open_grant(json.dumps(document).encode(), trusted)
+
+
+@pytest.mark.parametrize("spec", [2, "1", True, None])
+def test_a_grant_of_another_format_is_refused_not_guessed(
+    memory_keyring, admin, trusted, spec
+) -> None:
+    """A grant from a newer Enclave (or a mistyped format) is refused with what to do, even
+    under a valid signature: read as format 1 it could mean something else."""
+    request = grants.enrolment_request(user="alice")
+    signed = json.loads(_issue(request, admin))["signed"]
+    if spec is None:
+        del signed["spec_version"]
+    else:
+        signed["spec_version"] = spec
+    with pytest.raises(GrantRejected, match="format") as caught:
+        grants.open_grant(json.dumps(sign(signed, admin)).encode(), trusted)
+    assert "Upgrade Enclave" in caught.value.hint

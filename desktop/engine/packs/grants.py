@@ -43,6 +43,7 @@ USER_FINGERPRINT_NAME = "enrolment-key.fingerprint"  # so a lost private half is
 USER_SIGNING_KEY_NAME = "user-ed25519-signing-key"  # signs this profile's audit exports
 GRANTS_DIR_NAME = "grants"  # install.grants_root()
 GRANT_TYPE = "enclave-grant"
+GRANT_SPEC_VERSION = 1  # open_grant refuses any other: a newer format is never read as this one
 REQUEST_TYPE = "enclave-enrolment-request"
 AUDIENCE_KEY_LABEL = "enclave-audience-key"
 MAX_GRANT_BYTES = 1024 * 1024
@@ -238,7 +239,7 @@ def issue_grant(
     recipient = sealing.load_public_key(request["public_key"])
     signed = {
         "type": GRANT_TYPE,
-        "spec_version": 1,
+        "spec_version": GRANT_SPEC_VERSION,
         "grant_id": pysecrets.token_hex(8),
         "user": request["user"],
         "machine": request["machine"],
@@ -293,6 +294,12 @@ def open_grant(
     try:
         if signed["type"] != GRANT_TYPE:
             raise GrantRejected("this file is not a grant")
+        spec = signed.get("spec_version")
+        if isinstance(spec, bool) or spec != GRANT_SPEC_VERSION:  # a newer format, never guessed
+            raise GrantRejected(
+                f"it is a grant of format {spec!a}, which this version of Enclave does not read",
+                "Upgrade Enclave, or ask your administrator for a grant this version reads.",
+            )
         if signed["fingerprint"] != own:
             raise GrantRejected(
                 f"it was issued for another key ({signed['fingerprint']}, yours is {own})",
