@@ -539,6 +539,7 @@ def _pdf_page_with_tables(
         return not any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in boxes)
 
     rest = page.filter(outside)
+    headings = _pdf_heading_lines(rest)
     blocks: list[Block] = []
     top = 0.0
     for (_x0, y0, _x1, y1), table in found:
@@ -546,12 +547,38 @@ def _pdf_page_with_tables(
             above = rest.crop((0, top, page.width, y0), strict=False).extract_text() or ""
             blocks += _paragraph_blocks(above, number)
         tables_seen += 1
-        blocks += tables.table_blocks(table, f"Table {tables_seen}", (), number)
+        section = [text for bottom, text in headings if bottom <= y0][-1:]
+        blocks += tables.table_blocks(table, f"Table {tables_seen}", tuple(section), number)
         top = max(top, y1)
     if top < page.height:
         below = rest.crop((0, top, page.width, page.height), strict=False).extract_text() or ""
         blocks += _paragraph_blocks(below, number)
     return blocks, tables_seen
+
+
+_BOLD = re.compile(r"bold|black|heavy|semibold", re.IGNORECASE)
+
+
+def _pdf_heading_lines(page: Any) -> list[tuple[float, str]]:
+    """(bottom, text) of the page's heading-like lines, top to bottom: short lines set larger
+    than the page's body text, or all in a bold face. A table's section is the last one above it
+    (PDFs carry no heading structure; DOCX and HTML tables get theirs from the document)."""
+    lines = page.extract_text_lines()
+    sizes = sorted(float(c.get("size", 0)) for line in lines for c in line["chars"])
+    if not sizes:
+        return []
+    body = sizes[len(sizes) // 2]
+    found = []
+    for line in lines:
+        chars = [c for c in line["chars"] if str(c.get("text", "")).strip()]
+        text = " ".join(str(line["text"]).split())
+        if not chars or not 2 <= len(text) <= 120:
+            continue
+        size = sum(float(c.get("size", 0)) for c in chars) / len(chars)
+        bold = all(_BOLD.search(str(c.get("fontname", ""))) for c in chars)
+        if size >= body * 1.15 or bold:
+            found.append((float(line["bottom"]), text))
+    return found
 
 
 def _ocr_pdf_pages(
