@@ -87,6 +87,9 @@ class AppSettings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_dict_of(self, *names: str) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in names}
+
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> AppSettings:
         """Known keys with the right types; unknown keys (from a newer version) are ignored."""
@@ -109,33 +112,58 @@ def settings_path() -> Path:
 
 
 def load_settings(path: Path | None = None) -> tuple[AppSettings, str | None]:
-    """The saved settings, or the defaults plus a note saying why they could not be read."""
+    """The saved settings, or the defaults plus a note saying why they could not be read.
+
+    Each setting stands alone: one with the wrong type or out of range (a newer Enclave may have
+    changed it) falls back to its default and is named in the note; the others are kept."""
     path = path or settings_path()
     if not path.exists():
         return AppSettings(), None
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(raw, dict):
-            raise ValueError("not a JSON object")
-        loaded = AppSettings.from_dict(raw)
-        problems = loaded.validate()
-        if problems:
-            raise SettingsInvalid(problems)
+        raw = _read_object(path)
+    except (OSError, ValueError) as exc:
+        return AppSettings(), f"Saved settings in {path} were not usable ({exc}); using defaults."
+    values: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for f in fields(AppSettings):
+        if f.name not in raw:
+            continue
+        try:
+            values.update(AppSettings.from_dict({f.name: raw[f.name]}).to_dict_of(f.name))
+        except SettingsInvalid as exc:
+            problems.update(exc.problems)
+    loaded = replace(AppSettings(), **values)
+    for name, problem in loaded.validate().items():
+        problems[name] = problem
+        loaded = replace(loaded, **{name: getattr(AppSettings(), name)})
+    if not problems:
         return loaded, None
-    except (OSError, ValueError, SettingsInvalid) as exc:
-        reason = exc.message if isinstance(exc, SettingsInvalid) else str(exc)
-        return (
-            AppSettings(),
-            f"Saved settings in {path} were not usable ({reason}); using defaults.",
-        )
+    return (
+        loaded,
+        f"Some saved settings in {path} were not usable ({'; '.join(problems.values())}); "
+        f"using defaults for {', '.join(sorted(problems))}.",
+    )
+
+
+def _read_object(path: Path) -> dict[str, Any]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    return raw
 
 
 def save_settings(settings: AppSettings, path: Path | None = None) -> Path:
-    """Validate, then write atomically (a crash never leaves half a file)."""
+    """Validate, then write atomically (a crash never leaves half a file). Keys this version
+    does not know (a newer Enclave's) are kept as they were."""
     settings.checked()
     path = path or settings_path()
     paths.ensure_dir(path.parent)
+    known = {f.name for f in fields(AppSettings)}
+    try:
+        kept = {k: v for k, v in _read_object(path).items() if k not in known}
+    except (OSError, ValueError):
+        kept = {}  # none yet, or unreadable: nothing of a newer version to keep
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps({**kept, **settings.to_dict()}, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
