@@ -94,8 +94,8 @@ def prepare(source: Path, distractors: int) -> None:
     for fixture in sorted(TABLES.iterdir()):
         if fixture.suffix in (".pdf", ".docx", ".xlsx"):
             shutil.copy(fixture, source / fixture.name)
-    for fixture in ("tts-history-scan.pdf", "tts-history-scan.png"):
-        shutil.copy(SCANNED / fixture, source / fixture)
+    for name in ("tts-history-scan.pdf", "tts-history-scan.png"):
+        shutil.copy(SCANNED / name, source / name)
     for rel in distractor_pages(distractors):
         (source / "handbook" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(HANDBOOK / rel, source / "handbook" / rel)

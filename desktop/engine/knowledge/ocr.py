@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from statistics import fmean
@@ -140,11 +141,13 @@ def open_image(data: bytes) -> Any:
     """The image in `data`, checked (structure, pixel limit), or `FileRejected`."""
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # larger raises DecompressionBombError: refused
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # larger: refused before any pixel is decoded
     try:
-        Image.open(io.BytesIO(data)).verify()  # structure only; reopen to decode
-        return Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.open(io.BytesIO(data)).verify()  # structure only; reopen to decode
+            return Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise FileRejected("skipped", f"image too large to OCR ({exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise FileRejected("failed", f"not a readable image ({exc})") from None

@@ -455,7 +455,7 @@ def _parse_pdf(path: Path, data: bytes, ocr: OcrOptions) -> ParsedDocument:
     blocks: list[Block] = []
     scanned: list[int] = []
     plumber: Any = None
-    tables_seen = 0
+    seen = _PdfTables()
     try:
         for number, page in enumerate(reader.pages, start=1):
             text = page.extract_text() or ""
@@ -472,10 +472,7 @@ def _parse_pdf(path: Path, data: bytes, ocr: OcrOptions) -> ParsedDocument:
             if not found:
                 blocks += _paragraph_blocks(text, number)
                 continue
-            page_blocks, tables_seen = _pdf_page_with_tables(
-                plumber.pages[number - 1], number, found, tables_seen
-            )
-            blocks += page_blocks
+            blocks += _pdf_page_with_tables(plumber.pages[number - 1], number, found, seen)
     finally:
         if plumber is not None:
             plumber.close()
@@ -522,13 +519,41 @@ def _pdf_tables(page: Any) -> list[tuple[tuple[float, float, float, float], Any]
     return out
 
 
+@dataclass
+class _PdfTables:
+    """The tables met so far in a PDF: how many, and the last one (to continue it on the next
+    page)."""
+
+    count: int = 0
+    last_page: int = 0
+    last_section: tuple[str, ...] = ()
+    last_header: tuple[str, ...] = ()
+    last_row: int = 0
+
+
+def _continued(table: Any, state: _PdfTables, number: int, first_on_page: bool) -> Any | None:
+    """`table` as the rest of the previous page's last table, or None when it starts a new one:
+    a page's first table, under no heading of its own, as wide as the table the previous page
+    ended with; its first row is that table's header repeated, or already a data row."""
+    from dataclasses import replace
+
+    if not first_on_page or state.last_page != number - 1 or not state.last_header:
+        return None
+    if len(table.header) != len(state.last_header):
+        return None
+    rows = table.rows if table.header == state.last_header else (table.header, *table.rows)
+    numbers = tuple(range(state.last_row + 1, state.last_row + 1 + len(rows)))
+    return replace(table, header=state.last_header, rows=tuple(rows), numbers=numbers)
+
+
 def _pdf_page_with_tables(
     page: Any,
     number: int,
     found: list[tuple[tuple[float, float, float, float], Any]],
-    tables_seen: int,
-) -> tuple[list[Block], int]:
-    """The page's text outside its tables, in reading order around them, and the tables."""
+    state: _PdfTables,
+) -> list[Block]:
+    """The page's text outside its tables, in reading order around them, and the tables (a
+    table that runs on from the previous page keeps its number, section and row count)."""
     from desktop.engine.knowledge import tables
 
     boxes = [box for box, _ in found]
@@ -542,18 +567,24 @@ def _pdf_page_with_tables(
     headings = _pdf_heading_lines(rest)
     blocks: list[Block] = []
     top = 0.0
-    for (_x0, y0, _x1, y1), table in found:
+    for index, ((_x0, y0, _x1, y1), table) in enumerate(found):
         if y0 > top:
             above = rest.crop((0, top, page.width, y0), strict=False).extract_text() or ""
             blocks += _paragraph_blocks(above, number)
-        tables_seen += 1
-        section = [text for bottom, text in headings if bottom <= y0][-1:]
-        blocks += tables.table_blocks(table, f"Table {tables_seen}", tuple(section), number)
+        section = tuple(text for bottom, text in headings if bottom <= y0)[-1:]
+        going_on = None if section else _continued(table, state, number, index == 0)
+        if going_on is not None:
+            table, section = going_on, state.last_section
+        else:
+            state.count += 1
+        blocks += tables.table_blocks(table, f"Table {state.count}", section, number)
+        state.last_page, state.last_section, state.last_header = number, section, table.header
+        state.last_row = table.number(len(table.rows) - 1)
         top = max(top, y1)
     if top < page.height:
         below = rest.crop((0, top, page.width, page.height), strict=False).extract_text() or ""
         blocks += _paragraph_blocks(below, number)
-    return blocks, tables_seen
+    return blocks
 
 
 _BOLD = re.compile(r"bold|black|heavy|semibold", re.IGNORECASE)
