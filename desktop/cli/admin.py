@@ -27,6 +27,8 @@ typical flow:
   enclave admin trust-file --workspace WS --packs handbook,hr-*  > admin.toml
                                               install as <config>/trusted-keys/admin.toml (MDM)
   enclave admin build SOURCE --workspace WS --pack-id handbook --title "Staff handbook"
+                                              again for the next version: incremental
+  enclave admin delta --workspace WS --pack-id handbook   -> WS/packs/handbook-vN-to-vM.enclavedelta
   enclave admin enrol request.json --roles employee --workspace WS
   enclave admin grant alice --pack-id handbook --workspace WS   -> WS/grants/alice-handbook-vN.json
   enclave admin policy --workspace WS --set output.pii.phone=warn   -> WS/policy.json
@@ -88,8 +90,22 @@ def register(sub: Any) -> None:
         "and sign its headline figures into the manifest (docs/evaluation.md)"
     )  # fmt: skip
     build.add_argument("--eval-model", default="", help="chat model for --eval (default: saved)")
+    build.add_argument(
+        "--full",
+        action="store_true",
+        help="build every document again (default: incremental from the previous version in the "
+        "workspace, re-embedding only new and changed documents; docs/packs.md)",
+    )
     build.add_argument("--eval-limit", type=int, help="--eval on N evenly spaced questions")
     cli_evaluate.register(actions)
+    delta = actions.add_parser(
+        "delta",
+        help="write a signed delta from one built version to the next (only changed files)",
+    )
+    delta.add_argument("--workspace", type=Path, required=True)
+    delta.add_argument("--pack-id", required=True)
+    delta.add_argument("--from", dest="from_version", type=int, help="default: the one before --to")
+    delta.add_argument("--to", dest="to_version", type=int, help="default: the latest built")
     verify = actions.add_parser("verify", help="verify a pack archive or folder against a key")
     verify.add_argument("pack", type=Path)
     verify.add_argument("--public-key", type=Path, required=True, help="the admin .pub to trust")
@@ -120,7 +136,11 @@ def register(sub: Any) -> None:
     packs = sub.add_parser("packs", help="document packs on this computer")
     packs_actions = packs.add_subparsers(dest="packs_command", metavar="ACTION", required=True)
     packs_actions.add_parser("list", help="installed packs, versions, expiry, audiences you read")
-    pinstall = packs_actions.add_parser("install", help="verify and install a pack file or folder")
+    pinstall = packs_actions.add_parser(
+        "install",
+        help="verify and install a pack file or folder, or a delta (.enclavedelta) onto the "
+        "version installed",
+    )
     pinstall.add_argument("path", type=Path)
     packs_actions.add_parser(
         "sync", help="verify and install what the drop folders hold (the window does it at start)"
@@ -191,6 +211,8 @@ def _admin(args: argparse.Namespace) -> int:
         return ExitCode.OK
     if command == "build":
         return _admin_build(args, workspace)
+    if command == "delta":
+        return _admin_delta(args, workspace)
     if command == "enrol":
         request = json.loads(args.request.read_text(encoding="utf-8"))
         roles = [r.strip() for r in args.roles.split(",") if r.strip()]
@@ -218,7 +240,7 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
     from desktop.engine.core.progress import ProgressCounter, ProgressDisplay
     from desktop.engine.knowledge.builder import BuildOptions
     from desktop.engine.knowledge.parsers import iter_source_files
-    from desktop.engine.packs.build import BuiltPack, build_pack
+    from desktop.engine.packs.build import BuiltPack, build_pack, plan_build
     from desktop.engine.runtime.catalog import Catalog
     from desktop.engine.runtime.embedder import Embedder
 
@@ -226,6 +248,16 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
     built: BuiltPack | None = None
     options = BuildOptions(document_rules=_document_rules(args, workspace))
     embedder = Embedder(Catalog.load().default("embedding"))
+    plan = plan_build(
+        workspace.packs_dir,
+        pack_id=args.pack_id,
+        version=version,
+        embedder=embedder,
+        admin_key=workspace.signing_key(),
+        options=options,
+        full=args.full,
+    )
+    print(_shown(f"{args.pack_id} v{version}: {plan.reason}"), file=sys.stderr)
     files = sum(1 for _ in iter_source_files(args.source)) if args.source.is_dir() else 0
     counter = ProgressCounter(f"building {args.pack_id} v{version}", files)
     display = ProgressDisplay(sys.stderr)  # stdout keeps the result lines for scripts
@@ -243,12 +275,19 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
             valid_days=args.valid_days,
             license=args.license,
             options=options,
+            plan=plan,
         ):
             if isinstance(item, BuiltPack):
                 display.close()
                 print(f"\nbuilt {item.archive}\n  keys (secret): {item.keys_file}")
                 for audience, counts in sorted(item.report.items()):
                     print(_shown(f"  {audience:<14} {json.dumps(counts, sort_keys=True)}"))
+                if item.changes is not None:
+                    how = "incremental" if item.changes.incremental else "full build"
+                    print(f"  changes since v{item.changes.from_version} ({how}):")
+                    for audience, moved in sorted(item.changes.audiences.items()):
+                        line = ", ".join(f"{n} {kind}" for kind, n in moved.items())
+                        print(_shown(f"  {audience:<14} {line}"))
                 built = item
             elif item.kind == "file":
                 if item.status in ("failed", "skipped"):
@@ -264,6 +303,38 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
         embedder.close()
     if args.eval is not None:
         cli_evaluate.sign_pack_evaluation(args, workspace, built)
+    return ExitCode.OK
+
+
+def _admin_delta(args: argparse.Namespace, workspace: Any) -> int:
+    from desktop.engine.packs.delta import build_delta
+    from desktop.engine.packs.errors import AdminError
+
+    to_version = args.to_version or workspace.latest_version(args.pack_id)
+    from_version = args.from_version or to_version - 1
+    folders = [workspace.packs_dir / f"{args.pack_id}-v{v}" for v in (from_version, to_version)]
+    for folder in folders:
+        if not folder.is_dir():
+            raise AdminError(f"{folder} is not a built pack version.")
+    delta = build_delta(folders[0], folders[1], workspace.packs_dir, workspace.signing_key())
+    share = 100 * delta.delta_bytes / max(delta.full_bytes, 1)
+    print(_shown(f"delta written: {delta.path}"))
+    print(
+        f"  ships {len(delta.shipped)} file(s), reuses {len(delta.reused)} from the installed "
+        f"v{delta.from_version}; {delta.delta_bytes:,} bytes against {delta.full_bytes:,} for the "
+        f"full archive ({share:.1f} %)"
+    )
+    if not delta.reused:
+        print(
+            "  every file changed: each version has fresh audience keys, so every shard is "
+            "re-encrypted (docs/packs.md); the full archive serves as well"
+        )
+    print(
+        _shown(
+            f"  machines with v{delta.from_version} installed: `enclave packs install "
+            f"{delta.path.name}`"
+        )
+    )
     return ExitCode.OK
 
 
@@ -372,11 +443,15 @@ def _admin_inspect(args: argparse.Namespace) -> int:
 
 def _packs(args: argparse.Namespace) -> int:
     from desktop.engine.packs import install
+    from desktop.engine.packs.changes import read_summary
 
     if args.packs_command == "sync":
         return _packs_sync()
     if args.packs_command == "install":
-        installed = install.install(args.path)
+        from desktop.engine.packs.delta import DELTA_SUFFIX, apply_delta
+
+        delta = args.path.name.endswith(DELTA_SUFFIX)
+        installed = apply_delta(args.path) if delta else install.install(args.path)
         manifest = installed.manifest
         print(
             _shown(
@@ -408,6 +483,13 @@ def _packs(args: argparse.Namespace) -> int:
                 f"you read: {', '.join(readable) or 'none'}"
             )
         )
+        changes = read_summary(manifest.raw)
+        if changes is not None and readable:
+            print(
+                _shown(
+                    f"{'':<16} what's new in v{manifest.version}: {changes.describe(set(readable))}"
+                )
+            )
     for bad in broken:
         error = "\n".join(_shown(line) for line in str(bad.error).split("\n"))
         print(f"{_shown(bad.pack_id):<16} v{bad.version:<4} NOT USABLE: {error}")

@@ -52,6 +52,13 @@ def _expiry_text(expires: datetime.date | None, today: datetime.date | None = No
     return text
 
 
+def _whats_new_text(pack: PackRow) -> str:
+    """The "what's new in vN" cell: counted in the worker's listing, only formatted here."""
+    if pack.signature != "valid":
+        return ""
+    return pack.whats_new or "not recorded"
+
+
 def _error_text(error: EngineError) -> str:
     return f"{error.message}\n{error.hint}".strip()
 
@@ -150,7 +157,7 @@ class PackDialog(QDialog):
 class PackManagerDialog(PackDialog):
     COLUMNS = (
         "Pack", "Version", "As of", "Signature", "Audiences you can read", "Expires", "Docs",
-        "Tested",
+        "Tested", "What's new",
     )  # fmt: skip
 
     def __init__(self, model: PackManagerModel, parent: QWidget | None = None) -> None:
@@ -239,6 +246,7 @@ class PackManagerDialog(PackDialog):
                 _expiry_text(pack.expires),
                 str(pack.documents),
                 pack.tested or "not evaluated",
+                _whats_new_text(pack),
             ]
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
@@ -251,6 +259,14 @@ class PackManagerDialog(PackDialog):
                         f"Signed by the administrator into the pack: {pack.tested}"
                         if pack.tested
                         else "This pack carries no signed evaluation summary."
+                    )
+                if column == 8:
+                    item.setToolTip(
+                        f"What's new in v{pack.version}, from its signed manifest: documents "
+                        "added, changed and removed in the audiences you can read"
+                        if pack.whats_new
+                        else "This version records no changes (a first version, or built "
+                        "before Enclave recorded them)."
                     )
                 if (column == 3 and pack.signature != "valid") or (
                     column == 5 and value.startswith("Expired")
@@ -266,7 +282,10 @@ class PackManagerDialog(PackDialog):
 
     def _choose_file(self) -> Path | None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Install a document pack", "", "Enclave packs (*.enclavepack);;All files (*)"
+            self,
+            "Install a document pack",
+            "",
+            "Enclave packs and deltas (*.enclavepack *.enclavedelta);;All files (*)",
         )
         return Path(path) if path else None
 

@@ -4,6 +4,14 @@ Each document gets exactly one audience from the map (first matching glob, else 
 audience becomes one shard encrypted with a fresh random key, so a new version revokes every old
 grant. The output is the signed folder, its single-file archive, and a keys file that only the
 administrator keeps (grants are made from it).
+
+A new version is built incrementally from the previous one (`plan_build`): each audience's shard
+starts from the previous shard, re-keyed, so only new and changed documents are parsed and
+embedded; removed ones are dropped, and a document whose audience changed leaves its old shard and
+enters the new one. The keys are still fresh and the manifest complete; it also records what
+changed (`changes`: counts per audience, see `changes.py`). A build falls back to a full one, and
+says why, when the previous version, its keys or its shards are missing or unreadable, or it was
+built with another embedding model, chunking or document rules.
 """
 
 from __future__ import annotations
@@ -15,20 +23,29 @@ import secrets as pysecrets
 import tomllib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from desktop.engine.core.errors import EngineError
 from desktop.engine.knowledge import parsers
 from desktop.engine.knowledge.builder import BuildOptions, EmbedderLike, Progress, model_identity
-from desktop.engine.packs.archive import ARCHIVE_SUFFIX, write_archive
+from desktop.engine.packs.archive import ARCHIVE_SUFFIX, verify_folder, write_archive
+from desktop.engine.packs.changes import ChangeSummary, DocumentChanges
 from desktop.engine.packs.errors import AdminError
-from desktop.engine.packs.manifest import format_time, is_safe_name
+from desktop.engine.packs.manifest import Manifest, format_time, is_safe_name
 from desktop.engine.packs.publish import sign_folder
-from desktop.engine.packs.shards import build_shard
+from desktop.engine.packs.shards import (
+    RULES_META,
+    PreviousShard,
+    build_shard,
+    read_previous,
+    rules_text,
+)
+from desktop.engine.packs.signing import key_id
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,101 @@ class BuiltPack:
     archive: Path
     keys_file: Path
     report: dict[str, dict[str, int]]
+    changes: ChangeSummary | None = None  # against the previous version, when there was one
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The previous version of a pack, opened with its keys: what a build compares with."""
+
+    version: int
+    folder: Path
+    manifest: Manifest
+    keys: dict[str, bytes]
+    documents: dict[str, dict[str, str]]  # audience -> path -> sha256 of its live documents
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """How a version is built: from the previous one (`incremental`) or from scratch, and why."""
+
+    baseline: Baseline | None  # what the changes are counted against; None: nothing to compare
+    incremental: bool
+    reason: str  # one line for the administrator
+
+    @classmethod
+    def full_build(cls, reason: str, baseline: Baseline | None = None) -> BuildPlan:
+        return cls(baseline, False, f"full build: {reason}")
+
+
+def plan_build(
+    out_dir: Path,
+    *,
+    pack_id: str,
+    version: int,
+    embedder: EmbedderLike,
+    admin_key: Ed25519PrivateKey,
+    options: BuildOptions | None = None,
+    full: bool = False,
+) -> BuildPlan:
+    """Decide whether version `version` can be built from the newest older version in `out_dir`.
+
+    The previous folder must still verify against the admin key (exactly what was signed), its
+    keys file must open every shard, and it must have been built with this embedding model,
+    chunking and `documents.*` rules; otherwise the build is full, with the reason."""
+    options = options or BuildOptions()
+    older = sorted(
+        (int(p.name.rsplit("-v", 1)[1]) for p in out_dir.glob(f"{pack_id}-v*") if p.is_dir()),
+        reverse=True,
+    )
+    older = [v for v in older if v < version]
+    if not older:
+        return BuildPlan.full_build("no previous version in the workspace")
+    previous = older[0]
+    folder = out_dir / f"{pack_id}-v{previous}"
+    keys_file = out_dir / f"{pack_id}-v{previous}.keys.json"
+    if not keys_file.exists():
+        return BuildPlan.full_build(f"the keys file of v{previous} ({keys_file.name}) is missing")
+    public = admin_key.public_key()
+    try:
+        manifest = verify_folder(folder, {key_id(public): public})
+        _, _, keys = load_keys_file(keys_file)
+        documents: dict[str, dict[str, str]] = {}
+        meta: dict[str, dict[str, str | None]] = {}
+        for audience, info in manifest.audiences.items():
+            if audience not in keys:
+                return BuildPlan.full_build(f"the keys file of v{previous} lacks '{audience}'")
+            shard = PreviousShard(folder / str(info["shard"]), keys[audience])
+            documents[audience], meta[audience] = read_previous(shard)
+    except EngineError as exc:
+        return BuildPlan.full_build(f"v{previous} cannot be read ({exc.message})")
+    baseline = Baseline(previous, folder, manifest, keys, documents)
+    if full:
+        return BuildPlan.full_build("--full was asked for", baseline)
+    identity = model_identity(embedder)
+    if manifest.embedding.get("sha256") != identity["sha256"]:
+        return BuildPlan.full_build(
+            f"v{previous} was embedded with {manifest.embedding.get('id')}, this build uses "
+            f"{identity['id']}",
+            baseline,
+        )
+    chunking = str(asdict(options.chunking))
+    rules = rules_text(options.document_rules)
+    for audience, recorded in sorted(meta.items()):
+        if recorded.get("chunking") not in (None, chunking):
+            return BuildPlan.full_build(f"v{previous} was chunked differently", baseline)
+        if recorded.get(RULES_META) is None and documents[audience]:
+            return BuildPlan.full_build(
+                f"v{previous} does not record the documents.* rules it was screened with "
+                "(built before incremental builds)",
+                baseline,
+            )
+        if recorded.get(RULES_META) not in (None, rules):
+            return BuildPlan.full_build(
+                f"the documents.* rules differ from v{previous}'s (every chunk is screened again)",
+                baseline,
+            )
+    return BuildPlan(baseline, True, f"incremental from v{previous}")
 
 
 def build_pack(
@@ -96,8 +208,10 @@ def build_pack(
     valid_days: int = 180,
     options: BuildOptions | None = None,
     license: str = "",
+    plan: BuildPlan | None = None,
 ) -> Iterator[Progress | BuiltPack]:
-    """Build, sign and archive a pack; yields build progress, then the `BuiltPack`."""
+    """Build, sign and archive a pack; yields build progress, then the `BuiltPack`. With a `plan`
+    (`plan_build`), build from the previous version when it says so and record the changes."""
     if not is_safe_name(pack_id):
         raise AdminError(f"Pack id '{pack_id}' must be letters, digits, . _ -")
     if not source.is_dir():
@@ -112,12 +226,32 @@ def build_pack(
     keys = {audience: pysecrets.token_bytes(32) for audience in by_audience}
     report: dict[str, dict[str, int]] = {}
     audiences: dict[str, dict[str, Any]] = {}
+    changes: dict[str, DocumentChanges] = {}
     guard_counts: Counter[str] = Counter()  # "rule:action" -> chunks, over every audience
+    baseline = plan.baseline if plan else None
     for audience, files in sorted(by_audience.items()):
         counts: Counter[str] = Counter()
         shard = f"shards/{audience}.db"
         (folder / "shards").mkdir(parents=True, exist_ok=True)
-        for progress in build_shard(files, folder / shard, keys[audience], embedder, options):
+        previous: PreviousShard | None = None
+        if plan and plan.incremental and baseline and audience in baseline.manifest.audiences:
+            previous = PreviousShard(
+                baseline.folder / str(baseline.manifest.audiences[audience]["shard"]),
+                baseline.keys[audience],
+            )
+        stream = build_shard(
+            files,
+            folder / shard,
+            keys[audience],
+            embedder,
+            options,
+            previous=previous,
+            compare_with=baseline.documents.get(audience, {}) if baseline else None,
+        )
+        for progress in stream:
+            if isinstance(progress, DocumentChanges):
+                changes[audience] = progress
+                continue
             if progress.kind == "file":
                 counts[progress.status] += 1
                 counts["chunks"] += progress.chunks
@@ -125,12 +259,22 @@ def build_pack(
                     counts["quarantined" if flag.action == "block" else "flagged"] += 1
                     guard_counts[f"{flag.rule}:{flag.action}"] += 1
             yield progress
+        done = changes[audience]
         report[audience] = dict(counts)
         audiences[audience] = {
             "shard": shard,
-            "documents": counts["indexed"] + counts["unchanged"],
+            "documents": len(done.added) + len(done.changed) + len(done.unchanged),
             "chunks": counts["chunks"],
         }
+    summary: ChangeSummary | None = None
+    if baseline is not None:
+        for gone in sorted(set(baseline.documents) - set(by_audience)):  # audience dropped
+            changes[gone] = DocumentChanges(removed=tuple(sorted(baseline.documents[gone])))
+        summary = ChangeSummary(
+            baseline.version,
+            bool(plan and plan.incremental),
+            {a: c.counts() for a, c in changes.items()},
+        )
     now = datetime.now(UTC)
     identity = model_identity(embedder)
     fields = {
@@ -154,6 +298,7 @@ def build_pack(
             },
             "guard": dict(sorted(guard_counts.items())),  # `documents.*` findings, by rule
         },
+        **({"changes": summary.fields()} if summary else {}),
     }
     sign_folder(folder, fields, admin_key)
     archive = write_archive(folder, out_dir / f"{pack_id}-v{version}{ARCHIVE_SUFFIX}")
@@ -170,7 +315,7 @@ def build_pack(
             handle,
             indent=2,
         )
-    yield BuiltPack(folder, archive, keys_file, report)
+    yield BuiltPack(folder, archive, keys_file, report, summary)
 
 
 def sign_evaluation(

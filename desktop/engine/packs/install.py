@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -168,6 +168,28 @@ def install_if_newer(source: Path) -> InstalledPack | None:
 
 
 def _install(source: Path, *, only_newer: bool) -> InstalledPack | None:
+    def fill(staging: Path, trusted: trust.Trust) -> Manifest:
+        if source.is_dir():
+            verify_folder(source, trusted)
+            for item in source.rglob("*"):
+                if item.is_file():
+                    target = staging / item.relative_to(source)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(item, target)
+            return verify_folder(staging, trusted)  # verify the copy we will use
+        if source.is_file():
+            return unpack_verified(source, staging, trusted)
+        raise PackRejected(f"{source} does not exist")
+
+    return install_staged(fill, only_newer=only_newer)
+
+
+def install_staged(
+    fill: Callable[[Path, trust.Trust], Manifest], *, only_newer: bool = False
+) -> InstalledPack | None:
+    """Under the install lock, let `fill` write a pack into an empty staging folder and return
+    its verified manifest, then activate it (a full archive, a folder, or a delta applied to the
+    installed version: `delta.apply_delta`). Nothing installed changes unless `fill` returns."""
     trusted = trust.trusted_keys()
     root = paths.ensure_dir(packs_root())
     with _install_lock(root):
@@ -175,18 +197,7 @@ def _install(source: Path, *, only_newer: bool) -> InstalledPack | None:
         with tempfile.TemporaryDirectory(dir=root, prefix=STAGING_PREFIX) as tmp:
             staging = Path(tmp) / "pack"
             staging.mkdir()
-            if source.is_dir():
-                verify_folder(source, trusted)
-                for item in source.rglob("*"):
-                    if item.is_file():
-                        target = staging / item.relative_to(source)
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(item, target)
-                manifest = verify_folder(staging, trusted)  # verify the copy we will use
-            elif source.is_file():
-                manifest = unpack_verified(source, staging, trusted)
-            else:
-                raise PackRejected(f"{source} does not exist")
+            manifest = fill(staging, trusted)
             state = LocalState.open(recover=True)
             try:
                 current = state.pack(manifest.pack_id)
@@ -203,6 +214,21 @@ def _install(source: Path, *, only_newer: bool) -> InstalledPack | None:
                 state.close()
         _remove_superseded(manifest.pack_id, manifest.version, final.name)
     return InstalledPack(manifest, final, expiry)
+
+
+def active_folder(pack_id: str) -> tuple[int, Path] | None:
+    """(active version, its folder) of an installed pack, unverified; None when none is active.
+    Call it under the install lock (inside `install_staged`'s `fill`) to read a stable folder."""
+    if not (paths.data_dir() / DB_NAME).exists():
+        return None
+    state = LocalState.open()
+    try:
+        record = state.pack(pack_id)
+    finally:
+        state.close()
+    if record is None or record.active_version is None:
+        return None
+    return int(record.active_version), packs_root() / pack_id / _folder_name(record)
 
 
 def _fsync_dir(folder: Path) -> None:

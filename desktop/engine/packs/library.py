@@ -12,7 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Literal, cast
 
-from desktop.engine.packs import grants, install
+from desktop.engine.packs import delta, grants, install
+from desktop.engine.packs.changes import read_summary
 from desktop.engine.packs.local_state import LocalState
 from desktop.engine.packs.manifest import describe_evaluation
 
@@ -38,6 +39,9 @@ class PackRow:
     licence: str
     documents: int
     tested: str = ""  # the signed evaluation summary (`admin build --eval`); "" when none
+    # What changed since the previous version, in the audiences this user reads (the manifest's
+    # signed counts): "since v6: 2 added, 1 changed (everyone, staff)"; "" when not recorded.
+    whats_new: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class PackLibrary:
                 if g.pack_id == manifest.pack_id and g.pack_version == manifest.version
                 for audience in g.audience_keys
             } & set(manifest.audiences)
+            changes = read_summary(manifest.raw)
             rows.append(
                 PackRow(
                     pack_id=manifest.pack_id,
@@ -100,6 +105,7 @@ class PackLibrary:
                     licence=str(manifest.raw.get("license", "")),
                     documents=sum(int(a["documents"]) for a in manifest.audiences.values()),
                     tested=describe_evaluation(manifest.evaluation) if manifest.evaluation else "",
+                    whats_new=changes.describe(readable) if changes else "",
                 )
             )
         for bad in broken:
@@ -121,8 +127,10 @@ class PackLibrary:
         return rows
 
     def install_from_file(self, path: Path) -> InstallReport:
-        """Verify and install a pack file; raises `PackRejected` with what to do."""
-        installed = install.install(path)
+        """Verify and install a pack file, or a delta onto the installed version; raises
+        `PackRejected` with what to do."""
+        is_delta = path.name.endswith(delta.DELTA_SUFFIX)
+        installed = delta.apply_delta(path) if is_delta else install.install(path)
         manifest = installed.manifest
         return InstallReport(
             pack_id=manifest.pack_id,

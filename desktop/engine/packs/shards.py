@@ -5,13 +5,21 @@ before that keep the index blob in the database's `shard_vectors` table, and sti
 
 Without the key the file is indistinguishable from random bytes: no chunk, title, path or vector of
 the audience's documents can be read from it.
+
+An incremental build (`build_shard(..., previous=...)`) starts from the previous version's shard:
+its database copied and re-encrypted page by page under the new key (`PRAGMA rekey`), its
+embedding cache put back from the old vector file, then the ordinary build over the new files, which re-parses and re-embeds only what
+changed. The names of the documents added, changed and removed stay inside the shard (`kb_meta`
+`changes`), readable only with this audience's key.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +30,7 @@ from desktop.engine.knowledge.search import Retriever
 from desktop.engine.knowledge.store import KnowledgeStore
 from desktop.engine.knowledge.vector_index import FlatIvfIndex, load_generation
 from desktop.engine.packs import vector_file
+from desktop.engine.packs.changes import DocumentChanges, diff_documents
 from desktop.engine.storage.encrypted_db import open_database
 
 _VECTORS_TABLE = (
@@ -30,16 +39,37 @@ _VECTORS_TABLE = (
 )
 
 
+@dataclass(frozen=True)
+class PreviousShard:
+    """The same audience's shard in the previous pack version, with that version's key."""
+
+    path: Path
+    key: bytes
+
+
+RULES_META = "document_rules"  # the `documents.*` actions the shard's chunks were screened with
+CHANGES_META = "changes"  # names added / changed / removed since the previous version (JSON)
+
+
 def build_shard(
     files: Sequence[tuple[str, Path]],
     shard_path: Path,
     key: bytes,
     embedder: EmbedderLike,
     options: BuildOptions | None = None,
-) -> Iterator[Progress]:
-    """Index `files` (relative name, source path) into a new encrypted shard at `shard_path`."""
+    *,
+    previous: PreviousShard | None = None,
+    compare_with: dict[str, str] | None = None,
+) -> Iterator[Progress | DocumentChanges]:
+    """Index `files` (relative name, source path) into a new encrypted shard at `shard_path`.
+
+    With `previous`, start from that shard's content (re-keyed) so that only new and changed files
+    are parsed and embedded. `compare_with` (path -> sha256 of the previous version's documents of
+    this audience, for a full build that has one) is what the changes are counted against;
+    `previous` brings its own. Yields progress, then the `DocumentChanges` (ending the stream)."""
     if shard_path.exists():
         raise StorageError(f"{shard_path} already exists; shards are built once per pack version.")
+    options = options or BuildOptions()
     with tempfile.TemporaryDirectory(prefix="enclave-shard-") as tmp:
         source, work = Path(tmp) / "source", Path(tmp) / "work"
         for relative, path in files:
@@ -47,10 +77,20 @@ def build_shard(
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
         source.mkdir(exist_ok=True)
+        if previous is not None:
+            _copy_rekeyed(previous, shard_path, key)
         db = open_database(shard_path, key, durable=False)
         try:
-            store = KnowledgeStore(db)
+            store = KnowledgeStore(db)  # runs the store's migrations on a copied older shard
+            before = live_documents(store) if previous is not None else dict(compare_with or {})
+            if previous is not None:
+                _restore_embeddings(store, previous, int(embedder.dimension))
+            with store.transaction():
+                store.set_meta(RULES_META, rules_text(options.document_rules))
             yield from builder.build(source, work, embedder, options, store=store)
+            changes = diff_documents(before, live_documents(store))
+            with store.transaction():
+                store.set_meta(CHANGES_META, json.dumps(changes.names(), sort_keys=True))
             generation = store.generation()
             db.execute(_VECTORS_TABLE)
             if generation:
@@ -63,6 +103,81 @@ def build_shard(
             db.execute("VACUUM")
         finally:
             db.conn.close()
+    yield changes
+
+
+def rules_text(rules: Any) -> str:
+    """The `documents.*` actions as the shard records them (sorted JSON)."""
+    return json.dumps(dict(sorted(dict(rules).items())), sort_keys=True)
+
+
+def live_documents(store: KnowledgeStore) -> dict[str, str]:
+    """Path -> sha256 of every live document in a shard."""
+    rows = store.conn.execute("SELECT path, sha256 FROM documents WHERE state = 'live'")
+    return {str(path): str(sha) for path, sha in rows}
+
+
+def read_previous(previous: PreviousShard) -> tuple[dict[str, str], dict[str, str | None]]:
+    """(live documents, the meta an incremental build depends on) of a previous shard, opened
+    read-only with its own key; `StorageError` if the key does not open it."""
+    db = open_database(previous.path, previous.key, read_only=True)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM kb_meta").fetchall())
+        docs = db.execute("SELECT path, sha256 FROM documents WHERE state = 'live'").fetchall()
+    finally:
+        db.conn.close()
+    wanted = ("embedding_model", "chunking", RULES_META)
+    return {str(p): str(s) for p, s in docs}, {k: meta.get(k) for k in wanted}
+
+
+def _copy_rekeyed(previous: PreviousShard, target: Path, key: bytes) -> None:
+    """Copy the previous shard's file to `target` and re-encrypt every page with the new key
+    (`PRAGMA rekey`). The previous shard was vacuumed when it was built, so no free page carries
+    old bytes; the new shard is vacuumed again once built. (`sqlcipher_export` into a fresh
+    database was tried first: it left the FTS5 index unusable.)"""
+    shutil.copyfile(previous.path, target)
+    db = open_database(target, previous.key, durable=False)
+    try:
+        db.execute("PRAGMA journal_mode = DELETE")
+        db.execute(f"PRAGMA rekey = \"x'{key.hex()}'\"")
+    finally:
+        db.conn.close()
+
+
+def _restore_embeddings(store: KnowledgeStore, previous: PreviousShard, dimension: int) -> None:
+    """Put the build's embedding cache (content hash -> vector) back from the previous version's
+    vector index, so its unchanged chunks are not embedded again and stay in the new index."""
+    index = _read_index(previous.path, previous.key, store.conn, dimension)
+    ids, vectors = index.ids(), index.vectors()
+    row_of = {int(chunk_id): row for row, chunk_id in enumerate(ids)}
+    pairs = store.conn.execute("SELECT id, content_hash FROM chunks").fetchall()
+    with store.transaction():
+        store.conn.executemany(
+            "INSERT OR IGNORE INTO embeddings(content_hash, vector) VALUES (?, ?)",
+            [
+                (content_hash, vectors[row_of[chunk_id]].astype("<f4").tobytes())
+                for chunk_id, content_hash in pairs
+                if chunk_id in row_of
+            ],
+        )
+
+
+def _read_index(path: Path, key: bytes, conn: Any, dimension: int) -> FlatIvfIndex:
+    """A shard's vector index: its sealed vector file, else the blob older shards kept inside."""
+    sealed = vector_file.path_for(path)
+    if sealed.exists():
+        return vector_file.read(sealed, key)
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shard_vectors'"
+    ).fetchone()
+    row = (
+        conn.execute("SELECT data FROM shard_vectors ORDER BY generation DESC LIMIT 1").fetchone()
+        if has_table
+        else None
+    )
+    if row:
+        return FlatIvfIndex.from_bytes(row[0])
+    return FlatIvfIndex.build(_empty_ids(), _empty_vectors(dimension))
 
 
 class Shard:
@@ -73,18 +188,7 @@ class Shard:
         self.db = open_database(path, key, read_only=True)
         try:
             self.store = KnowledgeStore(self.db)
-            sealed = vector_file.path_for(path)
-            if sealed.exists():
-                index = vector_file.read(sealed, key)
-            else:  # built before the vector file, or with no document indexed
-                row = self.db.execute(
-                    "SELECT data FROM shard_vectors ORDER BY generation DESC LIMIT 1"
-                ).fetchone()
-                index = (
-                    FlatIvfIndex.from_bytes(row[0])
-                    if row
-                    else FlatIvfIndex.build(_empty_ids(), _empty_vectors(int(embedder.dimension)))
-                )
+            index = _read_index(path, key, self.db.conn, int(embedder.dimension))
             self.retriever = Retriever(self.store, index, embedder)
         except BaseException:
             self.db.conn.close()
