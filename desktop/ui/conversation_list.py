@@ -110,8 +110,9 @@ class ConversationList(QWidget):
         layout.setContentsMargins(8, 8, 4, 8)
         layout.addWidget(self.new_button)
         layout.addWidget(self.search)
+        # Nothing to list: the note says why at the top of the pane, not under an empty list.
+        layout.addWidget(self.empty, 1)
         layout.addWidget(self.list, 1)
-        layout.addWidget(self.empty, 1 if not backend.history_enabled else 0)
         self._current: int | None = None
         self._refreshing = False
         self.confirm_delete = self._ask_delete
@@ -123,6 +124,7 @@ class ConversationList(QWidget):
         if self.backend.history_pending:
             self.empty.setText("Opening your history…")
             self.empty.show()
+            self.list.hide()
             self.search.setEnabled(False)
             self._refreshing = False
             return
@@ -154,6 +156,7 @@ class ConversationList(QWidget):
             if conversation_id == self._current:
                 item.setSelected(True)
                 self.list.setCurrentItem(item)
+        self.list.setVisible(bool(self.list.count()))
         if self.list.count():
             self.empty.hide()
         else:
