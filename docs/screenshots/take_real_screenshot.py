@@ -67,6 +67,11 @@ def parse(argv: list[str]) -> set[str]:
     return wanted
 
 
+def idle(widget: object) -> Callable[[], bool]:
+    """True once a dialog's worker calls are done (a dialog without any: at once)."""
+    return lambda: not bool(getattr(widget, "busy", False))
+
+
 def main(argv: list[str]) -> int:
     wanted = parse(argv)
     from PySide6.QtCore import QCoreApplication
@@ -126,17 +131,20 @@ def main(argv: list[str]) -> int:
     from desktop.ui.packs import EnrolmentDialog, PackManagerDialog
     from desktop.ui.settings_dialog import SettingsDialog
 
-    dialogs: list[tuple[str, Callable[[], QWidget]]] = [
-        ("pack-manager", lambda: PackManagerDialog(window.packs, window)),
-        ("enrolment", lambda: EnrolmentDialog(window.packs, window)),
-        ("settings", lambda: SettingsDialog(session, window, window.prefs)),
-    ]
+    packs = window.packs
+    dialogs: list[tuple[str, Callable[[], QWidget]]] = []
+    if packs is not None:
+        dialogs += [
+            ("pack-manager", lambda: PackManagerDialog(packs, window)),
+            ("enrolment", lambda: EnrolmentDialog(packs, window)),
+        ]
+    dialogs.append(("settings", lambda: SettingsDialog(session, window, window.prefs)))
     for state, make in dialogs:
-        if state in wanted and window.packs is not None:
+        if state in wanted:
             dialog = make()
             dialog.show()
             wait(lambda: False, 0.5)
-            wait(lambda d=dialog: not getattr(d, "busy", False), 120)  # packs checked on a worker
+            wait(idle(dialog), 120)  # the pack dialogs check packs on a worker
             shot(state, dialog)
             dialog.close()
     window.shutdown()
