@@ -197,7 +197,7 @@ def source_dating(passage: Passage) -> tuple[str, str]:
     ("superseded by ...", or "")."""
     today = datetime.date.today()
     standing = status_label(passage.superseded_by or None, None, passage.effective or None, today)
-    return date_label(passage.doc_date or None, passage.date_source), standing
+    return date_label(passage.doc_date or None, passage.date_source, passage.date_detail), standing
 
 
 def print_footer(done: Done, model_id: str, as_of: str | None, err: TextIO) -> None:
@@ -231,7 +231,12 @@ def json_payload(
         "conversation_id": conversation_id,
         "knowledge_as_of": as_of,
         "sources": [  # each with its document's date, source kind and label
-            {**source, "date_label": date_label(source["doc_date"] or None, source["date_source"])}
+            {
+                **source,
+                "date_label": date_label(
+                    source["doc_date"] or None, source["date_source"], source["date_detail"]
+                ),
+            }
             for source in event["sources"]
         ],
         "retrieved": retrieved.as_dict()["passages"] if retrieved else [],

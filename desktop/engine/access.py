@@ -88,6 +88,7 @@ class Passage:
     available: bool = True
     doc_date: str = ""  # the document's own date (ISO), "" when none is known
     date_source: str = ""  # where it came from: `knowledge.doc_dates` ADMIN ... FILE
+    date_detail: str = ""  # the field it was read from ("updated", "ModDate", ...)
     superseded_by: str = ""  # the document that replaces this one (ranked above it)
     effective: str = ""  # in effect from (ISO)
 
@@ -297,6 +298,7 @@ def _passage(n: int, open_shard: OpenShard, chunk: ChunkRecord, score: float) ->
         score=round(score, 6),
         doc_date=chunk.doc_date or "",
         date_source=chunk.date_source if chunk.doc_date else "",
+        date_detail=chunk.date_detail if chunk.doc_date else "",
         superseded_by=chunk.superseded_by or "",
         effective=chunk.effective or "",
     )

@@ -96,7 +96,7 @@ def source_date(passage: Passage) -> str:
     """The document's date as it reads ("Updated 2024-03-05", "file date 2026-12-01"), or the
     pack's as-of when the document carries none (never a copy's date passed off as its own)."""
     if passage.doc_date:
-        return date_label(passage.doc_date, passage.date_source)
+        return date_label(passage.doc_date, passage.date_source, passage.date_detail)
     return f"pack as of {passage.as_of}" if passage.as_of else ""
 
 

@@ -49,6 +49,7 @@ def test_the_handbooks_own_date_field_is_read(tmp_path: Path) -> None:
     page = _md(tmp_path / "rfc.md", "title: RFC\ndate_approved: 2021-08-05\n")
     found = document_dates(page, "rfc.md", today=TODAY)
     assert (found.date, found.detail) == ("2021-08-05", "date_approved")
+    assert found.label() == "Approved 2021-08-05"
 
 
 def test_bad_and_future_front_matter_dates_are_ignored_with_a_reason(tmp_path: Path) -> None:
@@ -98,7 +99,8 @@ def test_pdf_moddate_then_creationdate(tmp_path: Path) -> None:
     found = document_dates(both, "both.pdf", today=TODAY)
     assert (found.date, found.source, found.detail) == ("2024-03-05", "pdf_metadata", "ModDate")
     created = _pdf(tmp_path / "created.pdf", {"/CreationDate": "D:20190102"})
-    assert document_dates(created, "created.pdf", today=TODAY).date == "2019-01-02"
+    only_created = document_dates(created, "created.pdf", today=TODAY)
+    assert only_created.label() == "Created 2019-01-02"  # never passed off as an update
 
 
 def test_a_pdf_with_a_broken_date_falls_back_to_its_file_time(tmp_path: Path) -> None:
@@ -213,6 +215,9 @@ def test_parse_date_forms() -> None:
 def test_labels() -> None:
     assert date_label(None, "") == "no date"
     assert date_label("2024-03-05", "pdf_metadata") == "Updated 2024-03-05"
+    assert date_label("2024-03-05", "office_metadata", "created") == "Created 2024-03-05"
+    assert date_label("2024-03-05", "front_matter", "date") == "Dated 2024-03-05"
+    assert date_label("2024-03-05", "admin", "created") == "Updated 2024-03-05"  # a glob's name
     assert date_label("2026-12-01", "file") == "file date 2026-12-01"
     assert status_label("new.md", None, "2027-01-01", TODAY) == (
         "superseded by new.md; in effect from 2027-01-01"

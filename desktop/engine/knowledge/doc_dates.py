@@ -87,20 +87,28 @@ class DocumentDates:
     notes: tuple[str, ...] = ()  # dates that were ignored, and why
 
     def label(self) -> str:
-        return date_label(self.date, self.source)
+        return date_label(self.date, self.source, self.detail)
 
     def is_withdrawn(self, today: _Day) -> bool:
         return self.withdrawn is not None and self.withdrawn <= today.isoformat()
 
 
-def date_label(when: str | None, source: str) -> str:
-    """How a source's date reads: "Updated 2024-03-05", "file date 2026-12-01" or "no date"."""
+_CREATED = frozenset({"created", "CreationDate", "published", "date"})
+
+
+def date_label(when: str | None, source: str, detail: str = "") -> str:
+    """How a source's date reads: "Updated 2024-03-05" (a creation or approval date says so),
+    "file date 2026-12-01" or "no date"."""
     if not when:
         return "no date"
     if source == FILE:
         return f"file date {when}"
     if source == ADMIN_DEFAULT:
         return f"dated {when} (administrator)"
+    if source in OWN_SOURCES and detail in _CREATED:
+        return f"Dated {when}" if detail == "date" else f"Created {when}"
+    if source in OWN_SOURCES and detail == "date_approved":
+        return f"Approved {when}"
     return f"Updated {when}"
 
 

@@ -213,8 +213,10 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_document_dates", M002_DOCUMENT_DATES),
 ]
-_DATE_COLUMNS = "d.doc_date, d.date_source, d.effective, d.superseded_by, d.withdrawn"
-_NO_DATE_COLUMNS = "NULL, '', NULL, NULL, NULL"
+_DATE_COLUMNS = (
+    "d.doc_date, d.date_source, d.effective, d.superseded_by, d.withdrawn, d.date_detail"
+)
+_NO_DATE_COLUMNS = "NULL, '', NULL, NULL, NULL, ''"
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,7 @@ class ChunkRecord:
     effective: str | None = None
     superseded_by: str | None = None
     withdrawn: str | None = None
+    date_detail: str = ""  # the field it was read from ("updated", "CreationDate", a glob...)
 
 
 class KnowledgeStore:
