@@ -364,13 +364,18 @@ class ChatView(InertBrowser):
                 ("up", "▲ Helpful" if turn.vote != 1 else "▲ Marked helpful"),
                 ("down", "▼ Not helpful" if turn.vote != -1 else "▼ Marked not helpful"),
             ]
+        arrow = QTextCharFormat(plain)  # ‹ › at the text's size: a small target is missed
+        arrow.setFontPointSize(self.font().pointSizeF() * 1.25)
+        arrow.setFontWeight(QFont.Weight.Bold)
         for index, (action, label) in enumerate(actions):
             if action == "version" or (action, n) == ("prev", 1) or (action, n) == ("next", of):
-                cursor.insertText(f" {label} " if action == "version" else label, plain)
+                cursor.insertText(
+                    *((f" {label} ", plain) if action == "version" else (label, arrow))
+                )
                 continue
             if index and actions[index - 1][0] not in ("prev", "version"):
                 cursor.insertText("   ·   ", plain)
-            link = QTextCharFormat(plain)
+            link = QTextCharFormat(arrow if action in ("prev", "next") else plain)
             link.setAnchor(True)
             link.setAnchorHref(f"act:{action}:{turn.key}")
             link.setForeground(self.palette().color(QPalette.ColorRole.Link))
