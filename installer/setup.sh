@@ -51,6 +51,20 @@ window_check=(--window)
 [ "$MODE" = "app" ] || window_check+=(--warn-only)
 "$PY" "$PREREQS" "${window_check[@]}" ||
   die "the window needs the system libraries named above; install them, then run this again (without them: 'bash installer/setup.sh' and the terminal commands still work)"
+# Tesseract OCRs scanned pages at pack build; in test mode it is installed where that is safe (apt,
+# as root or with passwordless sudo), else named with its install command (OCR tests then skip).
+if [ "$MODE" = "test" ] && ! command -v tesseract >/dev/null 2>&1; then
+  as_root=()
+  [ "$(id -u)" = 0 ] || as_root=(sudo -n)
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then
+    say "Installing Tesseract (OCR of scanned pages)"
+    ${as_root[@]+"${as_root[@]}"} apt-get install -y tesseract-ocr >/dev/null ||
+      say "Could not install tesseract-ocr: the OCR tests will be skipped"
+  else
+    "$PY" "$PREREQS" --ocr --warn-only
+    say "Without Tesseract the OCR tests are skipped"
+  fi
+fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   say "Creating the virtual environment in $VENV"

@@ -80,6 +80,8 @@ def _system_info() -> dict[str, Any]:
         "window_command": window.install_command(),
         "build_missing": [m.item for m in build.missing],
         "build_command": build.install_command(),
+        "ocr_missing": [m.item for m in prereqs.ocr_missing(window.distro)],
+        "ocr_command": prereqs.ocr_install_hint(window.distro),
         "text": prereqs.describe(window),
     }
 
@@ -250,6 +252,10 @@ def _system_lines(info: dict[str, Any]) -> list[str]:
         lines.append(
             f"  (to compile llama-cpp-python again: {', '.join(info['build_missing'])}; "
             f"{info['build_command'] or 'install them'})"
+        )
+    if info.get("ocr_missing"):
+        lines.append(
+            f"  (to OCR scanned pages when building packs: Tesseract; {info['ocr_command']})"
         )
     return lines
 

@@ -166,3 +166,13 @@ def test_build_without_tesseract_reports_the_scan_as_skipped(
     shutil.copy(SCANNED / "tts-history-scan.png", source / "scan.png")
     (step,) = [s for s in build(source, tmp_path / "kb", embedder) if s.kind == "file"]
     assert step.status == "skipped" and "Tesseract is not installed" in step.reason
+
+
+@pytest.mark.usefixtures("no_tesseract")
+def test_doctor_says_how_to_install_tesseract() -> None:
+    from desktop.engine import doctor
+
+    info = doctor._system_info()
+    assert info["ocr_missing"] == [prereqs.OCR_TOOL]
+    lines = doctor._system_lines(info)
+    assert any(prereqs.ocr_install_hint() in line and "scanned pages" in line for line in lines)

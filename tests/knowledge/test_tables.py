@@ -8,6 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
+
 from desktop.engine.knowledge import Retriever, build
 from desktop.engine.knowledge.parsers import Block, parse_file
 from desktop.engine.knowledge.tables import MAX_CELL_CHARS, MAX_COLUMNS, make_table
@@ -235,3 +237,32 @@ def test_a_pdf_table_runs_on_over_a_page_break() -> None:
 def test_held_out_docx_parses_into_four_tables() -> None:
     groups = _table_blocks(parse_file(TABLES / "research-and-meetings.docx").blocks)
     assert len({g[1] for g in groups}) == 4
+
+
+def test_a_long_ruled_pdf_is_searched_for_tables_on_a_bounded_number_of_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen import canvas
+
+    from desktop.engine.knowledge import parsers
+
+    monkeypatch.setattr(parsers, "MAX_TABLE_PAGES", 2)
+    path = tmp_path / "ruled.pdf"
+    pdf = canvas.Canvas(str(path), pagesize=letter)
+    for page in range(4):
+        pdf.drawString(72, 720, f"Page {page + 1} of a report with ruled tables everywhere.")
+        for row in range(4):  # a 3 x 2 grid of cells: 4 horizontal and 3 vertical rules
+            pdf.line(72, 600 - 20 * row, 372, 600 - 20 * row)
+        for col in range(3):
+            pdf.line(72 + 150 * col, 600, 72 + 150 * col, 540)
+        for row in range(3):
+            for col in range(2):
+                pdf.drawString(80 + 150 * col, 585 - 20 * row, f"r{row} c{col} p{page + 1}")
+        pdf.showPage()
+    pdf.save()
+    doc = parse_file(path)
+    tabular = {b.page for b in doc.blocks if b.heading_path}
+    assert tabular == {1, 2}
+    assert any("page(s) 3-4 kept as text only" in note for note in doc.notes)
+    assert {b.page for b in doc.blocks} == {1, 2, 3, 4}

@@ -443,7 +443,7 @@ def _outermost_text(soup: Any) -> Iterator[tuple[Any, str]]:
 
 
 def _parse_pdf(path: Path, data: bytes, ocr: OcrOptions) -> ParsedDocument:
-    """Text per page (pypdf); ruled tables as tables (pdfplumber, on pages that draw lines);
+    """Text per page (pypdf); ruled tables as tables (pdfplumber, on pages that draw a grid);
     pages without a text layer through OCR."""
     if not data.lstrip()[:5].startswith(b"%PDF-"):
         raise FileRejected("failed", "not a PDF (no %PDF- header)")
@@ -456,6 +456,8 @@ def _parse_pdf(path: Path, data: bytes, ocr: OcrOptions) -> ParsedDocument:
     scanned: list[int] = []
     plumber: Any = None
     seen = _PdfTables()
+    looked = 0
+    unexamined: list[int] = []
     try:
         for number, page in enumerate(reader.pages, start=1):
             text = page.extract_text() or ""
@@ -463,20 +465,31 @@ def _parse_pdf(path: Path, data: bytes, ocr: OcrOptions) -> ParsedDocument:
                 scanned.append(number)
                 continue
             found: list[tuple[tuple[float, float, float, float], Any]] = []
-            if _draws_lines(page):
-                if plumber is None:
-                    import pdfplumber
+            if _draws_a_grid(page):
+                looked += 1
+                if looked > MAX_TABLE_PAGES:
+                    unexamined.append(number)
+                else:
+                    if plumber is None:
+                        import pdfplumber
 
-                    plumber = pdfplumber.open(io.BytesIO(data))
-                found = _pdf_tables(plumber.pages[number - 1])
+                        plumber = pdfplumber.open(io.BytesIO(data))
+                    layout = plumber.pages[number - 1]
+                    found = _pdf_tables(layout)
+                    if found:
+                        blocks += _pdf_page_with_tables(layout, number, found, seen)
+                    layout.close()  # its parsed objects: memory stays per page, not per file
             if not found:
                 blocks += _paragraph_blocks(text, number)
-                continue
-            blocks += _pdf_page_with_tables(plumber.pages[number - 1], number, found, seen)
     finally:
         if plumber is not None:
             plumber.close()
     notes: list[str] = []
+    if unexamined:
+        notes.append(
+            f"tables looked for on the first {MAX_TABLE_PAGES} pages that draw rules; "
+            f"page(s) {_ocr.page_ranges(unexamined)} kept as text only"
+        )
     if scanned:
         ocr_blocks, note = _ocr_pdf_pages(data, scanned, ocr, have_text=bool(blocks))
         blocks += ocr_blocks
@@ -492,18 +505,26 @@ def _paragraph_blocks(text: str, page: int | None) -> list[Block]:
     return [Block(p.strip(), (), page, None) for p in re.split(r"\n\s*\n", text) if p.strip()]
 
 
-# A path operator after its numbers: `x y w h re` (rectangle) or `x y l` (line). Pages with no
-# vector path draw no ruled table, so pdfplumber (slower: it lays out every character) skips them.
+# A path operator after its numbers: `x y w h re` (rectangle) or `x y l` (line). A ruled table
+# draws many (a grid of n rows is 2n+ segments or n+ cell rectangles); a page with fewer than
+# MIN_RULES draws at most a rule or a box, and pdfplumber (slow: it lays out every character, ~0.3-
+# 0.8 s a page) is not run on it. Past MAX_TABLE_PAGES such pages a PDF's pages stay text only
+# (noted), so a long PDF stays within the parse budget.
 _PATH_OPERATOR = re.compile(rb"[\d.]\s+(?:re|l)\s")
+MIN_RULES = 6
+MAX_TABLE_PAGES = 40
 
 
-def _draws_lines(page: Any) -> bool:
+def _draws_a_grid(page: Any) -> bool:
     try:
         contents = page.get_contents()
         raw = contents.get_data() if contents is not None else b""
     except Exception:  # an odd content stream: let pdfplumber decide
         return True
-    return _PATH_OPERATOR.search(raw) is not None
+    for count, _match in enumerate(_PATH_OPERATOR.finditer(raw), start=1):
+        if count >= MIN_RULES:
+            return True
+    return False
 
 
 def _pdf_tables(page: Any) -> list[tuple[tuple[float, float, float, float], Any]]:
