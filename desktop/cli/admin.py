@@ -69,7 +69,16 @@ def register(sub: Any) -> None:
     build.add_argument("--pack-id", required=True)
     build.add_argument("--title", required=True)
     build.add_argument("--version", type=int, help="default: one more than the last built")
-    build.add_argument("--as-of", type=date.fromisoformat, help="knowledge-as-of date (YYYY-MM-DD)")
+    build.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        help="knowledge-as-of date (YYYY-MM-DD; default: the newest document date)",
+    )
+    build.add_argument(
+        "--dates",
+        type=Path,
+        help="a dates.toml: document dates, effective / superseded_by / withdrawn (see docs)",
+    )
     build.add_argument("--valid-days", type=int, default=180, help="expiry, in days from now")
     build.add_argument("--license", default="", help="the documents' licence, shown in About")
     build.add_argument(
@@ -246,7 +255,7 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
 
     version = args.version or workspace.latest_version(args.pack_id) + 1
     built: BuiltPack | None = None
-    options = BuildOptions(document_rules=_document_rules(args, workspace))
+    options = BuildOptions(document_rules=_document_rules(args, workspace), dates=_dates(args))
     embedder = Embedder(Catalog.load().default("embedding"))
     plan = plan_build(
         workspace.packs_dir,
@@ -304,6 +313,16 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
     if args.eval is not None:
         cli_evaluate.sign_pack_evaluation(args, workspace, built)
     return ExitCode.OK
+
+
+def _dates(args: argparse.Namespace) -> Any:
+    """The administrator's date map (`--dates`), and the source folder whose files' times are
+    the last resort (shards are built from copies, which carry the copy's time)."""
+    from desktop.engine.knowledge.doc_dates import DateMap
+
+    if args.dates:
+        return DateMap.load(args.dates, file_times=args.source)
+    return DateMap(file_times=args.source)
 
 
 def _admin_delta(args: argparse.Namespace, workspace: Any) -> int:

@@ -36,6 +36,7 @@ from desktop.engine.knowledge.builder import BuildOptions, EmbedderLike, Progres
 from desktop.engine.packs.archive import ARCHIVE_SUFFIX, verify_folder, write_archive
 from desktop.engine.packs.changes import ChangeSummary, DocumentChanges
 from desktop.engine.packs.errors import AdminError
+from desktop.engine.packs.freshness import newest_document_date
 from desktop.engine.packs.manifest import Manifest, format_time, is_safe_name
 from desktop.engine.packs.publish import sign_folder
 from desktop.engine.packs.shards import (
@@ -284,7 +285,9 @@ def build_pack(
         "version": version,
         "created": format_time(now),
         "expires": format_time(now + timedelta(days=valid_days)),
-        "knowledge_as_of": (knowledge_as_of or now.date()).isoformat(),
+        "knowledge_as_of": (
+            knowledge_as_of or newest_document_date(folder, audiences, keys) or now.date()
+        ).isoformat(),
         "embedding": {
             "id": identity["id"],
             "sha256": identity["sha256"],
