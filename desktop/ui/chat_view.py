@@ -43,6 +43,7 @@ REDACTION_MARK = QRegularExpression(
     "|".join(QRegularExpression.escape(m) for m in (*MARKS.values(), TOXIC_MARK))
     + r"|\[The rest of this answer is withheld[^\]]*\]"
 )
+LONG_QUESTION = 4000  # characters of a question shown in full; longer ones show their start
 REDACTION_TIP = (
     "Removed from the answer by your organisation's policy. The cited passage still opens in "
     "full if you may read it."
@@ -210,7 +211,16 @@ class ChatView(InertBrowser):
         anchor = f"turn-{key}" if key is not None else ""  # to jump to (search results)
         self._header(cursor, "You", self.palette().color(QPalette.ColorRole.Link), anchor)
         self._new_block(cursor)
-        cursor.insertText(text, self._plain())
+        shown = text
+        if len(text) > LONG_QUESTION:  # a pasted document: its start, not pages of it
+            shown = text[: LONG_QUESTION // 2].rstrip()
+        cursor.insertText(shown, self._plain())
+        if shown is not text:
+            more = len(text) - len(shown)
+            cursor.insertText(
+                f" … ({more:,} more characters not shown; Edit question shows them all)",
+                self._muted_format(italic=True),
+            )
         cursor.endEditBlock()
         self._scroll_to_end(follow)
 

@@ -347,6 +347,16 @@ def test_bad_input_as_a_user_types_it(qtbot, window, backend) -> None:
     assert window.input_note.isVisible() and "the limit is 100,000" in window.input_note.text()
     window.input.setPlainText("How do I book travel?")
     assert not window.input_note.isVisible()  # said until the text changes
+    window.input.setPlainText("Why? " * 2000)  # 10k characters: asked, shown by its start
+    window.send()
+    wait_idle(qtbot, window)
+    assert backend.asked == [("Why? " * 2000).strip()]
+    assert "(8,000 more characters not shown; Edit question shows them all)" in (
+        window.chat.toPlainText()
+    )
+    assert window._turns[-1].question == ("Why? " * 2000).strip()  # kept whole, to edit
+    window.new_chat()
+    backend.asked.clear()
 
     window.input.setPlainText("How do I book travel?")
     window.send()
