@@ -12,7 +12,7 @@ import pytest
 
 from desktop.engine.knowledge import Retriever, build
 from desktop.engine.knowledge.parsers import Block, parse_file
-from desktop.engine.knowledge.tables import MAX_CELL_CHARS, MAX_COLUMNS, make_table
+from desktop.engine.knowledge.tables import MAX_CELL_CHARS, MAX_COLUMNS, make_table, table_blocks
 from desktop.engine.runtime.embedder import Embedder
 
 TABLES = Path(__file__).resolve().parents[1] / "data" / "tables"
@@ -132,8 +132,10 @@ def test_html_tables_with_spans_captions_and_nesting(tmp_path: Path) -> None:
 
 
 def test_hostile_tables_are_bounded() -> None:
-    assert make_table([["only a header"]]) is None
-    assert make_table([]) is None
+    assert make_table([]) is None and make_table([[], ["", None]]) is None
+    lone = make_table([["only", "a header"]])
+    assert lone is not None and lone.rows == ()
+    assert [b.text for b in table_blocks(lone, "Table 1")] == ["| only | a header |"]
     # empty leading rows and an empty header cell; empty columns dropped; ragged rows padded
     table = make_table(
         [[], ["", ""], ["Name", "", None, "Cost"], ["Pen", "", "", "2", "x"], ["Ink"]]
@@ -185,11 +187,14 @@ def test_docx_merged_cells_repeat_their_text(tmp_path: Path) -> None:
     grid.cell(1, 0).merge(grid.cell(2, 0)).text = "Design"
     grid.cell(1, 1).text, grid.cell(1, 2).text = "Ana", "4A"
     grid.cell(2, 1).text, grid.cell(2, 2).text = "Bo", "4B"
+    box = document.add_table(rows=1, cols=1)  # a one-cell "table" around a note: kept as text
+    box.cell(0, 0).text = "Doors close at 6 pm."
     buffer = io.BytesIO()
     document.save(buffer)
     (tmp_path / "teams.docx").write_bytes(buffer.getvalue())
-    (block,) = parse_file(tmp_path / "teams.docx").blocks
+    block, note = parse_file(tmp_path / "teams.docx").blocks
     assert block.text.split("\n")[2:] == ["| Design | Ana | 4A |", "| Design | Bo | 4B |"]
+    assert (note.text, note.heading_path) == ("| Doors close at 6 pm. |", ("Table 2",))
 
 
 def test_a_cell_question_retrieves_the_right_rows(tmp_path: Path, embedder: Embedder) -> None:

@@ -534,7 +534,7 @@ def _pdf_tables(page: Any) -> list[tuple[tuple[float, float, float, float], Any]
     out = []
     for found in page.find_tables():
         table = tables.make_table(found.extract())
-        if table is not None:
+        if table is not None and table.rows:  # a lone boxed line stays in the page's text
             out.append((tuple(found.bbox), table))
     out.sort(key=lambda item: item[0][1])
     return out
@@ -783,9 +783,8 @@ def _parse_csv(path: Path, data: bytes) -> ParsedDocument:
     text, note = decode_text(data)
     notes = [note] if note else []
     table = tables.make_table(csv.reader(io.StringIO(text)), sheet_rows=True)
-    if table is None:  # a single line: plain text
-        blocks = [Block(" | ".join(c.strip() for c in text.split(",")), (), None, 1)]
-        return ParsedDocument(_title_from(path), blocks, [], notes)
+    if table is None:
+        raise FileRejected("skipped", "no text found")
     if table.truncated:
         notes.append(f"cut at {tables.MAX_ROWS:,} rows")
     return ParsedDocument(_title_from(path), tables.table_blocks(table, ""), [], notes)

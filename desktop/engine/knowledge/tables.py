@@ -58,7 +58,8 @@ def make_table(
     sheet_rows: bool = False,
     max_rows: int = MAX_ROWS,
 ) -> Table | None:
-    """A table from raw rows (first non-empty row is the header), or None if it has no data rows.
+    """A table from raw rows (first non-empty row is the header; a lone row is a header with no
+    rows), or None if every row is empty.
 
     Empty rows and columns are dropped; rows are padded or cut to the header's width. Reads at
     most `max_rows` + 1 non-empty rows from `raw_rows`, so an endless sheet costs a bounded time.
@@ -77,7 +78,7 @@ def make_table(
             break
         rows.append(cells)
         numbers.append(number)
-    if len(rows) < 2:
+    if not rows:
         return None
     width = max(len(r) for r in rows)
     used = [c for c in range(width) if any(c < len(r) and r[c] for r in rows)]
@@ -114,6 +115,8 @@ def table_blocks(
     The row range is the locator (blocks carry no line: the repeated header would shift it).
     """
     head, sep, lines = markdown_lines(table)
+    if not lines:  # a lone row: kept as it is, under the table's name
+        return [Block(head, (*heading_path, name) if name else heading_path, page, None)]
     fixed = len(head) + len(sep) + 2
     blocks: list[Block] = []
     start = 0
