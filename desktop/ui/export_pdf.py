@@ -31,6 +31,9 @@ def write_pdf(markdown: str, path: str, title: str = "Conversation") -> None:
     """Typeset `markdown` to an A4 PDF at `path` (OSError when it cannot be written). Typeset
     in memory first, so a path that cannot be written leaves no half file."""
     document = InertDocument()
+    font = document.defaultFont()
+    font.setPointSizeF(10.5)  # print size, whatever the screen's
+    document.setDefaultFont(font)
     document.setMetaInformation(QTextDocument.MetaInformation.DocumentTitle, title)
     document.setMarkdown(_IMAGE.sub(r"[image: \1](\2)", markdown), MARKDOWN_FEATURES)
     buffer = QBuffer()
