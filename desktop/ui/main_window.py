@@ -540,12 +540,22 @@ class MainWindow(QMainWindow):
         """A search result: open its conversation, show the turn it belongs to, scroll there."""
         if conversation_id != self._conversation_id:
             self.open_conversation(conversation_id)
-        for index, turn in enumerate(self._turns):
+        for turn in list(self._turns):
             for version in turn.all_versions():
                 if message_id in (version.question_id, version.message_id):
-                    if version is not turn:
-                        self._turns[index] = version
-                        self._render()
+                    if version is not turn and version.question_id is not None and not self.busy:
+                        # another version (search finds the current ones; history may have
+                        # moved on): select it in history, with the turns asked under it
+                        try:
+                            self.backend.select_version(version.question_id)
+                        except EngineError as exc:
+                            self.show_error(exc)
+                            return
+                        self.open_conversation(conversation_id)
+                        version = next(
+                            (t for t in self._turns if t.question_id == version.question_id),
+                            version,
+                        )
                     self.chat.scrollToAnchor(f"turn-{version.key}")
                     self.chat.flash_turn(version.key)
                     if version.refs:

@@ -482,3 +482,21 @@ def test_history_off_says_so_on_the_welcome_page(qtbot) -> None:
         "History is off. No secure keyring.\nInstall one."
     ]
     win.shutdown()
+
+
+def test_a_jump_to_another_version_selects_it_with_its_later_turns(qtbot, window, backend):
+    for question in ("How do I book travel?", "And trains?"):
+        window.ask(question)
+        wait_idle(qtbot, window)
+    conversation = window._conversation_id
+    first_answer = window._turns[0].message_id
+    backend.tokens = ["Early", "."]
+    window._on_action("regenerate", window._turns[0].key)
+    wait_idle(qtbot, window)
+    assert [t.question for t in window._turns] == ["How do I book travel?"]
+    assert first_answer is not None and conversation is not None
+    window.jump_to_message(conversation, first_answer)  # e.g. a search result from before
+    assert [t.question for t in window._turns] == ["How do I book travel?", "And trains?"]
+    assert window._turns[0].version == (1, 2)
+    current = [m.id for m in backend.messages(conversation) if not m.superseded]
+    assert first_answer in current
