@@ -104,7 +104,9 @@ def test_window_and_ask_see_the_same_events_from_the_fake_model(
     model = FakeChatModel(reply, reply)
     made: list[Assistant] = []
 
-    def fake_open(options: AssistantOptions, *, keep_history: bool = True) -> Assistant:
+    def fake_open(
+        options: AssistantOptions, *, keep_history: bool = True, defer_stores: bool = False
+    ) -> Assistant:
         made.append(Assistant(model, options=options))
         return made[-1]
 
