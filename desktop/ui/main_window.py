@@ -182,7 +182,6 @@ class MainWindow(QMainWindow):
         center_layout.setContentsMargins(4, 8, 4, 8)
         self.welcome = WelcomePanel()
         self.welcome.suggestionClicked.connect(self.ask_suggestion)
-        self.chat.noticeAdded.connect(self.welcome.add_note)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.welcome)
         self.pages.addWidget(self.chat)
@@ -826,10 +825,14 @@ class MainWindow(QMainWindow):
         if not isinstance(error, EngineError):
             raise error
         self.chat.add_notice(error.message, error.hint)
+        self.welcome.add_note(error.message, error.hint, "error")
 
     def show_notice(self, error: EngineError, consequence: str) -> None:
-        """A known problem the app can run with (e.g. no keyring: history off), shown inline."""
+        """A known problem the app can run with (e.g. no keyring: history off), shown inline
+        and on the welcome page. An answer's own notices (a guardrail rule, an answer that could
+        not be made) stay with that answer: they are not problems of the app."""
         self.chat.add_notice(f"{consequence} {error.message}", error.hint, kind="warning")
+        self.welcome.add_note(f"{consequence} {error.message}", error.hint, "warning")
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _launch(self, worker: GeneratorWorker) -> None:

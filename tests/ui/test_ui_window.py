@@ -500,3 +500,13 @@ def test_a_jump_to_another_version_selects_it_with_its_later_turns(qtbot, window
     assert window._turns[0].version == (1, 2)
     current = [m.id for m in backend.messages(conversation) if not m.superseded]
     assert first_answer in current
+
+
+def test_an_answers_notice_stays_with_it_not_on_the_welcome_page(qtbot, window, backend):
+    backend.ask_error = EngineError("The message needs 9000 tokens but only 4096 fit.", "Shorten.")
+    window.ask("A very long question")
+    wait_idle(qtbot, window)
+    assert "only 4096 fit" in window.chat.toPlainText()
+    window.new_chat()
+    assert window.pages.currentWidget() is window.welcome
+    assert window.welcome.notes == []  # a problem of that answer, not of the app
