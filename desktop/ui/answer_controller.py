@@ -150,6 +150,7 @@ class AnswerController(QObject):
                     record.verdict = shown
             case Done(answer=answer):
                 record.message_id = answer.message_id
+                record.refused = answer.decision.kind is DecisionKind.REFUSE
                 live.guards = answer.guards
                 record.question_id = answer.question_id
                 if answer.decision.generates:
@@ -212,31 +213,38 @@ class AnswerController(QObject):
         record = live.record
         record.finished = True
         record.stopped = record.stopped or live.worker.cancelled
+        record.notes = self._guard_notes(live)
         if live.visible and (record.answer or not record.error):
             self.chat.finish_answer(record)
-            self._show_guards(live)
         self.answerFinished.emit(live)
         self.busyChanged.emit()
 
-    def _show_guards(self, live: LiveAnswer) -> None:
+    @staticmethod
+    def _guard_notes(live: LiveAnswer) -> list[tuple[str, str, str]]:
         """Every guardrail decision under its answer, naming the rule (a block says what to do)."""
+        notes = []
         for guard in live.guards:
             if guard.stage == "input" and guard.action == "block":
                 # The answer itself is the rule's calm message (what to do); each rule that
                 # fired is named under it with what it saw.
-                self.chat.add_notice(f"Stopped by rule {guard.rule}", guard.reason, kind="warning")
+                notes.append((f"Stopped by rule {guard.rule}", guard.reason, "warning"))
             elif guard.action == "warn":
-                self.chat.add_notice(
-                    f"Policy warning (rule {guard.rule}): shown anyway, and recorded.",
-                    guard.reason,
-                    kind="warning",
+                notes.append(
+                    (
+                        f"Policy warning (rule {guard.rule}): shown anyway, and recorded.",
+                        guard.reason,
+                        "warning",
+                    )
                 )
             else:
-                self.chat.add_notice(
-                    f"Policy rule {guard.rule}: {guard.action} ({guard.stage}).",
-                    guard.reason,
-                    kind="info",
+                notes.append(
+                    (
+                        f"Policy rule {guard.rule}: {guard.action} ({guard.stage}).",
+                        guard.reason,
+                        "info",
+                    )
                 )
+        return notes
 
     # -- stopping ------------------------------------------------------------------------------
     def stop(self) -> None:

@@ -75,6 +75,9 @@ class TurnRecord:
     turn_id: int | None = None  # the turn's first question in history (its versions share it)
     versions: list[TurnRecord] = field(default_factory=list)  # every version, shared; [] = one
     replaceable: bool = True  # regenerate and edit are offered (any turn with its question)
+    refused: bool = False  # policy refused the question: asking it again would say the same
+    notes: list[tuple[str, str, str]] = field(default_factory=list)  # (text, hint, kind) shown
+    # under the answer, above its actions: the guardrail rules that fired
     following: list[TurnRecord] = field(default_factory=list)  # later turns asked under this
     # version, set aside while another version is shown (a chat not saved; history keeps its own)
 
@@ -226,12 +229,18 @@ class ChatView(InertBrowser):
 
     def add_notice(self, text: str, hint: str = "", *, kind: str = "error") -> None:
         """An inline message: `kind` is "error" (red), "warning" (amber) or "info" (muted)."""
-        colors = {"error": QColor("#d32f2f"), "warning": QColor("#b26a00"), "info": self._muted()}
-        if self.palette().color(QPalette.ColorRole.Base).lightness() < 128:
-            colors.update(error=QColor("#ff8a80"), warning=QColor("#ffcc80"))
         follow = self._scroll_follow()
         cursor = self._end()
         cursor.beginEditBlock()
+        self._write_notice(cursor, text, hint, kind)
+        cursor.endEditBlock()
+        self._scroll_to_end(follow)
+        self.noticeAdded.emit(text, hint, kind)
+
+    def _write_notice(self, cursor: QTextCursor, text: str, hint: str, kind: str) -> None:
+        colors = {"error": QColor("#d32f2f"), "warning": QColor("#b26a00"), "info": self._muted()}
+        if self.palette().color(QPalette.ColorRole.Base).lightness() < 128:
+            colors.update(error=QColor("#ff8a80"), warning=QColor("#ffcc80"))
         self._new_block(cursor, top=10.0)
         fmt = QTextCharFormat()
         fmt.setForeground(colors.get(kind, colors["info"]))
@@ -241,9 +250,6 @@ class ChatView(InertBrowser):
             fmt.setFontWeight(QFont.Weight.Normal)
             fmt.setFontItalic(True)
             cursor.insertText("\n" + hint, fmt)
-        cursor.endEditBlock()
-        self._scroll_to_end(follow)
-        self.noticeAdded.emit(text, hint, kind)
 
     def begin_answer(self, key: int, text_so_far: str = "") -> None:
         cursor = self._end()
@@ -345,6 +351,12 @@ class ChatView(InertBrowser):
         if turn.stopped:
             self._new_block(cursor)
             cursor.insertText("Stopped before the end.", self._muted_format(italic=True))
+        for (
+            text,
+            hint,
+            kind,
+        ) in turn.notes:  # e.g. the guardrail rules that fired, above the actions
+            self._write_notice(cursor, text, hint, kind)
         self._new_block(cursor, top=4.0)
         row = QTextCursor(cursor)
         row.movePosition(QTextCursor.MoveOperation.StartOfBlock)
@@ -363,7 +375,9 @@ class ChatView(InertBrowser):
         plain.setFontPointSize(small)
         actions = [("copy", "Copy")]
         if turn.replaceable and turn.question:
-            actions += [("regenerate", "Regenerate"), ("edit", "Edit question")]
+            if not turn.refused:
+                actions.append(("regenerate", "Regenerate"))
+            actions.append(("edit", "Edit question"))
         if turn.refs:
             actions.insert(0, ("sources", f"Sources ({len(turn.refs)})"))
         n, of = turn.version

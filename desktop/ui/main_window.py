@@ -660,7 +660,7 @@ class MainWindow(QMainWindow):
         if action == "copy":
             QGuiApplication.clipboard().setText(self.copy_text(turn))
             self.statusBar().showMessage("Answer copied with its sources", 2000)
-        elif action == "regenerate" and turn.question and turn.replaceable:
+        elif action == "regenerate" and turn.question and turn.replaceable and not turn.refused:
             self.replace_turn(turn, turn.question)
         elif action == "edit" and turn.question and turn.replaceable:
             self._editing = turn.key

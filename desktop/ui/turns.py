@@ -40,6 +40,7 @@ def turns_from_messages(
             last.message_id = message.id
             last.vote = message.feedback or 0
             last.stopped = message.metrics.get("finish_reason") == "cancelled"
+            last.refused = message.metrics.get("decision") == "refuse"
             last.finished = True
     for record in path:
         record.finished = True

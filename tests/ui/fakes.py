@@ -24,7 +24,14 @@ from desktop.engine.answer.events import (
     SentenceChecked,
 )
 from desktop.engine.answer.evidence import Quote
-from desktop.engine.answer.records import Answer, AnswerForm, Decision, Question, SentenceVerdict
+from desktop.engine.answer.records import (
+    Answer,
+    AnswerForm,
+    Decision,
+    GuardVerdict,
+    Question,
+    SentenceVerdict,
+)
 from desktop.engine.core.errors import EngineError, InvalidInput
 from desktop.engine.core.settings import AppSettings, SettingsInvalid
 from desktop.engine.runtime.catalog import ModelRow
@@ -83,6 +90,23 @@ class FakeTurn:
     def events(self) -> Iterator[AnswerEvent]:
         question = Question(self.question, self.conversation_id)
         yield Retrieved(self.question, tuple(self.citations))
+        if self.backend.refusal is not None:  # as the input screen's block: the rule's message
+            decision = Decision.refuse("fake: blocked", self.backend.refusal)
+            guard = GuardVerdict("input.injection", "block", "input", "looks like an override")
+            self.message_id = self._store(self.backend.refusal, [])
+            if self.message_id is not None:
+                self.backend.mark_refused(self.message_id)
+            yield Done(
+                Answer(
+                    question,
+                    self.backend.refusal,
+                    decision,
+                    guards=(guard,),
+                    message_id=self.message_id,
+                    question_id=self.question_id,
+                )
+            )
+            return
         if self.verdict is not None and self.verdict.abstained:
             decision = Decision.abstain("fake: nothing relevant", ABSTAIN_MESSAGE)
             yield Abstained(decision, tuple(self.citations))
@@ -191,6 +215,7 @@ class FakeBackend:
         self.as_of: str | None = None
         self.asked: list[str] = []
         self.history_seen: list[list[str]] = []
+        self.refusal: str | None = None  # set: each question is refused with this message
         self.evidence: list[Quote] = []  # shown before the first token
         self.final: str | None = None  # the checked answer, when it differs from the stream
         self.form = AnswerForm.GENERATED
@@ -401,6 +426,16 @@ class FakeBackend:
             self._messages = [
                 dataclasses.replace(m, superseded=m.id not in shown)
                 if m.conversation_id == question.conversation_id
+                else m
+                for m in self._messages
+            ]
+
+    def mark_refused(self, message_id: int) -> None:
+        """As the engine records a refusal: `metrics.decision` is "refuse"."""
+        with self._lock:
+            self._messages = [
+                dataclasses.replace(m, metrics={**m.metrics, "decision": "refuse"})
+                if m.id == message_id
                 else m
                 for m in self._messages
             ]
