@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QFont, QFontMetrics, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -33,7 +33,12 @@ from desktop.ui.backend import ChatBackend
 ID_ROLE = Qt.ItemDataRole.UserRole
 MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1  # a search hit: the message to jump to
 PINNED_ROLE = Qt.ItemDataRole.UserRole + 2
-PIN = "📌 "
+PIN_MARKS = ("📌", "★")  # the first the list's font can draw ("📌" is a box without an emoji font)
+
+
+def pin_mark(font: QFont) -> str:
+    metrics = QFontMetrics(font)
+    return next((m for m in PIN_MARKS if metrics.inFontUcs4(ord(m))), "*") + " "
 
 
 Row = tuple[int, str, str, int | None, bool]  # id, title, second line, message to jump to, pinned
@@ -78,6 +83,7 @@ class ConversationList(QWidget):
             | QAbstractItemView.EditTrigger.SelectedClicked
         )
         self.list.setWordWrap(True)
+        self.pin = pin_mark(self.list.font())
         self.list.setUniformItemSizes(False)
         # Titles wrap to the pane: a horizontal scroll bar would only ever scroll empty room.
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -144,7 +150,7 @@ class ConversationList(QWidget):
             self.failed.emit(exc)
             return
         for conversation_id, title, detail, message_id, pinned in items:
-            shown = (PIN if pinned else "") + title
+            shown = (self.pin if pinned else "") + title
             item = QListWidgetItem(shown if not detail else f"{shown}\n{detail}")
             item.setData(ID_ROLE, conversation_id)
             item.setData(MESSAGE_ROLE, message_id)
@@ -218,7 +224,7 @@ class ConversationList(QWidget):
     def _renamed(self, item: QListWidgetItem) -> None:
         if self._refreshing:
             return
-        title = item.text().split("\n", 1)[0].strip().removeprefix(PIN.strip()).strip()
+        title = item.text().split("\n", 1)[0].strip().removeprefix(self.pin.strip()).strip()
         try:
             if title:
                 self.backend.rename(int(item.data(ID_ROLE)), title)
@@ -230,7 +236,7 @@ class ConversationList(QWidget):
         item = self.list.currentItem()
         if item is not None:
             self._refreshing = True
-            item.setText(item.text().split("\n", 1)[0].removeprefix(PIN))
+            item.setText(item.text().split("\n", 1)[0].removeprefix(self.pin))
             self._refreshing = False
             self.list.editItem(item)
 
@@ -239,7 +245,7 @@ class ConversationList(QWidget):
         if item is None:
             return
         conversation_id = int(item.data(ID_ROLE))
-        if not self.confirm_delete(item.text().split("\n", 1)[0].removeprefix(PIN)):
+        if not self.confirm_delete(item.text().split("\n", 1)[0].removeprefix(self.pin)):
             return
         try:
             self.backend.delete(conversation_id)
