@@ -102,7 +102,9 @@ def test_first_run_to_export_on_the_real_engine(
         assert exported.count("## You") == 1 and exported.count("## Enclave") == 1
         assert "Handbook" in exported or "handbook" in exported  # sources resolved
         pdf = tmp_path / "conversation.pdf"
-        assert window.export_to(str(pdf)) and pdf.read_bytes().startswith(b"%PDF-")
+        assert window.export_to(str(pdf))
+        qtbot.waitUntil(lambda: not window.exporting, timeout=30_000)
+        assert pdf.read_bytes().startswith(b"%PDF-")
     finally:
         window.shutdown()
         session.close()
