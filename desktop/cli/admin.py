@@ -426,6 +426,8 @@ def _admin_trust_file(args: argparse.Namespace) -> int:
 def _admin_inspect(args: argparse.Namespace) -> int:
     from desktop.engine.knowledge.store import KnowledgeStore
     from desktop.engine.packs.build import load_keys_file
+    from desktop.engine.packs.changes import read_summary
+    from desktop.engine.packs.shards import CHANGES_META
     from desktop.engine.storage.encrypted_db import open_database
 
     envelope = json.loads((args.pack / "manifest.json").read_text())
@@ -447,10 +449,17 @@ def _admin_inspect(args: argparse.Namespace) -> int:
         print(
             _shown(f"  audience {name:<14} {info['documents']} documents, {info['chunks']} chunks")
         )
+    changes = read_summary(signed)
+    if changes is not None:
+        print(_shown(f"  changes {changes.describe()}"))
     if args.keys:
         _, _, keys = load_keys_file(args.keys)
         for name, info in sorted(signed["audiences"].items()):
             db = open_database(args.pack / info["shard"], keys[name], read_only=True)
+            row = db.execute("SELECT value FROM kb_meta WHERE key = ?", [CHANGES_META]).fetchone()
+            for kind, paths in sorted(json.loads(row[0]).items()) if row else []:
+                for path in paths:
+                    print(_shown(f"    [{name}] {kind:<8} {path}"))
             for status in KnowledgeStore(db).file_report():
                 print(_shown(f"    [{name}] {status.status:<8} {status.path} {status.reason}"))
                 for note in status.notes.split("; "):

@@ -157,6 +157,14 @@ def test_added_removed_and_moved_documents_match_a_full_build(office, counting, 
     row = db.execute("SELECT value FROM kb_meta WHERE key = ?", [CHANGES_META]).fetchone()
     db.conn.close()
     assert json.loads(row[0]) == {"added": [], "changed": [], "removed": ["hr/salaries.md"]}
+    from desktop.cli import main
+
+    folder = workspace.packs_dir / f"{PACK}-v2"
+    keys = workspace.packs_dir / f"{PACK}-v2.keys.json"
+    assert main(["admin", "inspect", str(folder), "--keys", str(keys)]) == 0
+    shown = capsys.readouterr().out
+    assert "changes since v1: 2 added, 2 removed (everyone, hr, staff)" in shown
+    assert "[hr] removed  hr/salaries.md" in shown and "[staff] added    staff/rota.md" in shown
 
     _, err = _build(workspace, source, capsys, "--full")
     assert "full build: --full was asked for" in err
@@ -199,3 +207,25 @@ def test_falls_back_to_a_full_build_and_says_why(office, counting, capsys):
     shutil.rmtree(workspace.packs_dir / f"{PACK}-v2" / "shards")
     _, err = _build(workspace, source, capsys)
     assert "full build: v2 cannot be read" in err
+
+
+def test_a_changed_file_that_no_longer_reads_leaves_the_pack_as_a_full_build_would(
+    office, counting, embedder, capsys
+):
+    """The knowledge builder keeps a document's old version when its update cannot be read; a
+    pack version holds what a full build of its source would: the old version goes, the reason
+    stays in the report."""
+    workspace, source = office
+    _build(workspace, source, capsys)
+    (source / "parking.md").write_text("")  # skipped: an empty file
+    out, _ = _build(workspace, source, capsys)
+    assert "everyone       0 added, 0 changed, 1 removed, 1 unchanged" in out
+    shard = _shard(workspace, 2, "everyone", embedder)
+    try:
+        hits = shard.retriever.search("where do visitors park", k=5)
+        assert hits and all(h.chunk.document_path != "parking.md" for h in hits)
+        report = {s.path: s for s in shard.store.file_report()}
+        assert report["parking.md"].status == "skipped"
+        assert report["parking.md"].reason == "empty file (0 bytes)"
+    finally:
+        shard.close()

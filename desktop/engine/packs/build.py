@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import secrets as pysecrets
 import tomllib
 from collections import Counter
@@ -141,11 +142,9 @@ def plan_build(
     keys file must open every shard, and it must have been built with this embedding model,
     chunking and `documents.*` rules; otherwise the build is full, with the reason."""
     options = options or BuildOptions()
-    older = sorted(
-        (int(p.name.rsplit("-v", 1)[1]) for p in out_dir.glob(f"{pack_id}-v*") if p.is_dir()),
-        reverse=True,
-    )
-    older = [v for v in older if v < version]
+    names = [p.name for p in out_dir.iterdir() if p.is_dir()] if out_dir.is_dir() else []
+    built = (re.fullmatch(rf"{re.escape(pack_id)}-v([0-9]+)", name) for name in names)
+    older = sorted((int(m[1]) for m in built if m and int(m[1]) < version), reverse=True)
     if not older:
         return BuildPlan.full_build("no previous version in the workspace")
     previous = older[0]

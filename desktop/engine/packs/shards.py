@@ -88,13 +88,17 @@ def build_shard(
             with store.transaction():
                 store.set_meta(RULES_META, rules_text(options.document_rules))
             yield from builder.build(source, work, embedder, options, store=store)
+            index = None
+            if previous is not None:
+                index = _drop_stale_documents(store, options, int(embedder.dimension))
             changes = diff_documents(before, live_documents(store))
             with store.transaction():
                 store.set_meta(CHANGES_META, json.dumps(changes.names(), sort_keys=True))
             generation = store.generation()
             db.execute(_VECTORS_TABLE)
             if generation:
-                index, _manifest = load_generation(work / VECTORS_DIR, generation)
+                if index is None:
+                    index, _manifest = load_generation(work / VECTORS_DIR, generation)
                 vector_file.write(vector_file.path_for(shard_path), index, key)
             # A shard is built once: drop the build's embedding cache (it duplicates the vector
             # file) so every start hashes less. Document texts stay: "open original" shows them.
@@ -104,6 +108,32 @@ def build_shard(
         finally:
             db.conn.close()
     yield changes
+
+
+def _drop_stale_documents(
+    store: KnowledgeStore, options: BuildOptions, dimension: int
+) -> FlatIvfIndex | None:
+    """Remove the live documents whose file changed but now failed or was skipped.
+
+    The knowledge builder keeps serving a document's previous version when its update cannot be
+    read; a pack version must hold what a full build of its source would, so here the previous
+    version goes (the file's `failed` / `skipped` status stays in the report). Returns the vector
+    index of what is live after that, or None when nothing was stale."""
+    stale = []
+    for path, sha in live_documents(store).items():
+        status = store.file_status(path)
+        if status is not None and status.status in ("failed", "skipped") and status.sha256 != sha:
+            stale.append((path, status))
+    if not stale:
+        return None
+    ids, vectors = store.next_live_vectors([path for path, _ in stale])
+    if len(ids) == 0:
+        vectors = _empty_vectors(dimension)
+    index = FlatIvfIndex.build(ids, vectors, ivf_threshold=options.ivf_threshold)
+    store.commit_generation(store.generation() + 1, [path for path, _ in stale])
+    for _path, status in stale:
+        store.set_file_status(status)  # the reason stays in the shard's report
+    return index
 
 
 def rules_text(rules: Any) -> str:
