@@ -103,7 +103,7 @@ class ChatSession:
         self.store_problem: EngineError | None = None
         self._stores_opened = threading.Event()
         self.packs = PackLibrary()
-        self._welcome = Welcome(user=getpass.getuser(), audit=self._audit_notice())
+        self._welcome = Welcome(audit=self._audit_notice())  # who: read with the packs
         if assistant is not None:  # its stores are open already: only the reader is left
             self.open_stores()
 

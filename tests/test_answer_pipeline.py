@@ -360,3 +360,27 @@ def test_each_default_stage_works_alone(model: FakeChatModel) -> None:
     assert isinstance(plan, PromptPlan) and plan.kept([LEAVE]) == (LEAVE,)
     history: tuple[Message, ...] = HistoryRecorder(None).history(1)
     assert history == ()
+
+
+def test_a_message_too_long_for_the_window_is_refused_before_any_stage() -> None:
+    """Counted against the model's window before the screen or retrieval spend time on it."""
+    from desktop.engine.assistant import Assistant, AssistantOptions
+    from desktop.engine.core.errors import ContextTooLong
+
+    model = FakeChatModel("never", n_ctx=512)
+    model.load(FAKE_ENTRY)
+    assistant = Assistant(model, options=AssistantOptions())
+    searched: list[str] = []
+
+    class Watching:
+        packs: list[object] = []
+
+        def search(self, query: str, k: int) -> list[Passage]:
+            searched.append(query)
+            return []
+
+    assistant.knowledge = Watching()  # type: ignore[assignment]
+    with pytest.raises(ContextTooLong, match="tokens"):
+        assistant.ask(None, "word " * 600)
+    assert searched == [] and model.calls == []
+    assert list(assistant.ask(None, "How many days of leave?"))  # a short one still runs

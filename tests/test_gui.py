@@ -54,6 +54,7 @@ def test_model_error_is_shown_inline(qtbot) -> None:
     qtbot.waitUntil(lambda: "not installed" in window.chat.toPlainText(), timeout=5000)
     assert "models fetch" in window.chat.toPlainText()
     assert window.status_model.text() == "Model not loaded"
+    assert "could not be loaded" in window.welcome.packs.text()  # not "Opening the model…"
     window.shutdown()
 
 

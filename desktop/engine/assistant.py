@@ -32,6 +32,7 @@ from desktop.engine.answer.input_guard import PolicyInputScreen
 from desktop.engine.answer.language import model_translator
 from desktop.engine.answer.output_guard import OutputGuard
 from desktop.engine.answer.pipeline import AnswerPipeline, Stages
+from desktop.engine.answer.prompt import MIN_ANSWER_TOKENS
 from desktop.engine.answer.records import ModelRef
 from desktop.engine.answer.stages import (
     AuditSink,
@@ -44,7 +45,7 @@ from desktop.engine.answer.stages import (
 from desktop.engine.audit.errors import AuditUnavailable
 from desktop.engine.audit.log import AuditLog, open_audit_log
 from desktop.engine.core import paths
-from desktop.engine.core.errors import EngineError, KeyringUnavailable
+from desktop.engine.core.errors import ContextTooLong, EngineError, KeyringUnavailable
 from desktop.engine.core.settings import AppSettings
 from desktop.engine.guard.guard_model import GuardModelScreen
 from desktop.engine.guard.pii import redact_text
@@ -246,7 +247,19 @@ class Assistant:
         self.open_stores()  # never an unrecorded answer because the stores were deferred
         if self.audit_problem is not None and self.policy.audit_required:
             raise AuditUnavailable(self.audit_problem)
+        self._check_fits(question)
         return self.pipeline().run(conversation_id, question)
+
+    def _check_fits(self, question: str) -> None:
+        """`ContextTooLong` for a message that cannot fit the model's window even alone, before
+        the screen and retrieval spend their time on it (a 50,000-character paste took 39 s to
+        be refused at the prompt plan)."""
+        if self.model.info is None:
+            return  # not loaded: the pipeline says so
+        needed = self.model.count_prompt_tokens([{"role": "user", "content": question}])
+        available = self.model.n_ctx()
+        if needed + MIN_ANSWER_TOKENS > available:
+            raise ContextTooLong(needed + MIN_ANSWER_TOKENS, available)
 
     def pipeline(self) -> AnswerPipeline:
         if self._pipeline is None:

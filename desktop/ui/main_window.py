@@ -336,6 +336,7 @@ class MainWindow(QMainWindow):
     def _model_failed(self, error: BaseException) -> None:
         self.status_model.setText("Model not loaded")
         self.model_problem = error
+        self.welcome.model_failed()
         self.answers.model_failed()
         self.show_error(error)
 
@@ -598,6 +599,8 @@ class MainWindow(QMainWindow):
             saving=self.prefs.save_history,
             private=self.private,
         )
+        if self.model_problem is not None:
+            self.welcome.model_failed()
         if self._turns or self.chat.streaming:
             self._show_chat()
         else:

@@ -149,6 +149,12 @@ class WelcomePanel(QScrollArea):
         self.notes_box.addWidget(note)
         self.notes.append(note)
 
+    def model_failed(self) -> None:
+        """The model did not load: say so instead of "Opening the model…" (the reason and what
+        to do are in the notice below)."""
+        self.packs.setText("The model could not be loaded, so questions cannot be answered yet.")
+        self.try_label.hide()
+
     def finding_suggestions(self) -> None:
         if not self.buttons:
             self.try_label.setText("Finding questions your documents can answer…")
@@ -158,7 +164,10 @@ class WelcomePanel(QScrollArea):
         self, welcome: Welcome, *, history_on: bool, saving: bool, private: bool = False
     ) -> None:
         roles = f" · roles: {', '.join(welcome.roles)}" if welcome.roles else ""
-        who = f"You are {welcome.user or 'the local user'} on this computer{roles}."
+        if welcome.user or welcome.ready:
+            who = f"You are {welcome.user or 'the local user'} on this computer{roles}."
+        else:  # the enrolment is read behind the window, with the packs
+            who = "Reading who you are and what you may read…"
         if private:
             who += " This is a private chat: it is not saved."
         self.who.setText(who)

@@ -30,6 +30,7 @@ def source_text(passage: Passage) -> str:
 
 
 CountTokens = Callable[[Sequence[Message]], int]
+MIN_ANSWER_TOKENS = 64  # the least room left for an answer; less is `ContextTooLong`
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def plan_prompt(
     sources: Sequence[str] = (),
     history: Sequence[Message] = (),
     answer_tokens: int = 512,
-    min_answer_tokens: int = 64,
+    min_answer_tokens: int = MIN_ANSWER_TOKENS,
 ) -> PromptPlan:
     """Fit everything into `n_ctx`, keeping room for at least `min_answer_tokens` of answer."""
     kept_history = [dict(m) for m in history]
