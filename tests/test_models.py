@@ -130,3 +130,14 @@ def test_admin_adds_own_model(chat_entry, tmp_path, monkeypatch, capsys) -> None
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"not a model")
     assert main(["models", "add", str(junk), "--id", "junk", "--license", "MIT"]) == 4
+
+
+def test_model_rows_say_which_model_is_the_default(catalog: Catalog, monkeypatch) -> None:
+    """The settings dialog names the default ("Default (smollm2-135m-instruct)")."""
+    from desktop.engine.runtime.catalog import model_rows
+
+    monkeypatch.setenv(CHAT_MODEL_ENV, "smollm2-135m-instruct")
+    defaults = {(r.role, r.id) for r in model_rows(catalog) if r.default}
+    assert ("chat", "smollm2-135m-instruct") in defaults
+    assert len([d for d in defaults if d[0] == "chat"]) == 1
+    assert any(role == "embedding" for role, _ in defaults)

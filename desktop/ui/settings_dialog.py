@@ -73,7 +73,8 @@ class SettingsDialog(QDialog):
 
         self.model = QComboBox()
         self.model.setAccessibleName("Chat model")
-        self.model.addItem("Default chat model", "")
+        default = next((m.id for m in backend.models() if m.role == "chat" and m.default), "")
+        self.model.addItem(f"Default ({default})" if default else "Default chat model", "")
         for entry in backend.models():
             if entry.role == "chat":
                 label = f"{entry.id} ({entry.licence or '?'})"
@@ -116,6 +117,7 @@ class SettingsDialog(QDialog):
         self.problems.setAccessibleName("Problems")
         self.problems.hide()
         form = QFormLayout()
+        form.setHorizontalSpacing(self.fontMetrics().horizontalAdvance("M"))  # labels never touch
         form.addRow("Chat &model", self.model)
         form.addRow("&Threads", self.threads)
         form.addRow("&GPU layers", self.gpu_layers)

@@ -9,6 +9,7 @@ fetched only when asked for (`enclave models fetch --id ID`), never by setup.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -245,9 +246,15 @@ class ModelRow:
     provisioned: bool  # its file is on this computer (not re-hashed here)
     source: str = ""  # where the file comes from (`ModelEntry.provenance`)
     licence_file: Path | None = None  # the licence text we carry for it, when we carry one
+    default: bool = False  # what "the default" of its role means on this computer
 
 
 def model_rows(catalog: Iterable[ModelEntry]) -> list[ModelRow]:
+    defaults: dict[str, str] = {}
+    if isinstance(catalog, Catalog):
+        for role in {e.role for e in catalog}:
+            with contextlib.suppress(CatalogError, UnknownModel):
+                defaults[role] = catalog.default(role).id
     return [
         ModelRow(
             e.id,
@@ -257,6 +264,7 @@ def model_rows(catalog: Iterable[ModelEntry]) -> list[ModelRow]:
             e.path.exists(),
             e.provenance,
             e.license_path,
+            defaults.get(e.role) == e.id,
         )
         for e in catalog
     ]
