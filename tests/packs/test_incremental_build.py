@@ -229,3 +229,17 @@ def test_a_changed_file_that_no_longer_reads_leaves_the_pack_as_a_full_build_wou
         assert report["parking.md"].reason == "empty file (0 bytes)"
     finally:
         shard.close()
+
+
+def test_unchanged_documents_keep_their_guard_findings_in_the_manifest(office, counting, capsys):
+    """A flagged chunk of a file that did not change is not screened again, yet the new
+    manifest's ingest summary counts it, as a full build would."""
+    workspace, source = office
+    (source / "notice.md").write_text("# Notice\nPay the invoice to account \u202e4321\u202c.\n")
+    _build(workspace, source, capsys)
+    (source / "welcome.md").write_text("# Welcome\nThe office now opens at eight.\n")
+    _, err = _build(workspace, source, capsys)
+    assert "incremental from v1" in err
+    before, after = _manifest(workspace, 1)["ingest"], _manifest(workspace, 2)["ingest"]
+    assert before["guard"] == {"documents.bidi:warn": 1} and before["flagged"] == 1
+    assert after == before

@@ -293,10 +293,11 @@ def build_pack(
             "dimension": identity["dimension"],
         },
         "audiences": audiences,
-        "ingest": {
+        "ingest": {  # the whole pack, as a full build counts it: an unchanged file is indexed
+            "indexed": sum(r.get("indexed", 0) + r.get("unchanged", 0) for r in report.values()),
             **{
                 status: sum(r.get(status, 0) for r in report.values())
-                for status in ("indexed", "skipped", "failed", "quarantined", "flagged")
+                for status in ("skipped", "failed", "quarantined", "flagged")
             },
             "guard": dict(sorted(guard_counts.items())),  # `documents.*` findings, by rule
         },

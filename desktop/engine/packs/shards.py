@@ -15,7 +15,9 @@ changed. The names of the documents added, changed and removed stay inside the s
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -25,7 +27,13 @@ from typing import Any
 
 from desktop.engine.core.errors import StorageError
 from desktop.engine.knowledge import builder
-from desktop.engine.knowledge.builder import VECTORS_DIR, BuildOptions, EmbedderLike, Progress
+from desktop.engine.knowledge.builder import (
+    VECTORS_DIR,
+    BuildOptions,
+    ChunkFlag,
+    EmbedderLike,
+    Progress,
+)
 from desktop.engine.knowledge.search import Retriever
 from desktop.engine.knowledge.store import KnowledgeStore
 from desktop.engine.knowledge.vector_index import FlatIvfIndex, load_generation
@@ -87,7 +95,10 @@ def build_shard(
                 _restore_embeddings(store, previous, int(embedder.dimension))
             with store.transaction():
                 store.set_meta(RULES_META, rules_text(options.document_rules))
-            yield from builder.build(source, work, embedder, options, store=store)
+            for progress in builder.build(source, work, embedder, options, store=store):
+                if previous is not None and progress.kind == "file" and not progress.flags:
+                    progress = _with_recorded_flags(store, progress)
+                yield progress
             index = None
             if previous is not None:
                 index = _drop_stale_documents(store, options, int(embedder.dimension))
@@ -108,6 +119,25 @@ def build_shard(
         finally:
             db.conn.close()
     yield changes
+
+
+_RECORDED_FLAG = re.compile(
+    r"(quarantined|flagged) chunk ([0-9]+) \((documents\.[a-z_.]+): (.*?)\)(?=; |$)"
+)
+
+
+def _with_recorded_flags(store: KnowledgeStore, progress: Progress) -> Progress:
+    """An unchanged file's `documents.*` findings, read back from its report notes (as
+    `ChunkFlag.note` wrote them when it was screened), so the new manifest counts them as a full
+    build would."""
+    status = store.file_status(progress.path)
+    if status is None:
+        return progress
+    flags = tuple(
+        ChunkFlag(int(m[2]), m[3], "block" if m[1] == "quarantined" else "warn", m[4])
+        for m in _RECORDED_FLAG.finditer(status.notes)
+    )
+    return dataclasses.replace(progress, flags=flags) if flags else progress
 
 
 def _drop_stale_documents(
