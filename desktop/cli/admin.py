@@ -302,6 +302,10 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
                 if item.status in ("failed", "skipped"):
                     display.clear()
                     print(_shown(f"  {item.status:<8} {item.path}: {item.reason}"), file=sys.stderr)
+                elif item.status == "indexed":
+                    for note in (n for n in item.reason.split("; ") if n.startswith("OCR")):
+                        display.clear()  # which pages were OCR'd, with what confidence
+                        print(_shown(f"  ocr      {item.path}: {note}"), file=sys.stderr)
                 if item.flags:
                     display.clear()
                     for flag in item.flags:  # the administrator sees them before release

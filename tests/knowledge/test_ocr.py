@@ -183,3 +183,34 @@ def test_doctor_says_how_to_install_tesseract() -> None:
     assert info["ocr_missing"] == [prereqs.OCR_TOOL]
     lines = doctor._system_lines(info)
     assert any(prereqs.ocr_install_hint() in line and "scanned pages" in line for line in lines)
+
+
+class _Kept:
+    """The module's embedder, which the CLI's `close()` must not close."""
+
+    def __init__(self, real: Embedder) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def close(self) -> None:
+        pass
+
+
+@needs_tesseract
+def test_admin_build_names_the_ocr_pages_and_their_confidence(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from desktop.cli import main as cli
+    from desktop.engine.packs.workspace import Workspace
+
+    monkeypatch.setattr("desktop.engine.runtime.embedder.Embedder", lambda *a, **k: _Kept(embedder))
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init()
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(SCANNED / "tts-history-scan.pdf", source / "history.pdf")
+    args = ["admin", "build", str(source), "--workspace", str(workspace.root), "--pack-id", "scan"]
+    assert cli([*args, "--title", "Scans"]) == 0
+    assert "ocr      history.pdf: OCR: page(s) 1, mean word confidence" in capsys.readouterr().err
