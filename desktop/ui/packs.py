@@ -327,6 +327,16 @@ class PackManagerDialog(PackDialog):
         self.outcome.setText(_error_text(error))
 
 
+ENROL_STEPS = (
+    "1. Send this request to your administrator (copy it, or save it as a file).\n"
+    "2. Import the grant file they send back. Your documents then unlock on this computer."
+)
+REENROL_STEPS = (
+    "Nothing to do unless your roles change or a grant runs out: then send this request to your "
+    "administrator again and import the grant they send back."
+)
+
+
 class EnrolmentDialog(PackDialog):
     """First run: show and export the enrolment request, then import the grant the admin returns."""
 
@@ -340,10 +350,7 @@ class EnrolmentDialog(PackDialog):
         self.state = QLabel()
         self.state.setWordWrap(True)
         self.state.setAccessibleName("Enrolment state")
-        steps = QLabel(
-            "1. Send this request to your administrator (copy it, or save it as a file).\n"
-            "2. Import the grant file they send back. Your documents then unlock on this computer."
-        )
+        self.steps = steps = QLabel(ENROL_STEPS)
         steps.setWordWrap(True)
         self.request = QPlainTextEdit()
         self.request.setReadOnly(True)
@@ -407,6 +414,7 @@ class EnrolmentDialog(PackDialog):
                 + (f", granted by {enrolled.granted_by}" if enrolled.granted_by else "")
                 + f", until {enrolled.expires.isoformat()}."
             )
+            self.steps.setText(REENROL_STEPS)
         else:
             self.state.setText("This computer is not enrolled yet.")
         if isinstance(request, EngineError):

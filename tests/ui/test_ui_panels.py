@@ -211,6 +211,7 @@ def test_enrolment_shows_exports_and_imports(qtbot, tmp_path: Path) -> None:
     qtbot.addWidget(dialog)
     idle(qtbot, dialog)
     assert "not enrolled" in dialog.state.text()
+    assert dialog.steps.text().startswith("1. Send this request")
     assert dialog.request.toPlainText().startswith("ENCLAVE-ENROL-1")
     target = tmp_path / "request.txt"
     dialog.choose_save = lambda: target
@@ -226,6 +227,7 @@ def test_enrolment_shows_exports_and_imports(qtbot, tmp_path: Path) -> None:
     dialog.import_grant()
     idle(qtbot, dialog)
     assert dialog.state.text() == "Enrolled as alice with staff, granted by IT, until 2030-01-01."
+    assert dialog.steps.text().startswith("Nothing to do unless your roles change")
     assert all(t is not threading.main_thread() for t in model.threads)
 
 
