@@ -373,7 +373,7 @@ def test_a_message_too_long_for_the_window_is_refused_before_any_stage() -> None
     searched: list[str] = []
 
     class Watching:
-        packs: list[object] = []
+        packs: tuple[object, ...] = ()
 
         def search(self, query: str, k: int) -> list[Passage]:
             searched.append(query)
@@ -384,3 +384,37 @@ def test_a_message_too_long_for_the_window_is_refused_before_any_stage() -> None
         assistant.ask(None, "word " * 600)
     assert searched == [] and model.calls == []
     assert list(assistant.ask(None, "How many days of leave?"))  # a short one still runs
+
+
+class QuotingCheck(PeriodCheck):
+    evidence = (Quote(1, "New employees earn 13 days of annual leave."),)
+
+
+class QuotingChecker:
+    def start(self, question: Question, passages: Sequence[Passage]) -> SentenceCheck:
+        return QuotingCheck()
+
+
+def test_the_quotes_shown_above_an_answer_are_kept_with_it(
+    model: FakeChatModel, store: ConversationStore
+) -> None:
+    """What the user read is what history keeps: the quotes shown before the first token, also
+    for an answer stopped before it began."""
+    quote = "> “New employees earn 13 days of annual leave.” [1]"
+    model.queue("Leave is 13 days [1].")
+    conversation = store.create_conversation("quotes").id
+    events = list(pipeline_for(model, store, check=QuotingChecker()).run(conversation, "Leave?"))
+    done = events[-1]
+    assert isinstance(done, Done) and done.answer.evidence == (quote,)
+    assert store.messages(conversation)[1].metrics["evidence"] == [quote]
+
+    model.queue("one two three")
+    stream = pipeline_for(model, store, check=QuotingChecker()).run(conversation, "Again?")
+    assert kinds([next(stream), next(stream)]) == ["retrieved", "evidence"]
+    stream.close()  # stopped after the quotes, before any token
+    stopped = store.messages(conversation)[-1]
+    assert stopped.role == "assistant" and stopped.text == ""
+    assert stopped.metrics["evidence"] == [quote]
+    assert stopped.metrics["finish_reason"] == "cancelled"
+    exported = store.export_markdown(conversation)
+    assert exported.count("*From your documents:*") == 2 and quote in exported

@@ -41,6 +41,8 @@ def turns_from_messages(
             last.vote = message.feedback or 0
             last.stopped = message.metrics.get("finish_reason") == "cancelled"
             last.refused = message.metrics.get("decision") == "refuse"
+            evidence = message.metrics.get("evidence", [])
+            last.evidence = [q for q in evidence if isinstance(q, str)]
             last.finished = True
     for record in path:
         record.finished = True

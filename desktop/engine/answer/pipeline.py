@@ -124,14 +124,16 @@ class AnswerPipeline:
         generation = s.generate.generate(plan)
         check = s.check.start(question, passages)
         seen = _OutputSeen(s.output)
-        if check.evidence:
-            yield Evidence(seen.quotes(check.evidence))
+        quotes = seen.quotes(check.evidence) if check.evidence else ()
+        evidence = tuple(q.markdown() for q in quotes)
         shown = seen.stream()
         raw: list[str] = []
         pieces: list[str] = []
         checked: CheckedAnswer | None = None
         index = 0
         try:
+            if quotes:  # inside: a reader that stops here still has the quotes recorded
+                yield Evidence(quotes)
             for token in generation:
                 raw.append(token.text)
                 judged = check.feed(token.text)
@@ -199,6 +201,8 @@ class AnswerPipeline:
                     retrieved=retrieval.passages,
                     dropped_history=plan.dropped_history,
                     guards=seen.guards(screened.guards),
+                    # Shown above a generated answer; a quoted one or an abstention replaces them.
+                    evidence=evidence if form is AnswerForm.GENERATED else (),
                 ),
                 question_id,
             )

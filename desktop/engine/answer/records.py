@@ -161,6 +161,7 @@ class Answer:
     dropped_history: int = 0
     guards: tuple[GuardVerdict, ...] = ()  # every guardrail rule that fired on this turn
     retrieved: tuple[Passage, ...] = ()  # everything retrieval returned, also when abstaining
+    evidence: tuple[str, ...] = ()  # the quotes shown before the model's answer (Markdown)
 
     @property
     def citations(self) -> tuple[CitationRef, ...]:

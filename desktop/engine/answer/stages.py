@@ -306,13 +306,19 @@ class HistoryRecorder:
     def record_answer(self, answer: Answer) -> int | None:
         message_id = None
         conversation_id = answer.question.conversation_id
-        if self.store is not None and conversation_id is not None and answer.text:
+        if (
+            self.store is not None
+            and conversation_id is not None
+            and (answer.text or answer.evidence)
+        ):
             metrics = {
                 **answer.stats.as_dict(),
                 "finish_reason": answer.finish_reason,
                 "decision": answer.decision.kind.value,
                 "dropped_history": answer.dropped_history,
             }
+            if answer.evidence:  # what the user read above the answer (or all of a stopped one)
+                metrics["evidence"] = list(answer.evidence)
             message_id = self.store.add_message(
                 conversation_id,
                 "assistant",

@@ -402,7 +402,11 @@ class ConversationStore(EncryptedStore):
         for message in self.messages(conversation_id):
             stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(message.created))
             who = {"user": "You", "assistant": "Enclave", "system": "System"}[message.role]
-            lines += [f"## {who} ({stamp})", "", message.text, ""]
+            lines += [f"## {who} ({stamp})", ""]
+            quotes = [q for q in message.metrics.get("evidence", []) if isinstance(q, str)]
+            if quotes:  # shown above the answer, so exported with it
+                lines += ["*From your documents:*", "", *quotes, ""]
+            lines += [message.text, ""]
             for number, citation in enumerate(message.citations, 1):  # a list: one line each
                 lines.append(f"- [{number}] {describe(citation)}")
             if message.citations:
