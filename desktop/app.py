@@ -169,8 +169,10 @@ class ChatSession:
     def _audit_notice(self) -> str:
         return audit_notice(self.assistant.policy, self.assistant.audit_problem)
 
-    def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
-        return self.assistant.ask(conversation_id, question)
+    def ask(
+        self, conversation_id: int | None, question: str, *, vary: bool = False
+    ) -> Iterator[AnswerEvent]:
+        return self.assistant.ask(conversation_id, question, vary=vary)
 
     def _suggestions(self, knowledge: KnowledgeAccess) -> list[str]:
         """Questions drawn from passages this user may read (the choke point's search), kept

@@ -418,3 +418,13 @@ def test_the_quotes_shown_above_an_answer_are_kept_with_it(
     assert stopped.metrics["finish_reason"] == "cancelled"
     exported = store.export_markdown(conversation)
     assert exported.count("*From your documents:*") == 2 and quote in exported
+
+
+def test_a_regenerate_samples_instead_of_repeating_the_greedy_answer(model: FakeChatModel) -> None:
+    from desktop.engine.answer.stages import VARY_TEMPERATURE
+
+    model.queue("Leave is 13 days [1].", "Leave is thirteen days [1].")
+    pipeline = pipeline_for(model)
+    list(pipeline.run(None, "Leave?"))
+    list(pipeline.run(None, "Leave?", vary=True))
+    assert [c.temperature for c in model.calls] == [0.0, VARY_TEMPERATURE]

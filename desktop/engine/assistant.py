@@ -236,7 +236,9 @@ class Assistant:
                 self.problems.append(exc)
 
     # -- answering -----------------------------------------------------------------------------
-    def ask(self, conversation_id: int | None, question: str) -> Generator[AnswerEvent, None, None]:
+    def ask(
+        self, conversation_id: int | None, question: str, *, vary: bool = False
+    ) -> Generator[AnswerEvent, None, None]:
         """The event stream of one answer (see `answer.events`); nothing runs until it is read.
 
         `PolicyRejected` when the administrator's policy file was refused; `AuditUnavailable`
@@ -248,7 +250,7 @@ class Assistant:
         if self.audit_problem is not None and self.policy.audit_required:
             raise AuditUnavailable(self.audit_problem)
         self._check_fits(question)
-        return self.pipeline().run(conversation_id, question)
+        return self.pipeline().run(conversation_id, question, vary=vary)
 
     def _check_fits(self, question: str) -> None:
         """`ContextTooLong` for a message that cannot fit the model's window even alone, before

@@ -108,9 +108,11 @@ class AnswerController(QObject):
 
     def _start(self, record: TurnRecord, conversation_id: int | None) -> None:
         question = record.question
+        # Regenerate (the same question again): another answer, not the same one twice.
+        vary = any(v is not record and v.question == question for v in record.versions)
 
         def produce() -> Iterator[AnswerEvent]:
-            return self.backend.ask(conversation_id, question)
+            return self.backend.ask(conversation_id, question, vary=vary)
 
         worker = GeneratorWorker(produce)
         live = LiveAnswer(record, conversation_id, worker)

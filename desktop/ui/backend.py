@@ -57,7 +57,9 @@ class ChatBackend(Protocol):
 
     def load_model(self) -> ModelStatus: ...
 
-    def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
+    def ask(
+        self, conversation_id: int | None, question: str, *, vary: bool = False
+    ) -> Iterator[AnswerEvent]:
         """The answer pipeline's events for one question (read on the engine thread)."""
         ...
 

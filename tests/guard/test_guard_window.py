@@ -49,7 +49,9 @@ class ScreenedBackend(FakeBackend):
             lambda: None,
         )
 
-    def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
+    def ask(
+        self, conversation_id: int | None, question: str, *, vary: bool = False
+    ) -> Iterator[AnswerEvent]:
         return self.pipeline.run(None, question)
 
 

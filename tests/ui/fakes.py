@@ -214,6 +214,7 @@ class FakeBackend:
         self._settings = AppSettings()
         self.as_of: str | None = None
         self.asked: list[str] = []
+        self.varied: list[bool] = []  # `vary` of each ask (True: a regenerate)
         self.history_seen: list[list[str]] = []
         self.refusal: str | None = None  # set: each question is refused with this message
         self.evidence: list[Quote] = []  # shown before the first token
@@ -258,10 +259,13 @@ class FakeBackend:
         self.suggested = True
         return self.welcome()
 
-    def ask(self, conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
+    def ask(
+        self, conversation_id: int | None, question: str, *, vary: bool = False
+    ) -> Iterator[AnswerEvent]:
         if self.ask_error is not None:
             raise self.ask_error
         self.asked.append(question)
+        self.varied.append(vary)
         self.history_seen.append(  # what a model would see as the conversation so far
             [
                 m.text

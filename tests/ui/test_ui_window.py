@@ -100,7 +100,9 @@ def test_an_answer_judged_no_answer_after_all_is_a_calm_abstention(qtbot, window
     message = "Your documents don't say how receipts affect the bonus."
     decision = Decision.abstain("the model found no answer", message)
 
-    def ask(conversation_id: int | None, question: str) -> Iterator[AnswerEvent]:
+    def ask(
+        conversation_id: int | None, question: str, vary: bool = False
+    ) -> Iterator[AnswerEvent]:
         yield Retrieved(question, passages)
         yield Evidence((Quote(1, "Staff book travel through the approved agency."),))
         yield AnswerToken("Not in the documents.", 0)
@@ -142,6 +144,7 @@ def test_regenerate_and_edit_keep_versions_browsable_and_persisted(qtbot, window
     text = window.chat.toPlainText()
     assert "Book early [1]." in text and "The agency books travel" not in text
     assert "‹ 2/2 ›" in text
+    assert backend.varied == [False, True]  # a regenerate asks for another answer, not the same
     conversation = window._conversation_id
     # what the model sees next: the current versions only
     current = [m.text for m in backend.messages(conversation) if not m.superseded]

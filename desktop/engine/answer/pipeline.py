@@ -80,9 +80,12 @@ class AnswerPipeline:
         """Stop the generation in progress (the stream then ends with a cancelled `Done`)."""
         self.stages.generate.cancel()
 
-    def run(self, conversation_id: int | None, text: str) -> Generator[AnswerEvent, None, None]:
+    def run(
+        self, conversation_id: int | None, text: str, *, vary: bool = False
+    ) -> Generator[AnswerEvent, None, None]:
         """Answer `text` in `conversation_id` (None: not kept). `InvalidInput` before any event
-        when the question cannot be sent; the question is durable once the first event arrives."""
+        when the question cannot be sent; the question is durable once the first event arrives.
+        `vary`: a regenerate, whose answer should not repeat the last one word for word."""
         s = self.stages
         cleaned = s.clean.clean(text)
         question = Question(cleaned, conversation_id, s.record.history(conversation_id))
@@ -121,7 +124,7 @@ class AnswerPipeline:
 
         plan = s.plan.plan(question, retrieval.passages)
         passages = plan.kept(retrieval.passages)
-        generation = s.generate.generate(plan)
+        generation = s.generate.generate(plan, vary=vary)
         check = s.check.start(question, passages)
         seen = _OutputSeen(s.output)
         quotes = seen.quotes(check.evidence) if check.evidence else ()

@@ -146,9 +146,14 @@ class GroundedPrompt:
 
 
 class AnswerGenerator(Protocol):
-    def generate(self, plan: PromptPlan) -> Generation: ...
+    def generate(self, plan: PromptPlan, *, vary: bool = False) -> Generation:
+        """`vary`: a regenerated answer, which should not repeat the last one word for word."""
+        ...
 
     def cancel(self) -> None: ...
+
+
+VARY_TEMPERATURE = 0.7  # a regenerated answer: another wording, still checked sentence by sentence
 
 
 class StreamFromModel:
@@ -158,9 +163,11 @@ class StreamFromModel:
         self.model = model
         self.temperature = temperature
 
-    def generate(self, plan: PromptPlan) -> Generation:
+    def generate(self, plan: PromptPlan, *, vary: bool = False) -> Generation:
+        # Greedy decoding (the default) gives the same answer twice: a regenerate samples.
+        temperature = max(self.temperature, VARY_TEMPERATURE) if vary else self.temperature
         return self.model.stream_chat(
-            plan.messages, max_tokens=plan.answer_tokens, temperature=self.temperature
+            plan.messages, max_tokens=plan.answer_tokens, temperature=temperature
         )
 
     def cancel(self) -> None:
