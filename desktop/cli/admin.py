@@ -298,6 +298,9 @@ def _admin_build(args: argparse.Namespace, workspace: Any) -> int:
                         line = ", ".join(f"{n} {kind}" for kind, n in moved.items())
                         print(_shown(f"  {audience:<14} {line}"))
                 built = item
+            elif item.kind == "note":
+                display.clear()
+                print(_shown(f"  note     {item.reason}"), file=sys.stderr)
             elif item.kind == "file":
                 if item.status in ("failed", "skipped"):
                     display.clear()

@@ -61,7 +61,7 @@ class ChunkFlag:
 class Progress:
     """One step of a build: a file's outcome, then the commit."""
 
-    kind: str  # "file" | "commit"
+    kind: str  # "file" | "commit" | "note" (a pack build: something the administrator is told)
     path: str = ""
     status: str = ""  # indexed | unchanged | skipped | failed
     reason: str = ""

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import secrets as pysecrets
+import shutil
 import tomllib
 from collections import Counter
 from collections.abc import Iterator
@@ -217,8 +218,21 @@ def build_pack(
     if not source.is_dir():
         raise AdminError(f"{source} is not a folder.")
     folder = out_dir / f"{pack_id}-v{version}"
+    staging = out_dir / f".{pack_id}-v{version}.building"  # the shards' copies of the sources
+    if folder.exists() and not (folder / "manifest.json").exists():
+        # A build of this version that was stopped (killed, power cut): its shards are encrypted
+        # under keys that were never written, so nothing in it can be reused. Start it again.
+        shutil.rmtree(folder)
+        shutil.rmtree(staging, ignore_errors=True)
+        yield Progress(
+            "note",
+            reason=f"{folder.name} was left by a build that stopped before "
+            "it was signed: removed, building it again from the start",
+        )
     if folder.exists():
         raise AdminError(f"{folder} already exists; pack versions are built once.")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True, mode=0o700)
     by_audience: dict[str, list[tuple[str, Path]]] = {a: [] for a in audience_map.audiences}
     for path in parsers.iter_source_files(source):
         relative = path.relative_to(source).as_posix()
@@ -247,6 +261,7 @@ def build_pack(
             options,
             previous=previous,
             compare_with=baseline.documents.get(audience, {}) if baseline else None,
+            staging=staging,
         )
         for progress in stream:
             if isinstance(progress, DocumentChanges):
@@ -318,6 +333,7 @@ def build_pack(
             handle,
             indent=2,
         )
+    shutil.rmtree(staging, ignore_errors=True)
     yield BuiltPack(folder, archive, keys_file, report, summary)
 
 

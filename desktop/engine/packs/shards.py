@@ -68,6 +68,7 @@ def build_shard(
     *,
     previous: PreviousShard | None = None,
     compare_with: dict[str, str] | None = None,
+    staging: Path | None = None,
 ) -> Iterator[Progress | DocumentChanges]:
     """Index `files` (relative name, source path) into a new encrypted shard at `shard_path`.
 
@@ -78,7 +79,9 @@ def build_shard(
     if shard_path.exists():
         raise StorageError(f"{shard_path} already exists; shards are built once per pack version.")
     options = options or BuildOptions()
-    with tempfile.TemporaryDirectory(prefix="enclave-shard-") as tmp:
+    # `staging`: where the copies of the sources go (the pack build's own folder in the admin's
+    # workspace, removed when a stopped build is run again; default: the system's temp folder).
+    with tempfile.TemporaryDirectory(prefix="enclave-shard-", dir=staging) as tmp:
         source, work = Path(tmp) / "source", Path(tmp) / "work"
         for relative, path in files:
             target = source / relative
