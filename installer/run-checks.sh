@@ -24,3 +24,18 @@ if [ "${ENCLAVE_SKIP_EVAL_GATE:-}" != "1" ]; then
   echo "== evaluation gate (eval/ci_gate.sh)"
   VPY="$VPY" bash "$ROOT/eval/ci_gate.sh"
 fi
+# The bundle smoke test (issue 18, docs/install.md): freeze the app with PyInstaller, build the
+# .deb, start the frozen app with no network and a temporary data folder, answer one question in
+# the terminal and one in the window under Xvfb (about 5 minutes, most of it the freeze).
+# ENCLAVE_SKIP_BUNDLE_SMOKE=1 skips it; a machine without xvfb-run or dpkg-deb says so and skips.
+if [ "${ENCLAVE_SKIP_BUNDLE_SMOKE:-}" != "1" ]; then
+  if command -v xvfb-run >/dev/null && command -v dpkg-deb >/dev/null; then
+    echo "== bundle smoke test (installer/make_bundle.sh, installer/smoke_test.sh)"
+    BUNDLE_OUT="$(mktemp -d "${TMPDIR:-/tmp}/enclave-bundle.XXXXXX")"
+    ENCLAVE_VENV="$(cd "$(dirname "$VPY")/.." && pwd)" bash "$ROOT/installer/make_bundle.sh" "$BUNDLE_OUT"
+    bash "$ROOT/installer/smoke_test.sh" "$BUNDLE_OUT/enclave"
+    rm -rf "$BUNDLE_OUT"
+  else
+    echo "== bundle smoke test skipped: it needs xvfb-run and dpkg-deb (apt-get install xvfb xauth dpkg-dev)"
+  fi
+fi
