@@ -56,7 +56,9 @@ def _whats_new_text(pack: PackRow) -> str:
     """The "what's new in vN" cell: counted in the worker's listing, only formatted here."""
     if pack.signature != "valid":
         return ""
-    return pack.whats_new or "not recorded"
+    if pack.whats_new:
+        return pack.whats_new
+    return "first version" if pack.version == 1 else "not recorded"
 
 
 def _error_text(error: EngineError) -> str:
