@@ -12,8 +12,10 @@ the golden set's calibration split asked by the default profile with no conversa
 For each question, alternating sides (ABAB):
 - ours: `Assistant.ask` from the call to the chat model's first token: input screen, retrieval,
   the abstention decision, the prompt plan (with `--focus` characters a passage, or whole), the
-  sentence check's start, then prefill; in one warm process, as the app runs (the system prompt's
-  KV prefix is reused across questions, the rest of the prompt is not);
+  sentence check's start, then prefill; in one warm process, its KV cache cleared before each
+  question (so both sides prefill the whole prompt; `--warm` keeps it, as the app does, where a
+  prompt sharing a prefix with the one before it is partly reused: the focused and whole prompts
+  of one question share everything up to the first passage the focus cut);
 - raw: a separate `llama_cpp.Llama` of the same GGUF, KV cache reset, the same final messages
   through `create_chat_completion(stream=True)` until its first chunk (template, tokenize,
   prefill, first token).
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from desktop.engine.assistant import Assistant, AssistantOptions  # noqa: E402
 from desktop.engine.evaluation.golden import load_golden  # noqa: E402
 from desktop.engine.runtime.chat_model import Generation  # noqa: E402
+from desktop.engine.runtime.model_manager import _forget_kv_state  # noqa: E402
 
 GOLDEN = ROOT / "eval/golden/handbook.jsonl"
 
@@ -49,6 +52,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--focus", type=int, default=500, help="characters a passage (focused)")
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
     parser.add_argument("--sources", type=int, default=4)
+    parser.add_argument("--warm", action="store_true", help="keep ours' KV cache between asks")
     return parser.parse_args(argv)
 
 
@@ -76,7 +80,11 @@ class FirstToken:
         return Generation(tokens(), generation.stats, generation._cancel)
 
 
-def ours(assistant: Assistant, probe: FirstToken, question: str) -> tuple[float, int] | None:
+def ours(
+    assistant: Assistant, probe: FirstToken, question: str, *, warm: bool
+) -> tuple[float, int] | None:
+    if not warm:
+        _forget_kv_state(assistant.model._llama)  # type: ignore[attr-defined]
     probe.first = None
     started = time.perf_counter()
     for _event in assistant.ask(None, question):
@@ -123,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         verbose=False,
     )
     print(
-        f"model {status.model_id}, {status.threads} threads, focus {args.focus} chars a passage; "
+        f"model {status.model_id}, {status.threads} threads, focus {args.focus} chars a passage, "
+        f"ours {'warm' if args.warm else 'cold'}; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
     rows: list[dict[str, float]] = []
@@ -133,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         row: dict[str, float] = {}
         for label, focus in (("focused", args.focus), ("whole", 0)):
             assistant.update_options(replace(options, focus_chars=focus))
-            got = ours(assistant, probe, q.question)
+            got = ours(assistant, probe, q.question, warm=args.warm)
             if got is None:
                 break
             row[f"ours_{label}"], row[f"tokens_{label}"] = got
