@@ -11,16 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from desktop.engine.core.errors import EngineError
 from desktop.engine.core.exit_codes import ExitCode
-from desktop.engine.knowledge.builder import EmbedderLike
 from desktop.engine.knowledge.store import ChunkRecord
 from desktop.engine.packs import install
 from desktop.engine.packs.grants import Grant
 from desktop.engine.packs.install import InstalledPack
-from desktop.engine.packs.shards import Shard
+
+if TYPE_CHECKING:  # imported when packs are opened (the pack builder's modules come with them)
+    from desktop.engine.knowledge.builder import EmbedderLike
+    from desktop.engine.packs.shards import Shard
 
 
 class AccessDenied(EngineError):
@@ -178,6 +180,8 @@ class KnowledgeAccess:
             if key is None:
                 continue
             try:
+                from desktop.engine.packs.shards import Shard
+
                 shard = Shard(pack.folder / info["shard"], key, self._embedder)
             except EngineError as exc:
                 self.problems.append(exc)
