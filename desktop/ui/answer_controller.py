@@ -25,6 +25,7 @@ from desktop.engine.answer.events import (
     Retrieved,
     SentenceChecked,
 )
+from desktop.engine.answer.grounding import DECLINED
 from desktop.engine.answer.records import AnswerForm, DecisionKind, GuardVerdict
 from desktop.engine.core.errors import Cancelled, EngineError
 from desktop.ui.backend import ChatBackend, Verdict
@@ -162,11 +163,15 @@ class AnswerController(QObject):
                     live.final = answer.text
                     record.quoted = answer.form is AnswerForm.QUOTED
                     unsupported = [v for v in answer.verdicts if v.supported is False]
-                    if unsupported or record.verdict is not None:
+                    if record.quoted or unsupported or record.verdict is not None:
                         record.verdict = Verdict(
                             unsupported_sentences=[v.text for v in unsupported],
                             reasons={v.text: v.reason for v in unsupported},
                             quoted=record.quoted,
+                            # The model only said the documents do not say: quoted, not refuted.
+                            declined=record.quoted
+                            and bool(answer.rejected)
+                            and all(v.reason == DECLINED for v in answer.rejected),
                         )
                 elif answer.form is AnswerForm.NONE and record.evidence:
                     # Generated, then judged no answer (the model found none in the passages):

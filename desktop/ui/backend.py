@@ -34,6 +34,7 @@ class Verdict:
     unsupported_sentences: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  # sentence -> why it is unsupported
     quoted: bool = False  # the model's answer was replaced by quotes from the sources
+    declined: bool = False  # quoted because the model found no answer (not because it was wrong)
 
 
 class ChatBackend(Protocol):

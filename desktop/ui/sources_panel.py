@@ -227,7 +227,10 @@ class SourcesPanel(QWidget):
         elif verdict is not None and verdict.quoted:
             self.title.setText(f"Sources ({len(self._citations)})")
             self.verdict.setText(
-                "The model's answer was not supported by these sources, so the answer quotes "
+                "The model found no direct answer in these sources, so the answer quotes their "
+                "sentences closest to your question."
+                if verdict.declined
+                else "The model's answer was not supported by these sources, so the answer quotes "
                 "them instead."
             )
             self.verdict.show()

@@ -146,6 +146,7 @@ class FakeTurn:
                 verdicts=tuple(verdicts),
                 stats=self.stats,
                 form=self.backend.form,
+                rejected=self.backend.rejected,
                 message_id=self.message_id,
                 question_id=self.question_id,
             )
@@ -220,6 +221,7 @@ class FakeBackend:
         self.evidence: list[Quote] = []  # shown before the first token
         self.final: str | None = None  # the checked answer, when it differs from the stream
         self.form = AnswerForm.GENERATED
+        self.rejected: tuple[SentenceVerdict, ...] = ()  # the model's sentences a quote replaced
         self.welcome_shown = Welcome(
             user="alex",
             roles=("staff",),

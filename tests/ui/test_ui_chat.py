@@ -9,7 +9,7 @@ from PySide6.QtGui import QGuiApplication, QTextCursor, QTextFormat
 from PySide6.QtWidgets import QApplication
 
 from desktop.engine.answer.evidence import Quote
-from desktop.engine.answer.records import AnswerForm
+from desktop.engine.answer.records import AnswerForm, SentenceVerdict
 from desktop.engine.core.errors import ContextTooLong
 from desktop.ui.backend import Verdict
 from desktop.ui.chat_view import ChatView, TurnRecord, link_citations
@@ -309,6 +309,20 @@ def test_a_quoted_answer_replaces_the_unsupported_stream(qtbot, window, backend)
     shown = window.chat.toPlainText()
     assert "999" not in shown and "Staff book travel through the approved agency." in shown
     assert window._turns[-1].quoted
+    assert "was not supported by these sources" in window.sources.verdict.text()
+
+
+def test_a_declined_then_quoted_answer_says_so_in_the_sources(qtbot, window, backend) -> None:
+    from desktop.engine.answer.grounding import DECLINED, DECLINED_INTRO
+
+    backend.tokens = ["The documents do not say."]
+    backend.final = f"{DECLINED_INTRO}\n\n> “Staff book travel through the approved agency.” [1]"
+    backend.form = AnswerForm.QUOTED
+    backend.rejected = (SentenceVerdict(0, "The documents do not say.", None, reason=DECLINED),)
+    window.ask("How much does travel cost?")
+    wait_idle(qtbot, window)
+    assert window._turns[-1].quoted
+    assert "found no direct answer in these sources" in window.sources.verdict.text()
 
 
 def test_export_as_pdf_writes_the_current_versions(qtbot, window, backend, tmp_path) -> None:
