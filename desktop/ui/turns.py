@@ -41,6 +41,7 @@ def turns_from_messages(
             last.vote = message.feedback or 0
             last.stopped = message.metrics.get("finish_reason") == "cancelled"
             last.refused = message.metrics.get("decision") == "refuse"
+            last.quoted = message.metrics.get("form") == "quoted"
             evidence = message.metrics.get("evidence", [])
             last.evidence = [q for q in evidence if isinstance(q, str)]
             last.finished = True

@@ -323,6 +323,7 @@ class HistoryRecorder:
                 "finish_reason": answer.finish_reason,
                 "decision": answer.decision.kind.value,
                 "dropped_history": answer.dropped_history,
+                "form": answer.form.value,  # a quoted answer is shown as quotes when reopened
             }
             if answer.evidence:  # what the user read above the answer (or all of a stopped one)
                 metrics["evidence"] = list(answer.evidence)
