@@ -13,7 +13,7 @@ import email.policy
 import io
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -646,17 +646,31 @@ def _ocr_pdf_pages(
             f"page(s) {listed} have no text layer and were not OCR'd: Tesseract is not "
             f"installed (install it with: {hint})"
         )
+    renders = ((n, lambda n=n: _ocr.render_pdf_page(data, n)) for n in numbers)
+    blocks, pages, problems = _ocr_each_page(renders, ocr)
+    if not blocks and not have_text:
+        why = "; ".join(problems) or "OCR found no text"
+        raise FileRejected("skipped", f"scanned PDF: {why}")
+    return blocks, "; ".join(x for x in (_ocr.ocr_note(pages), *problems) if x)
+
+
+def _ocr_each_page(
+    renders: Iterable[tuple[int, Callable[[], bytes]]], ocr: OcrOptions
+) -> tuple[list[Block], list[_ocr.OcrPage], list[str]]:
+    """OCR (page number, PNG maker) pairs, at most `ocr.max_pages`: the pages' blocks, their
+    OCR records and what went wrong with the others (a page that fails is named and skipped;
+    Tesseract missing stops everything)."""
     blocks: list[Block] = []
     pages: list[_ocr.OcrPage] = []
     problems: list[str] = []
-    for count, number in enumerate(numbers, start=1):
+    for count, (number, render) in enumerate(renders, start=1):
         if count > ocr.max_pages:
             problems.append(f"OCR stopped after {ocr.max_pages} pages")
             break
         if ocr.on_page is not None:
             ocr.on_page()
         try:
-            page = _ocr.ocr_png(_ocr.render_pdf_page(data, number), number, ocr)
+            page = _ocr.ocr_png(render(), number, ocr)
         except FileRejected as rejected:
             if isinstance(rejected, _ocr.OcrUnavailable):
                 raise
@@ -664,10 +678,7 @@ def _ocr_pdf_pages(
             continue
         pages.append(page)
         blocks += _paragraph_blocks(page.text, number)
-    if not blocks and not have_text:
-        why = "; ".join(problems) or "OCR found no text"
-        raise FileRejected("skipped", f"scanned PDF: {why}")
-    return blocks, "; ".join(x for x in (_ocr.ocr_note(pages), *problems) if x)
+    return blocks, pages, problems
 
 
 def _parse_image(path: Path, data: bytes, ocr: OcrOptions) -> ParsedDocument:
@@ -675,24 +686,8 @@ def _parse_image(path: Path, data: bytes, ocr: OcrOptions) -> ParsedDocument:
     image = _ocr.open_image(data)
     if _ocr.tesseract() is None:
         raise _ocr.OcrUnavailable("this image")
-    blocks: list[Block] = []
-    pages: list[_ocr.OcrPage] = []
-    problems: list[str] = []
-    for number, png in _ocr.image_pages(image, ocr.max_pages + 1):
-        if number > ocr.max_pages:
-            problems.append(f"OCR stopped after {ocr.max_pages} pages")
-            break
-        if ocr.on_page is not None:
-            ocr.on_page()
-        try:
-            page = _ocr.ocr_png(png, number, ocr)
-        except FileRejected as rejected:
-            if isinstance(rejected, _ocr.OcrUnavailable):
-                raise
-            problems.append(f"page {number} not OCR'd: {rejected.reason}")
-            continue
-        pages.append(page)
-        blocks += _paragraph_blocks(page.text, number)
+    frames = ((n, lambda png=png: png) for n, png in _ocr.image_pages(image, ocr.max_pages + 1))
+    blocks, pages, problems = _ocr_each_page(frames, ocr)
     if not blocks:
         raise FileRejected("skipped", "; ".join(problems) or "OCR found no text in this image")
     note = "; ".join(x for x in (_ocr.ocr_note(pages), *problems) if x)
