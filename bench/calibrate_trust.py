@@ -115,7 +115,9 @@ def features(rows: list[dict[str, object]]) -> list[dict[str, object]]:
             for row in questions:
                 turns: list[dict[str, str]] = row.get("conversation") or []  # type: ignore[assignment]
                 retrieval = retrieve.retrieve(Question(str(row["question"]), history=tuple(turns)))
-                coverage = scorer.coverage(retrieval.query, retrieval.passages, access.term_weights)
+                coverage = scorer.coverage(
+                    retrieval.query, retrieval.passages, access.term_weights, access.passage_vectors
+                )
                 out.append(
                     {
                         "id": row["id"],

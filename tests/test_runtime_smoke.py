@@ -91,6 +91,30 @@ def test_embedding_is_normalised_and_semantic(embedding_entry) -> None:
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
+def test_a_question_embedded_by_several_stages_runs_the_model_once(embedding_entry) -> None:
+    embedder = Embedder(embedding_entry)
+    texts: list[list[str]] = []
+    real = embedder._embed_locked
+
+    def counting(batch):
+        texts.append(list(batch))
+        return real(batch)
+
+    embedder._embed_locked = counting  # type: ignore[method-assign]
+    try:
+        question = "How many vacation days do I get?"
+        first = embedder.embed([question])
+        again = embedder.embed([question, "Annual leave allowance"])
+        build = embedder.embed([f"chunk {i}" for i in range(80)] + [question])
+    finally:
+        embedder.close()
+    # The second call embeds only the new text; a build-sized call bypasses the cache.
+    assert texts[:2] == [[question], ["Annual leave allowance"]]
+    assert len(texts[2]) == 81
+    assert np.array_equal(again[0], first[0])
+    assert np.allclose(build[-1], first[0], atol=1e-3)
+
+
 def test_loop_guard_stops_a_repeating_answer() -> None:
     from desktop.engine.runtime.model_manager import LoopGuard
 

@@ -9,7 +9,7 @@ the UI are re-authorised here before a passage is shown: a document id alone gra
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,9 @@ from desktop.engine.packs.grants import Grant
 from desktop.engine.packs.install import InstalledPack
 
 if TYPE_CHECKING:  # imported when packs are opened (the pack builder's modules come with them)
+    import numpy as np
+    import numpy.typing as npt
+
     from desktop.engine.knowledge.builder import EmbedderLike
     from desktop.engine.packs.shards import Shard
 
@@ -217,6 +220,24 @@ class KnowledgeAccess:
                 hits.append((hit.score, open_shard, hit.chunk))
         hits.sort(key=lambda item: -item[0])
         return [_passage(n, s, c, score) for n, (score, s, c) in enumerate(hits[:k], 1)]
+
+    def passage_vectors(self, passages: Sequence[Passage]) -> npt.NDArray[np.float32] | None:
+        """The vectors the index already holds for these passages' chunks (what retrieval
+        compared the query with), one row each; None if any is not in an open shard."""
+        import numpy as np
+
+        rows = []
+        for passage in passages:
+            try:
+                vector = self._shard_of(passage.ref).shard.retriever.index.vector_of(
+                    passage.ref.chunk_id
+                )
+            except AccessDenied:
+                return None
+            if vector is None:
+                return None
+            rows.append(vector)
+        return np.stack(rows) if rows else None
 
     def term_weights(self, terms: Collection[str]) -> dict[str, float]:
         """How rare each term is in what this user may read: its inverse document frequency

@@ -194,6 +194,8 @@ class Assistant:
         self._open_knowledge()
         self._open_guards()
         self._pipeline = None
+        if isinstance(screen := self.pipeline().stages.screen, PolicyInputScreen):
+            screen.warm()  # not on the first question (docs/performance.md, B2)
         return ModelStatus(
             model_id=entry.id,
             device="GPU" if info.n_gpu_layers else "CPU",
@@ -250,6 +252,7 @@ class Assistant:
         if self.audit_problem is not None and self.policy.audit_required:
             raise AuditUnavailable(self.audit_problem)
         self._check_fits(question)
+        self.model.expect_generation()
         return self.pipeline().run(conversation_id, question, vary=vary)
 
     def _check_fits(self, question: str) -> None:
@@ -288,7 +291,9 @@ class Assistant:
                 # Term rarity from what this user may read (a knowledge source without term
                 # statistics, such as a test's, weighs every word the same).
                 weights = getattr(self.knowledge, "term_weights", None)
-                stages.decide = AbstainOnWeakEvidence(scorer, weights)
+                stages.decide = AbstainOnWeakEvidence(
+                    scorer, weights, getattr(self.knowledge, "passage_vectors", None)
+                )
                 if o.focus_chars > 0:
                     stages.plan = GroundedPrompt(
                         self.model, o.max_answer_tokens, PassageFocus(scorer, o.focus_chars)

@@ -89,6 +89,9 @@ class FakeChatModel:
     def n_ctx(self) -> int:
         return self._info.n_ctx if self._info else self._n_ctx
 
+    def expect_generation(self) -> None:
+        """Nothing to measure for a scripted model."""
+
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
         return sum(len(m["content"].split()) + 4 for m in messages)
 

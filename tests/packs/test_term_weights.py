@@ -31,3 +31,34 @@ def test_term_rarity_counts_only_readable_shards(
     finally:
         guest.close()
         hr.close()
+
+
+def test_passage_vectors_are_the_indexed_chunk_vectors(
+    admin_workspace, trust_admin, memory_keyring, embedder, monkeypatch
+):
+    """The abstention cosine compares the question with what retrieval compared it with: the
+    chunk's indexed vector (its text with title and heading), not the passage text re-embedded."""
+    import numpy as np
+
+    _setup_user(admin_workspace, "", "harriet", ["hr"], monkeypatch)
+    hr = KnowledgeAccess(embedder)
+    try:
+        passages = hr.search("salary bands", 3)
+        vectors = hr.passage_vectors(passages)
+        assert vectors is not None and vectors.shape == (len(passages), embedder.dimension)
+        query = embedder.embed(["salary bands"])[0]
+        # The dense ranking's own scores: each row is the indexed vector of that passage's chunk.
+        for passage, row in zip(passages, vectors, strict=True):
+            shard = hr._shard_of(passage.ref).shard
+            scores, ids = shard.retriever.index.search(query[None, :], shard.retriever.index.ntotal)
+            assert np.isclose(
+                float(row @ query), float(scores[0][list(ids[0]).index(passage.ref.chunk_id)])
+            )
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+        # A passage whose pack is not open has no indexed vector: the text is embedded instead.
+        from dataclasses import replace
+
+        gone = replace(passages[0], ref=replace(passages[0].ref, pack_version=999))
+        assert hr.passage_vectors([gone]) is None
+    finally:
+        hr.close()

@@ -267,6 +267,10 @@ SIGNALS = ("best_cosine", "term_coverage", "sentence_cosine", "passage_terms", "
 
 # How rare each (stemmed) content word is in what the user may read: `KnowledgeAccess.term_weights`.
 TermWeights = Callable[[Collection[str]], Mapping[str, float]]
+# The vectors the index already holds for the passages' chunks (`KnowledgeAccess.passage_vectors`),
+# or None: the question is compared with what retrieval compared it with, and the passages are not
+# embedded again before the first token (B2).
+PassageVectors = Callable[[Sequence[Passage]], "Vectors | None"]
 
 
 class EvidenceScorer:
@@ -287,16 +291,27 @@ class EvidenceScorer:
         return np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, 1), np.float32)
 
     def coverage(
-        self, question: str, passages: Sequence[Passage], weights: TermWeights | None = None
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        weights: TermWeights | None = None,
+        stored: PassageVectors | None = None,
     ) -> Coverage:
         """The abstention signals; `weights` (term rarity) feeds `rare_terms`, which without it
-        weighs every word the same (= `passage_terms`)."""
+        weighs every word the same (= `passage_terms`); with `stored`, `best_cosine` compares the
+        question with the passages' indexed vectors instead of embedding their text again."""
         if not passages:
             return Coverage(0.0, 0.0)
         sentences = [s for p in passages for s in _quotable(p.text)]
-        vectors = self._vectors([question, *(p.text for p in passages), *sentences])
-        cosines = vectors[1 : 1 + len(passages)] @ vectors[0]
-        sentence_cosines = vectors[1 + len(passages) :] @ vectors[0]
+        indexed = stored(passages) if stored is not None else None
+        if indexed is not None:
+            vectors = self._vectors([question, *sentences])
+            cosines = indexed @ vectors[0]
+            sentence_cosines = vectors[1:] @ vectors[0]
+        else:
+            vectors = self._vectors([question, *(p.text for p in passages), *sentences])
+            cosines = vectors[1 : 1 + len(passages)] @ vectors[0]
+            sentence_cosines = vectors[1 + len(passages) :] @ vectors[0]
         wanted = content_words(question)
         per_passage = [content_words(f"{p.title} {p.heading} {p.text}") for p in passages]
         found = set().union(*per_passage)

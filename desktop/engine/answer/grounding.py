@@ -19,6 +19,7 @@ from dataclasses import replace
 from desktop.engine.access import Passage
 from desktop.engine.answer.evidence import (
     EvidenceScorer,
+    PassageVectors,
     Quote,
     TermWeights,
     citations_in,
@@ -163,15 +164,23 @@ def with_context(question: Question, short_words: int = 3) -> str:
 class AbstainOnWeakEvidence:
     """Abstain before generation when the best passages do not cover the question."""
 
-    def __init__(self, scorer: EvidenceScorer, weights: TermWeights | None = None) -> None:
+    def __init__(
+        self,
+        scorer: EvidenceScorer,
+        weights: TermWeights | None = None,
+        stored: PassageVectors | None = None,
+    ) -> None:
         self.scorer = scorer
         self.weights = weights  # term rarity in what the user may read (`rare_terms`)
+        self.stored = stored  # the passages' indexed vectors (`best_cosine`)
 
     def decide(self, question: Question, retrieval: Retrieval) -> Decision:
         threshold = self.scorer.thresholds.abstain_below
         if not retrieval.passages:
             return Decision.abstain("no passage you may read matches", ABSTAIN_MESSAGE, 0.0)
-        coverage = self.scorer.coverage(retrieval.query, retrieval.passages, self.weights)
+        coverage = self.scorer.coverage(
+            retrieval.query, retrieval.passages, self.weights, self.stored
+        )
         signal = self.scorer.thresholds.signal
         value = coverage.value(signal)
         detail = (

@@ -304,6 +304,12 @@ class HazardScreen:
         self.threshold = threshold
         self.harmless_weight = harmless_weight
 
+    def warm(self) -> None:
+        """Embed the category descriptions now (at load, behind the window), not on the first
+        question."""
+        HARMLESS_PROTOTYPES.vectors(self.embedder)
+        HAZARD_PROTOTYPES.vectors(self.embedder)
+
     def scores(self, text: str, vectors: Vectors | None = None) -> list[HazardFinding]:
         """Every category's best score for `text`, highest first; `vectors`: the embeddings of
         `segments(text)` when the caller already has them."""

@@ -192,6 +192,12 @@ class InjectionScreen:
         self.embedder = embedder
         self.threshold = threshold
 
+    def warm(self) -> None:
+        """Embed the attack descriptions now (at load), not on the first question."""
+        if self.embedder is not None:
+            HARMLESS_PROTOTYPES.vectors(self.embedder)
+            ATTACK_PROTOTYPES.vectors(self.embedder)
+
     def scores(self, text: str, vectors: Vectors | None = None) -> list[InjectionFinding]:
         """Each kind's best score (lexical match: 1.0), highest first; `vectors`: the
         embeddings of `segments(text)` when the caller already has them."""

@@ -85,6 +85,15 @@ class FlatIvfIndex:
         """A read-only view of the stored vectors (row i has id `ids()[i]`)."""
         return self._vectors
 
+    def vector_of(self, chunk_id: int) -> Matrix | None:
+        """The stored vector of one id (a copy), or None when the index does not hold it."""
+        sorter, sorted_ids = self._sorted_ids()
+        pos = int(np.searchsorted(sorted_ids, chunk_id))
+        if pos >= len(sorted_ids) or int(sorted_ids[pos]) != chunk_id:
+            return None
+        row = pos if sorter is None else int(sorter[pos])
+        return np.array(self._vectors[row], dtype=np.float32)
+
     def search(self, queries: Matrix, k: int, allowed: Ids | None = None) -> tuple[Matrix, Ids]:
         """Top-k (scores, ids) per query; with `allowed`, exact among those ids only."""
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dimension)

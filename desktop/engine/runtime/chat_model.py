@@ -129,6 +129,10 @@ class ChatModel(Protocol):
 
     def count_prompt_tokens(self, messages: Sequence[Message]) -> int: ...
 
+    def expect_generation(self) -> None:
+        """A question was asked: prepare what the coming generation measures (CPU load)."""
+        ...
+
     def stream_chat(
         self,
         messages: Sequence[Message],

@@ -13,6 +13,7 @@ to the batch size, and the packed sequences are masked from each other.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,12 @@ from desktop.engine.runtime.model_manager import open_llama
 Vectors = npt.NDArray[np.float32]
 
 BATCH_TOKENS = 2048  # packed ubatch size; 0 (or <= the model window): one text per call
+# Query-time calls (a question, its passages and sentences: at most a few dozen texts) keep their
+# vectors for the next stage: the input screen, each pack's retrieval and the evidence scorer all
+# embed the question, so one answer embedded it three or four times. Build calls (hundreds of
+# distinct chunks) bypass the cache.
+RECENT_CALL_TEXTS = 64
+RECENT_TEXTS = 512
 
 
 class Embedder:
@@ -41,6 +48,7 @@ class Embedder:
         self.batch_tokens = max(batch_tokens, self.n_ctx)
         self._packed = batch_tokens > self.n_ctx
         self._lock = threading.Lock()
+        self._recent: OrderedDict[str, Vectors] = OrderedDict()
         self._llama: Any = open_llama(
             path,
             embedding=True,
@@ -70,12 +78,27 @@ class Embedder:
         """Normalised float32 vectors, one row per text (texts longer than the window are cut)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) > RECENT_CALL_TEXTS:
+            with self._lock:
+                return self._embed_locked(texts)
         with self._lock:
-            fitted = [self._fit_window(text) for text in texts]
-            if self._packed:
-                rows = self._llama.embed(fitted, normalize=True, truncate=True)
-            else:
-                rows = [self._llama.embed(t, normalize=True, truncate=True) for t in fitted]
+            missing = [t for t in dict.fromkeys(texts) if t not in self._recent]
+            if missing:
+                for text, row in zip(missing, self._embed_locked(missing), strict=True):
+                    self._recent[text] = row
+            for text in texts:
+                self._recent.move_to_end(text)
+            rows = np.stack([self._recent[t] for t in texts])
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        return rows
+
+    def _embed_locked(self, texts: Sequence[str]) -> Vectors:
+        fitted = [self._fit_window(text) for text in texts]
+        if self._packed:
+            rows = self._llama.embed(fitted, normalize=True, truncate=True)
+        else:
+            rows = [self._llama.embed(t, normalize=True, truncate=True) for t in fitted]
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dimension)
 
     def close(self) -> None:

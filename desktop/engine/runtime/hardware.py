@@ -123,6 +123,12 @@ class CpuLoad:
     def window_s(self) -> float:
         return time.monotonic() - self._last[0] if self._last is not None else 0.0
 
+    def start_window(self) -> None:
+        """Begin a fresh reading now if the current one is stale, so that a generation starting
+        later (after retrieval) finds a recent window and need not sleep for one."""
+        if self._last is not None and self.window_s() > self.MAX_WINDOW_S:
+            self._last = self._sample()
+
     def other_busy_cores(self, *, may_wait: bool = True) -> float:
         """Cores other processes kept busy; `may_wait=False` (inside a generation, whose own
         window is recent) never sleeps for a fresh window."""

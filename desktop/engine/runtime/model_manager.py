@@ -152,6 +152,12 @@ class ModelManager:
             messages = _fold_system_prompt(messages)
         return fmt.render(messages)
 
+    def expect_generation(self) -> None:
+        """A generation is coming (a question was asked): start the CPU-load reading its thread
+        plan needs now, during retrieval, instead of sleeping `CpuLoad.MIN_WINDOW_S` before the
+        prefill for a fresh one."""
+        self._cpu_load.start_window()
+
     def stream_chat(
         self,
         messages: Sequence[Message],
