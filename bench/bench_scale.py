@@ -25,7 +25,8 @@ for the query (same shapes; the ranking is meaningless and not reported).
 
 --kill-after S: before the timed builds, start the real CLI (`python -m desktop admin build`) on
 the corpus in a scratch workspace, SIGKILL it after S seconds, run the same command again and
-report what it did (resumed, restarted, or refused), and what the killed build left behind.
+report what it did (resumed, restarted, or refused), and what the killed build left behind, then
+time the same build uninterrupted in another workspace (`--kill-only`: stop there).
 
 Prints a Markdown table and the ratio incremental / full (target <= 0.05). The machine may be
 shared: the load average is printed with the figures; a contended figure must be said to be.
@@ -414,11 +415,27 @@ def kill_test(source: Path, work: Path, env: dict[str, str], after: float) -> li
         )
     started = time.perf_counter()
     rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    rerun_s = time.perf_counter() - started
     said = [x.strip() for x in re.split(r"[\r\n]", rerun.stderr) if x.strip()]
+    notes = [x for x in said if x.startswith("note:")]
     lines.append(
-        f"  rerun: exit {rerun.returncode} after {time.perf_counter() - started:.1f} s; "
-        f"it said: {' / '.join(said[-3:])}"
+        f"  rerun: exit {rerun.returncode} after {rerun_s:.1f} s; "
+        f"its notes: {' / '.join(notes) or '-'}; it ended: {' / '.join(said[-2:])}"
     )
+    fresh = work / "ws-kill-fresh"  # the same build uninterrupted, for comparison
+    shutil.rmtree(fresh, ignore_errors=True)
+    Workspace(fresh).init()
+    started = time.perf_counter()
+    whole = subprocess.run(
+        [*command[:7], str(fresh), *command[8:]], cwd=ROOT, env=env, capture_output=True
+    )
+    whole_s = time.perf_counter() - started
+    lines.append(
+        f"  the same build uninterrupted: exit {whole.returncode} after {whole_s:.1f} s; "
+        f"killed + rerun took {after + rerun_s:.1f} s ({(after + rerun_s) / whole_s:.2f}x), "
+        f"the rerun alone {rerun_s / whole_s:.2f}x (load average {os.getloadavg()[0]:.2f})"
+    )
+    shutil.rmtree(fresh, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)  # the killed build's leftovers, and the rerun's
     shutil.rmtree(scratch, ignore_errors=True)
     return lines
@@ -450,6 +467,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=5, help="pack opens timed (median)")
     parser.add_argument("--sample", type=int, default=512, help="--embedder hash: real chunks/s")
     parser.add_argument("--kill-after", type=float, help="seconds: run the kill test first")
+    parser.add_argument("--kill-only", action="store_true", help="only the kill test")
     args = parser.parse_args()
     from desktop.engine.packs.workspace import Workspace
 
@@ -466,6 +484,8 @@ def main() -> int:
     if args.kill_after:
         for line in kill_test(source, work, env, args.kill_after):
             print(line, flush=True)
+        if args.kill_only:
+            return 0
     workspace = Workspace(work / "ws")
     shutil.rmtree(workspace.root, ignore_errors=True)
     workspace.init()

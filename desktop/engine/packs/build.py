@@ -41,6 +41,12 @@ from desktop.engine.packs.errors import AdminError
 from desktop.engine.packs.freshness import newest_document_date
 from desktop.engine.packs.manifest import Manifest, format_time, is_safe_name
 from desktop.engine.packs.publish import sign_folder
+from desktop.engine.packs.resume import (
+    PARTIAL_DIR,
+    PartialShard,
+    save_resume_file,
+    take_partial_shards,
+)
 from desktop.engine.packs.shards import (
     RULES_META,
     PreviousShard,
@@ -219,25 +225,40 @@ def build_pack(
         raise AdminError(f"{source} is not a folder.")
     folder = out_dir / f"{pack_id}-v{version}"
     staging = out_dir / f".{pack_id}-v{version}.building"  # the shards' copies of the sources
+    identity = model_identity(embedder)
+    partial: dict[str, PartialShard] = {}
     if folder.exists() and not (folder / "manifest.json").exists():
-        # A build of this version that was stopped (killed, power cut): its shards are encrypted
-        # under keys that were never written, so nothing in it can be reused. Start it again.
+        # A build of this version that was stopped (killed, power cut) before it was signed: the
+        # vectors its shards cached are reused when its resume file says which keys open them
+        # and the embedding model is the same (`packs.resume`); the rest starts again.
+        partial = take_partial_shards(folder, staging, identity) if staging.is_dir() else {}
         shutil.rmtree(folder)
-        shutil.rmtree(staging, ignore_errors=True)
         yield Progress(
             "note",
-            reason=f"{folder.name} was left by a build that stopped before "
-            "it was signed: removed, building it again from the start",
+            reason=f"{folder.name} was left by a build that stopped before it was signed: "
+            + (
+                f"resuming, with what its {len(partial)} shard(s) had embedded"
+                if partial
+                else "removed, building it again from the start"
+            ),
         )
     if folder.exists():
         raise AdminError(f"{folder} already exists; pack versions are built once.")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True, mode=0o700)
+    if staging.is_dir():  # the copies of the sources a stopped build left, never reused
+        for child in staging.iterdir():
+            if child.name == PARTIAL_DIR and partial:
+                continue
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    staging.mkdir(parents=True, mode=0o700, exist_ok=True)
     by_audience: dict[str, list[tuple[str, Path]]] = {a: [] for a in audience_map.audiences}
     for path in parsers.iter_source_files(source):
         relative = path.relative_to(source).as_posix()
         by_audience[audience_map.audience_of(relative)].append((relative, path))
     keys = {audience: pysecrets.token_bytes(32) for audience in by_audience}
+    save_resume_file(staging, keys, identity)  # so that a stopped build can be resumed
     report: dict[str, dict[str, int]] = {}
     audiences: dict[str, dict[str, Any]] = {}
     changes: dict[str, DocumentChanges] = {}
@@ -262,6 +283,7 @@ def build_pack(
             previous=previous,
             compare_with=baseline.documents.get(audience, {}) if baseline else None,
             staging=staging,
+            resume=partial.get(audience),
         )
         for progress in stream:
             if isinstance(progress, DocumentChanges):
@@ -291,7 +313,6 @@ def build_pack(
             {a: c.counts() for a, c in changes.items()},
         )
     now = datetime.now(UTC)
-    identity = model_identity(embedder)
     fields = {
         "pack_id": pack_id,
         "title": title,

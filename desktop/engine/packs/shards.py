@@ -39,6 +39,7 @@ from desktop.engine.knowledge.store import KnowledgeStore
 from desktop.engine.knowledge.vector_index import FlatIvfIndex, load_generation
 from desktop.engine.packs import vector_file
 from desktop.engine.packs.changes import DocumentChanges, diff_documents
+from desktop.engine.packs.resume import PartialShard, reuse_embeddings
 from desktop.engine.storage.encrypted_db import open_database
 
 _VECTORS_TABLE = (
@@ -69,13 +70,16 @@ def build_shard(
     previous: PreviousShard | None = None,
     compare_with: dict[str, str] | None = None,
     staging: Path | None = None,
+    resume: PartialShard | None = None,
 ) -> Iterator[Progress | DocumentChanges]:
     """Index `files` (relative name, source path) into a new encrypted shard at `shard_path`.
 
     With `previous`, start from that shard's content (re-keyed) so that only new and changed files
     are parsed and embedded. `compare_with` (path -> sha256 of the previous version's documents of
     this audience, for a full build that has one) is what the changes are counted against;
-    `previous` brings its own. Yields progress, then the `DocumentChanges` (ending the stream)."""
+    `previous` brings its own. `resume`: this audience's shard from a stopped build of the same
+    version, whose cached vectors are reused (`packs.resume`). Yields progress, then the
+    `DocumentChanges` (ending the stream)."""
     if shard_path.exists():
         raise StorageError(f"{shard_path} already exists; shards are built once per pack version.")
     options = options or BuildOptions()
@@ -96,6 +100,12 @@ def build_shard(
             before = live_documents(store) if previous is not None else dict(compare_with or {})
             if previous is not None:
                 _restore_embeddings(store, previous, int(embedder.dimension))
+            if resume is not None:
+                reused = reuse_embeddings(store, resume)
+                yield Progress(
+                    "note",
+                    reason=f"{reused} embedded chunks reused from the stopped build of this version",
+                )
             with store.transaction():
                 store.set_meta(RULES_META, rules_text(options.document_rules))
             for progress in builder.build(source, work, embedder, options, store=store):
