@@ -405,7 +405,11 @@ def kill_test(source: Path, work: Path, env: dict[str, str], after: float) -> li
         progress = [x for x in re.split(r"[\r\n]", err.read()) if x.strip()]
     lines.append(f"  killed; its last progress line: {progress[-1].strip() if progress else '-'}")
     left = sorted(p.relative_to(scratch) for p in (scratch / "packs").rglob("*") if p.is_file())
-    lines.append(f"  left in the workspace: {', '.join(map(str, left)) or 'nothing'}")
+    copies = [p for p in left if "enclave-shard-" in str(p)]
+    named = [str(p) for p in left if p not in copies]
+    if copies:
+        named.append(f"{len(copies)} source copies under {copies[0].parents[-3]}/enclave-shard-*")
+    lines.append(f"  left in the workspace: {', '.join(named) or 'nothing'}")
     stale = sorted(tmp.glob("enclave-shard-*"))
     for folder in stale:
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -417,7 +421,7 @@ def kill_test(source: Path, work: Path, env: dict[str, str], after: float) -> li
     rerun = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     rerun_s = time.perf_counter() - started
     said = [x.strip() for x in re.split(r"[\r\n]", rerun.stderr) if x.strip()]
-    notes = [x for x in said if x.startswith("note:")]
+    notes = [x for x in said if x.startswith("note")]
     lines.append(
         f"  rerun: exit {rerun.returncode} after {rerun_s:.1f} s; "
         f"its notes: {' / '.join(notes) or '-'}; it ended: {' / '.join(said[-2:])}"
