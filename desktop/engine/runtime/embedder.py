@@ -2,12 +2,16 @@
 
 The GGUF carries mean pooling; vectors come back L2-normalised so inner product is cosine.
 
-By default many texts are packed into one 2,048-token ubatch with flash attention (without flash
-attention packing was 4.6x slower, BENCHMARKS.md). bench/bench_retrieval.py (B5, ABAB, median of 3)
-measured packed 15.3 chunks/s against 2.8 one text per call on 161 handbook chunks, 2 threads on a
-loaded 2-core machine, vectors within 1.1e-4 of the unpacked ones; `batch_tokens=0` gives one text
-per call. Each text is cut to the model's own window first, because llama-cpp-python only truncates
-to the batch size, and the packed sequences are masked from each other.
+By default many texts are packed into one ubatch of the model's own window (512 tokens) with flash
+attention (without flash attention packing was 4.6x slower, BENCHMARKS.md). bench/bench_retrieval.py
+(B5, ABAB, median of 3) measured packed 15.3 chunks/s against 2.8 one text per call on 161 handbook
+chunks, 2 threads on a loaded 2-core machine, vectors within 1.1e-4 of the unpacked ones;
+`batch_tokens=0` gives one text per call. The ubatch was 2,048 tokens until 1 Dec 2026: packed
+sequences are masked from each other but their attention is still computed over the whole ubatch,
+so 512 is faster (192 chunks of 800 characters: 17.7 chunks/s against 12.6 at 2,048, 16.5 at
+1,024; 15-sentence query-time calls 74 ms against 78 ms) and its compute buffer is a quarter the
+size (+43 MB resident after 99 texts against +250 MB: docs/performance.md, B13). Each text is cut to
+the model's own window first, because llama-cpp-python only truncates to the batch size.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from desktop.engine.runtime.model_manager import open_llama
 
 Vectors = npt.NDArray[np.float32]
 
-BATCH_TOKENS = 2048  # packed ubatch size; 0 (or <= the model window): one text per call
+BATCH_TOKENS = 512  # packed ubatch size (>= the model window); 0 (or less): one text per call
 # Query-time calls (a question, its passages and sentences: at most a few dozen texts) keep their
 # vectors for the next stage: the input screen, each pack's retrieval and the evidence scorer all
 # embed the question, so one answer embedded it three or four times. Build calls (hundreds of
@@ -46,7 +50,7 @@ class Embedder:
         self.entry = entry
         self.n_ctx = entry.context_length or 512
         self.batch_tokens = max(batch_tokens, self.n_ctx)
-        self._packed = batch_tokens > self.n_ctx
+        self._packed = batch_tokens >= self.n_ctx
         self._lock = threading.Lock()
         self._recent: OrderedDict[str, Vectors] = OrderedDict()
         self._llama: Any = open_llama(
