@@ -122,21 +122,26 @@ def build(
     options: BuildOptions | None = None,
     *,
     store: KnowledgeStore | None = None,
+    files: Sequence[tuple[str, Path]] | None = None,
 ) -> Iterator[Progress]:
-    """Index `source` into `folder` (knowledge.sqlite + vectors/), yielding progress as it goes."""
+    """Index `source` into `folder` (knowledge.sqlite + vectors/), yielding progress as it goes.
+    `files`: the (relative name, path) pairs to index instead of every file under `source` (a
+    pack build's audience, read where it lies rather than copied)."""
     options = options or BuildOptions()
     own_store = store is None
     store = store or KnowledgeStore.open(folder / DB_NAME)
+    if files is None:
+        files = [(p.relative_to(source).as_posix(), p) for p in parsers.iter_source_files(source)]
     try:
         with ParseWorker(options.parse_budget) as worker:
-            yield from _build(source, folder, embedder, options, store, worker)
+            yield from _build(files, folder, embedder, options, store, worker)
     finally:
         if own_store:
             store.close()
 
 
 def _build(
-    source: Path,
+    files: Sequence[tuple[str, Path]],
     folder: Path,
     embedder: EmbedderLike,
     options: BuildOptions,
@@ -151,7 +156,6 @@ def _build(
         store.set_meta("embedding_model", str(identity["id"]))
         store.set_meta("chunking", str(asdict(options.chunking)))
 
-    files = list(parsers.iter_source_files(source))
     total = len(files)
     seen: set[str] = set()
     queue: list[_Parsed] = []
@@ -195,8 +199,7 @@ def _build(
             )
         queue.clear()
 
-    for path in files:
-        rel = path.relative_to(source).as_posix()
+    for rel, path in files:
         seen.add(rel)
         outcome = _prepare(path, rel, store, embedder, options, worker)
         if isinstance(outcome, _Parsed):

@@ -251,6 +251,20 @@ class ChunkRecord:
     date_detail: str = ""  # the field it was read from ("updated", "CreationDate", a glob...)
 
 
+# The chunks live after the next commit: every pending document's, and each live document's that
+# is neither removed (temp.kb_removed) nor replaced by a pending version.
+_NEXT_LIVE = """
+    FROM chunks c
+    JOIN documents d ON d.id = c.document_id
+    JOIN embeddings e ON e.content_hash = c.content_hash
+    WHERE (d.state = 'pending') OR (
+        d.state = 'live' AND d.path NOT IN (SELECT path FROM temp.kb_removed)
+        AND NOT EXISTS (SELECT 1 FROM documents p WHERE p.path = d.path
+                        AND p.state = 'pending'))
+"""
+_VECTOR_PAGE = 4096  # rows read at a time when the vector index is built
+
+
 class KnowledgeStore:
     """One shard's chunks + FTS5 over an injected DB-API connection (sqlite3 / sqlcipher3)."""
 
@@ -427,32 +441,28 @@ class KnowledgeStore:
     def next_live_vectors(
         self, removed: Collection[str]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Ids and vectors of the chunks that will be live after the next commit."""
+        """Ids and vectors of the chunks that will be live after the next commit, read in pages
+        into one preallocated array (memory: the vectors once, whatever the pack's size)."""
         with self.transaction():
-            rows = self._next_live_rows(removed)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        dim = vectors.size // max(len(rows), 1)
-        return ids, vectors.reshape(len(rows), dim) if rows else np.zeros((0, 0), np.float32)
-
-    def _next_live_rows(self, removed: Collection[str]) -> list[Any]:
-        self.conn.execute("DROP TABLE IF EXISTS temp.kb_removed")
-        self.conn.execute("CREATE TEMP TABLE kb_removed (path TEXT PRIMARY KEY)")
-        self.conn.executemany("INSERT INTO temp.kb_removed VALUES (?)", [(p,) for p in removed])
-        rows: list[Any] = self.conn.execute(
-            """
-            SELECT c.id, e.vector FROM chunks c
-            JOIN documents d ON d.id = c.document_id
-            JOIN embeddings e ON e.content_hash = c.content_hash
-            WHERE (d.state = 'pending') OR (
-                d.state = 'live' AND d.path NOT IN (SELECT path FROM temp.kb_removed)
-                AND NOT EXISTS (SELECT 1 FROM documents p WHERE p.path = d.path
-                                AND p.state = 'pending'))
-            ORDER BY c.id
-            """
-        ).fetchall()
-        self.conn.execute("DROP TABLE temp.kb_removed")
-        return rows
+            self.conn.execute("DROP TABLE IF EXISTS temp.kb_removed")
+            self.conn.execute("CREATE TEMP TABLE kb_removed (path TEXT PRIMARY KEY)")
+            self.conn.executemany("INSERT INTO temp.kb_removed VALUES (?)", [(p,) for p in removed])
+            try:
+                (count,) = self.conn.execute(f"SELECT count(*) {_NEXT_LIVE}").fetchone()
+                ids = np.empty(int(count), dtype=np.int64)
+                vectors: npt.NDArray[np.float32] = np.zeros((0, 0), np.float32)
+                rows = self.conn.execute(f"SELECT c.id, e.vector {_NEXT_LIVE} ORDER BY c.id")
+                filled = 0
+                while page := rows.fetchmany(_VECTOR_PAGE):
+                    if filled == 0:
+                        vectors = np.empty((int(count), len(page[0][1]) // 4), dtype=np.float32)
+                    for chunk_id, blob in page:
+                        ids[filled] = chunk_id
+                        vectors[filled] = np.frombuffer(blob, dtype=np.float32)
+                        filled += 1
+            finally:
+                self.conn.execute("DROP TABLE IF EXISTS temp.kb_removed")
+        return ids[:filled], vectors[:filled] if filled else np.zeros((0, 0), np.float32)
 
     def commit_generation(self, generation: int, removed: Collection[str]) -> None:
         """The commit point: pending versions go live, replaced and removed versions go."""
