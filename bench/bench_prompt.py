@@ -12,8 +12,8 @@ the golden set's calibration split asked by the default profile with no conversa
 For each question, alternating sides (ABAB, `--reps` times, the median of each side):
 - ours: `Assistant.ask` from the call to the chat model's first token: input screen, retrieval,
   the abstention decision, the prompt plan (with `--focus` characters a passage, or whole), the
-  sentence check's start, then prefill; in one warm process, its KV cache cleared before each
-  question (so both sides prefill the whole prompt; `--warm` keeps it, as the app does, where a
+  sentence check's start, then prefill; in one warm process, its KV cache and its cached
+  vectors (embedder, evidence scorer) cleared before each question (so both sides prefill the whole prompt; `--warm` keeps it, as the app does, where a
   prompt sharing a prefix with the one before it is partly reused: the focused and whole prompts
   of one question share everything up to the first passage the focus cut);
 - raw: a separate `llama_cpp.Llama` of the same GGUF, KV cache reset, the same final messages
@@ -86,6 +86,14 @@ def ours(
 ) -> tuple[float, int] | None:
     if not warm:
         _forget_kv_state(assistant.model._llama)  # type: ignore[attr-defined]
+        # Nor any vector of an earlier repetition: a question is asked once (the embedder's
+        # query-time cache and the evidence scorer's would otherwise make repetitions 2-3 free).
+        assistant.embedder._recent.clear()  # type: ignore[union-attr]
+        stages = assistant.pipeline().stages
+        for stage in (stages.decide, stages.check, getattr(stages.plan, "focus", None)):
+            scorer = getattr(stage, "scorer", None)
+            if scorer is not None:
+                scorer._cache.clear()
     probe.first = None
     started = time.perf_counter()
     for _event in assistant.ask(None, question):
