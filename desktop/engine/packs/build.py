@@ -12,6 +12,9 @@ enters the new one. The keys are still fresh and the manifest complete; it also 
 changed (`changes`: counts per audience, see `changes.py`). A build falls back to a full one, and
 says why, when the previous version, its keys or its shards are missing or unreadable, or it was
 built with another embedding model, chunking or document rules.
+
+A build stopped before it was signed (killed, power cut) resumes when run again: what its shards
+had embedded is reused (`resume.py`).
 """
 
 from __future__ import annotations
@@ -224,7 +227,9 @@ def build_pack(
     if not source.is_dir():
         raise AdminError(f"{source} is not a folder.")
     folder = out_dir / f"{pack_id}-v{version}"
-    staging = out_dir / f".{pack_id}-v{version}.building"  # the shards' copies of the sources
+    # The build's working folder: its resume file (keys), the shards' working files, and the
+    # shards a stopped build of this version left (`packs.resume`).
+    staging = out_dir / f".{pack_id}-v{version}.building"
     identity = model_identity(embedder)
     partial: dict[str, PartialShard] = {}
     if folder.exists() and not (folder / "manifest.json").exists():
@@ -244,7 +249,7 @@ def build_pack(
         )
     if folder.exists():
         raise AdminError(f"{folder} already exists; pack versions are built once.")
-    if staging.is_dir():  # the copies of the sources a stopped build left, never reused
+    if staging.is_dir():  # a stopped build's working files: only its shards are reused
         for child in staging.iterdir():
             if child.name == PARTIAL_DIR and partial:
                 continue
