@@ -197,3 +197,58 @@ def test_ask_installs_what_was_dropped_before_it_answers(
     assert _active_version() == 2
     assert {s["audience"] for s in answer["retrieved"]} <= {"everyone", "staff"}
     assert answer["retrieved"], "the dropped pack answered the first question"
+
+
+def test_a_dropped_delta_updates_the_installed_version(
+    admin_workspace, trust_admin, memory_keyring, tmp_path
+) -> None:
+    from desktop.engine.packs.delta import build_delta
+
+    folder = _drop_packs(admin_workspace, (1,))
+    packs = admin_workspace.packs_dir
+    delta = build_delta(
+        packs / "handbook-v1", packs / "handbook-v2", tmp_path, admin_workspace.signing_key()
+    ).path
+    shutil.copyfile(delta, folder / delta.name)
+    report = provision.sync()
+    # The full archive first, then the delta onto it: verified to the same files as v2.
+    assert [(o.kind, o.outcome, o.detail) for o in report.outcomes] == [
+        ("pack", "installed", "handbook v1"),
+        ("delta", "installed", "handbook v2"),
+    ]
+    assert _active_version() == 2 and report.problems() == []
+    assert provision.sync().outcomes == ()  # handled once
+
+
+def test_a_tampered_or_unmatched_delta_is_refused_and_tried_again_later(
+    admin_workspace, trust_admin, memory_keyring, tmp_path
+) -> None:
+    from desktop.engine.packs.delta import build_delta
+
+    packs = admin_workspace.packs_dir
+    delta = build_delta(
+        packs / "handbook-v1", packs / "handbook-v2", tmp_path, admin_workspace.signing_key()
+    ).path
+    folder = provision.machine_packs_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    # Dropped before any v1 is installed: nothing to apply it to.
+    shutil.copyfile(delta, folder / delta.name)
+    first = provision.sync()
+    assert [(o.kind, o.outcome) for o in first.outcomes] == [("delta", "refused")]
+    assert "not installed here" in first.outcomes[0].detail
+    assert install.active_folder("handbook") is None
+    # The full v1 arrives: the same delta is tried again, and applies.
+    _drop_packs(admin_workspace, (1,))
+    second = provision.sync()
+    assert [(o.kind, o.outcome) for o in second.outcomes] == [
+        ("pack", "installed"),
+        ("delta", "installed"),
+    ]
+    assert _active_version() == 2
+    # A tampered delta is refused, the active version stays.
+    data = bytearray(delta.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "handbook-v2-to-v3.enclavedelta").write_bytes(bytes(data))
+    third = provision.sync()
+    assert [(o.kind, o.outcome) for o in third.outcomes] == [("delta", "refused")]
+    assert _active_version() == 2

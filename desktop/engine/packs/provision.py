@@ -2,8 +2,9 @@
 
 Where they are dropped (docs/install.md is the guide for IT):
 
-    <machine drop folder>/packs/            pack archives (*.enclavepack) or signed pack folders,
-                                            for every account on the machine
+    <machine drop folder>/packs/            pack archives (*.enclavepack), signed pack folders or
+                                            signed deltas (*.enclavedelta, N -> N+1), for every
+                                            account on the machine
     <machine drop folder>/grants/<login>/   grant files (*.json) for one OS account
     <user data>/inbox/                      packs and grants this user (or a login script copying
                                             from a file share) drops
@@ -16,6 +17,12 @@ under the rollback floor and the expiry rules, exactly as `enclave packs install
 folder a user can write to is reported (a signature still protects what is installed, but an
 administrator expects that folder to be read-only for users).
 
+A delta is applied to the installed version it was built from (`delta.apply_delta`: verified to
+the same hashes as the full version, refused with "install the full pack" otherwise), after the
+full archives and oldest first, so a chain v1 -> v2 -> v3 applies in one start; one whose version
+is already active is set aside unread. A refused delta is tried again once the installed version
+changes (a missing step may arrive later).
+
 A file already handled (same size, modification time and app version) is not verified again at
 every start: `provisioned.json` in the user's data folder remembers it. That record only saves
 work; the installed copy is re-verified whenever it is used.
@@ -23,6 +30,7 @@ work; the installed copy is re-verified whenever it is used.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -38,6 +46,7 @@ from desktop.engine.core import paths
 from desktop.engine.core.errors import EngineError
 from desktop.engine.packs import install
 from desktop.engine.packs.archive import ARCHIVE_SUFFIX
+from desktop.engine.packs.delta import DELTA_SUFFIX, apply_delta
 from desktop.engine.packs.errors import GrantRejected, PackRejected
 
 RECORD_NAME = "provisioned.json"
@@ -45,6 +54,9 @@ INBOX_NAME = "inbox"
 GRANT_SUFFIX = ".json"
 _LOGIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _VERSION_IN_NAME = re.compile(r"-v([0-9]+)")
+_DELTA_NAME = re.compile(
+    r"^(?P<pack>.+)-v(?P<base>[0-9]+)-to-v(?P<to>[0-9]+)" + re.escape(DELTA_SUFFIX)
+)
 
 
 def machine_drop_dir() -> Path:
@@ -85,7 +97,7 @@ class DropOutcome:
     """What happened to one dropped file."""
 
     source: str
-    kind: str  # "pack" | "grant"
+    kind: str  # "pack" | "grant" | "delta"
     outcome: str  # "installed" | "imported" | "superseded" (verified, not newer) | "refused"
     detail: str
 
@@ -153,7 +165,8 @@ def _by_version(path: Path) -> tuple[str, int, str]:
 
 
 def candidates(folder: Path) -> Iterator[tuple[str, Path]]:
-    """("grant" | "pack", path) for each file in `folder` that may be one, older versions first."""
+    """("grant" | "pack" | "delta", path) for each file in `folder` that may be one, older
+    versions first."""
     if not folder.is_dir():
         return
     for entry in sorted(folder.iterdir(), key=_by_version):
@@ -165,11 +178,18 @@ def candidates(folder: Path) -> Iterator[tuple[str, Path]]:
             entry.is_dir() and (entry / "manifest.json").is_file()
         ):
             yield "pack", entry
+        elif entry.is_file() and entry.name.endswith(DELTA_SUFFIX):
+            yield "delta", entry
 
 
-def _fingerprint(path: Path) -> list[object]:
+def _fingerprint(kind: str, path: Path) -> list[object]:
     info = path.stat()
-    return [info.st_size, info.st_mtime_ns, __version__]
+    found: list[object] = [info.st_size, info.st_mtime_ns, __version__]
+    if kind == "delta":  # what it applies to may change: try it again when that does
+        named = _DELTA_NAME.match(path.name)
+        active = install.active_folder(named["pack"]) if named else None
+        found.append(active[0] if active else 0)
+    return found
 
 
 def _load_record(path: Path) -> dict[str, list[object]]:
@@ -190,6 +210,8 @@ def _save_record(path: Path, seen: dict[str, list[object]]) -> None:
 
 def _handle(kind: str, source: Path) -> DropOutcome:
     try:
+        if kind == "delta":
+            return _handle_delta(source)
         if kind == "grant":
             grant = install.import_grant(source)
             detail = f"{grant.pack_id} v{grant.pack_version} for {grant.user}"
@@ -204,6 +226,15 @@ def _handle(kind: str, source: Path) -> DropOutcome:
         )
     except (PackRejected, GrantRejected) as exc:
         return DropOutcome(str(source), kind, "refused", exc.reason)
+
+
+def _handle_delta(source: Path) -> DropOutcome:
+    named = _DELTA_NAME.match(source.name)
+    active = install.active_folder(named["pack"]) if named else None
+    if named and active and active[0] >= int(named["to"]):  # the name only spares work
+        return DropOutcome(str(source), "delta", "superseded", f"v{active[0]} is already active")
+    manifest = apply_delta(source).manifest  # verified whole; DeltaRejected says what to do
+    return DropOutcome(str(source), "delta", "installed", f"{manifest.pack_id} v{manifest.version}")
 
 
 def sync() -> SyncReport:
@@ -225,17 +256,21 @@ def sync() -> SyncReport:
     # Every grant before any pack (a pack install checks the grants' versions), newest packs
     # first: an older archive left in the folder is then verified and set aside ("superseded").
     packs = sorted((c for c in found if c[0] == "pack"), key=lambda c: -_by_version(c[1])[1])
-    for kind, source in [c for c in found if c[0] == "grant"] + packs:
+    # Then deltas, oldest target first: v1 -> v2 before v2 -> v3.
+    deltas = sorted((c for c in found if c[0] == "delta"), key=lambda c: _by_version(c[1])[1])
+    for kind, source in [c for c in found if c[0] == "grant"] + packs + deltas:
         key = str(source.resolve())
         try:
-            fingerprint = _fingerprint(source)
+            fingerprint = _fingerprint(kind, source)
         except OSError:
             continue
-        if seen.get(key, [])[:3] == fingerprint:
+        if seen.get(key, [])[: len(fingerprint)] == fingerprint:
             unchanged += 1
             continue
         outcome = _handle(kind, source)
         outcomes.append(outcome)
+        with contextlib.suppress(OSError):  # a delta's fingerprint names the version after it
+            fingerprint = _fingerprint(kind, source)
         seen[key] = [*fingerprint, outcome.outcome]
     if outcomes:
         _save_record(record_path, seen)
