@@ -62,7 +62,7 @@ def install_dropped(window: MainWindow, report: provision.SyncReport) -> None:
     """Say what the drop folders brought: installed packs as info, refusals as warnings."""
     for outcome in report.outcomes:
         if outcome.outcome in ("installed", "imported"):
-            what = "pack" if outcome.kind == "pack" else "grant"
+            what = {"pack": "pack", "delta": "pack update"}.get(outcome.kind, "grant")
             window.chat.add_notice(
                 f"Your administrator's {what} {outcome.detail} was verified and installed.",
                 kind="info",
