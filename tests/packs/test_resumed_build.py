@@ -174,3 +174,40 @@ def test_a_stopped_build_under_another_embedding_model_starts_again(
     assert any("building it again from the start" in n for n in notes), notes
     assert not any("reused" in n for n in notes)
     assert isinstance(items[-1], BuiltPack)
+
+
+def test_a_resumed_build_stopped_again_keeps_the_first_builds_shards_it_had_not_reached(
+    tmp_path: Path, embedder
+) -> None:
+    """Stopped twice: the second build wrote "everyone" (having copied the first's vectors in) but
+    never reached "hr", whose first-build shard it carried: both stay usable for the third."""
+    from desktop.engine.knowledge.builder import model_identity
+    from desktop.engine.packs.resume import (
+        PARTIAL_DIR,
+        PartialShard,
+        save_resume_file,
+        take_partial_shards,
+    )
+
+    folder, staging = tmp_path / "p-v1", tmp_path / ".p-v1.building"
+    (folder / "shards").mkdir(parents=True)
+    (staging / PARTIAL_DIR).mkdir(parents=True)
+    (folder / "shards" / "everyone.db").write_bytes(b"second build")
+    (staging / PARTIAL_DIR / "everyone.db").write_bytes(b"first build, already copied")
+    (staging / PARTIAL_DIR / "hr.db").write_bytes(b"first build")
+    identity = model_identity(embedder)
+    first_hr = PartialShard(staging / PARTIAL_DIR / "hr.db", b"\x01" * 32)
+    save_resume_file(
+        staging,
+        {"everyone": b"\x02" * 32, "hr": b"\x03" * 32},
+        identity,
+        {
+            "everyone": PartialShard(staging / PARTIAL_DIR / "everyone.db", b"\x04" * 32),
+            "hr": first_hr,
+        },
+    )
+    found = take_partial_shards(folder, staging, identity)
+    assert found["everyone"].key == b"\x02" * 32  # the newer shard, under its own key
+    assert found["everyone"].path.read_bytes() == b"second build"
+    assert found["hr"].key == b"\x01" * 32 and found["hr"].path.read_bytes() == b"first build"
+    assert sorted(p.name for p in (staging / PARTIAL_DIR).iterdir()) == ["everyone.db", "hr.db"]

@@ -252,7 +252,7 @@ def build_pack(
     if staging.is_dir():  # a stopped build's working files: only its shards are reused
         for child in staging.iterdir():
             if child.name == PARTIAL_DIR and partial:
-                continue
+                continue  # (and ".new" of a move that was cut off is removed)
             if child.is_dir():
                 shutil.rmtree(child)
             else:
@@ -263,7 +263,7 @@ def build_pack(
         relative = path.relative_to(source).as_posix()
         by_audience[audience_map.audience_of(relative)].append((relative, path))
     keys = {audience: pysecrets.token_bytes(32) for audience in by_audience}
-    save_resume_file(staging, keys, identity)  # so that a stopped build can be resumed
+    save_resume_file(staging, keys, identity, partial)  # so that a stopped build can resume
     report: dict[str, dict[str, int]] = {}
     audiences: dict[str, dict[str, Any]] = {}
     changes: dict[str, DocumentChanges] = {}

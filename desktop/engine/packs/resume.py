@@ -43,8 +43,15 @@ class PartialShard:
     key: bytes
 
 
-def save_resume_file(staging: Path, keys: Mapping[str, bytes], identity: Mapping[str, Any]) -> None:
-    """Record the keys and embedding model of the build starting now (owner-only, fsynced)."""
+def save_resume_file(
+    staging: Path,
+    keys: Mapping[str, bytes],
+    identity: Mapping[str, Any],
+    carried: Mapping[str, PartialShard] | None = None,
+) -> None:
+    """Record the keys and embedding model of the build starting now (owner-only, fsynced), and
+    the keys of the earlier stopped build's shards it reuses (`carried`), so that if this build
+    is stopped too before it reaches an audience, that audience's earlier vectors still count."""
     path = staging / RESUME_FILE
     temporary = path.with_suffix(".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -54,6 +61,7 @@ def save_resume_file(staging: Path, keys: Mapping[str, bytes], identity: Mapping
                 "warning": "SECRET: the audience keys of a build in progress; removed when it ends.",
                 "embedding": {"id": identity["id"], "sha256": identity["sha256"]},
                 "audiences": {a: k.hex() for a, k in sorted(keys.items())},
+                "carried": {a: p.key.hex() for a, p in sorted((carried or {}).items())},
             },
             handle,
         )
@@ -66,29 +74,39 @@ def take_partial_shards(
     folder: Path, staging: Path, identity: Mapping[str, Any]
 ) -> dict[str, PartialShard]:
     """Move the shards a stopped build left in `folder/shards` into the staging folder, with the
-    keys its resume file recorded, when it embedded with the same model; {} otherwise."""
+    keys its resume file recorded, when it embedded with the same model; an audience it had not
+    reached keeps the shard it carried from the build stopped before it. {} when nothing fits."""
     try:
         recorded = json.loads((staging / RESUME_FILE).read_text(encoding="utf-8"))
         same_model = recorded["embedding"] == {"id": identity["id"], "sha256": identity["sha256"]}
         keys = {str(a): bytes.fromhex(str(k)) for a, k in recorded["audiences"].items()}
+        carried = {
+            str(a): bytes.fromhex(str(k)) for a, k in dict(recorded.get("carried", {})).items()
+        }
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
     if not same_model:
         return {}
-    kept = staging / PARTIAL_DIR
-    shutil.rmtree(kept, ignore_errors=True)
-    kept.mkdir(mode=0o700)
+    kept, fresh = staging / PARTIAL_DIR, staging / (PARTIAL_DIR + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(mode=0o700)
     found: dict[str, PartialShard] = {}
-    for audience, key in keys.items():
+    for audience in sorted(set(keys) | set(carried)):
         shard = folder / "shards" / f"{audience}.db"
-        if not shard.is_file():
+        if audience in keys and shard.is_file():  # what the last build wrote (it copied in
+            key = keys[audience]  # what it carried for this audience first)
+        elif audience in carried and (kept / shard.name).is_file():
+            shard, key = kept / shard.name, carried[audience]  # not reached: the earlier one
+        else:
             continue
         for side in [shard.with_name(shard.name + s) for s in _SIDE_FILES] + [
             vector_file.path_for(shard)
         ]:
             if side.exists():
-                os.replace(side, kept / side.name)
+                os.replace(side, fresh / side.name)
         found[audience] = PartialShard(kept / shard.name, key)
+    shutil.rmtree(kept, ignore_errors=True)
+    os.replace(fresh, kept)
     return found
 
 
