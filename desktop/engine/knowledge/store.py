@@ -300,8 +300,17 @@ class KnowledgeStore:
         self._df_cache.clear()
 
     def migrate(self) -> None:
+        """Run the migrations this store lacks; `SchemaTooNew` (nothing changed) when it holds
+        one this version does not know: a newer Enclave wrote it, and reading it as if it were
+        older could drop what that version added (a withdrawn date, say)."""
         self.conn.execute("CREATE TABLE IF NOT EXISTS kb_migrations (name TEXT PRIMARY KEY)")
         done = {r[0] for r in self.conn.execute("SELECT name FROM kb_migrations")}
+        unknown = sorted(done - {name for name, _ in MIGRATIONS})
+        if unknown:
+            from desktop.engine.storage.stores import SchemaTooNew
+
+            row = self.conn.execute("PRAGMA database_list").fetchone()
+            raise SchemaTooNew("This knowledge base", Path(row[2] if row else ""), unknown)
         for name, script in MIGRATIONS:
             if name not in done:  # executescript cannot run inside a savepoint: its own BEGIN
                 try:
