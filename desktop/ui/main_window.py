@@ -19,7 +19,6 @@ from PySide6.QtCore import QCoreApplication, QEvent, Qt, QThreadPool, QUrl, Sign
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -41,6 +40,7 @@ from desktop.engine.core.text_input import clean_message
 from desktop.ui.answer_controller import AnswerController, LiveAnswer
 from desktop.ui.backend import ChatBackend, ModelStatus
 from desktop.ui.chat_view import ChatView, TurnRecord
+from desktop.ui.conversation_export import ConversationExport
 from desktop.ui.conversation_list import ConversationList
 from desktop.ui.menus import PANE_SHORTCUTS, build_menus, menu_shortcuts, show_shortcuts
 from desktop.ui.pack_backend import PackManagerModel
@@ -101,10 +101,16 @@ class MainWindow(QMainWindow):
             pool = QThreadPool(self)
             pool.setMaxThreadCount(1)  # one model, one generation at a time
         self._pool = pool
-        self._export_pool = QThreadPool(self)
-        self._export_pool.setMaxThreadCount(1)
-        self._exports: set[GeneratorWorker] = set()
         self._workers: set[GeneratorWorker] = set()
+        self.exports = ConversationExport(
+            self,
+            self,
+            backend,
+            self._workers,
+            lambda: self.chat.add_notice(
+                "Nothing to export yet: this conversation is not saved.", kind="info"
+            ),
+        )
         self._keys = itertools.count(1).__next__
         self._turns: list[TurnRecord] = []
         self._conversation_id: int | None = None
@@ -620,67 +626,18 @@ class MainWindow(QMainWindow):
             self.new_chat()
 
     def export_conversation(self) -> None:
-        if self._conversation_id is None:
-            self.chat.add_notice(
-                "Nothing to export yet: this conversation is not saved.", kind="info"
-            )
-            return
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Export conversation",
-            "conversation.md",
-            "Markdown (*.md);;PDF (*.pdf);;JSON (*.json)",
-        )
-        if path:
-            self.export_to(path)
+        self.exports.ask_where(self._conversation_id)
 
     def export_to(self, path: str) -> bool:
-        """The open conversation (current versions, sources resolved) as Markdown, PDF or JSON."""
+        """The open conversation as Markdown, PDF or JSON (`conversation_export`)."""
         if self._conversation_id is None:
             return False
-        try:
-            fmt = "json" if path.lower().endswith(".json") else "md"
-            text = self.backend.export_conversation(
-                self._conversation_id, fmt
-            )  # ~20 ms / 100 turns
-            if path.lower().endswith(".pdf"):
-                self._export_pdf(text, path)
-                return True
-            with open(path, "w", encoding="utf-8") as out:
-                out.write(text)
-        except (EngineError, OSError) as exc:
-            self._export_failed(exc)
-            return False
-        self.statusBar().showMessage(f"Exported to {path}", 4000)
-        return True
+        return self.exports.write(self._conversation_id, path)
 
     @property
     def exporting(self) -> bool:
         """A PDF is being typeset (on its own worker thread)."""
-        return bool(self._exports)
-
-    def _export_pdf(self, markdown: str, path: str) -> None:
-        """Typesetting takes ~170 ms for 100 turns: on a thread of its own, not the GUI thread
-        (nor the engine's, where it would wait for an answer streaming)."""
-        from desktop.ui.export_pdf import write_pdf
-
-        title = next((line[2:] for line in markdown.splitlines() if line[:2] == "# "), "")
-        worker = call_in_worker(lambda: write_pdf(markdown, path, title or "Conversation"))
-        worker.signals.returned.connect(
-            lambda _none: self.statusBar().showMessage(f"Exported to {path}", 4000)
-        )
-        worker.signals.errored.connect(self._export_failed)
-        worker.signals.finished.connect(lambda: self._workers.discard(worker))
-        worker.signals.finished.connect(lambda: self._exports.discard(worker))
-        self.statusBar().showMessage("Exporting the conversation as PDF…")
-        self._workers.add(worker)
-        self._exports.add(worker)
-        self._export_pool.start(worker)
-
-    def _export_failed(self, error: BaseException) -> None:
-        if isinstance(error, OSError):
-            error = EngineError(f"The conversation could not be exported: {error}")
-        self.show_error(error)
+        return self.exports.busy
 
     # -- per-answer actions --------------------------------------------------------------------
     def _turn(self, key: int) -> TurnRecord | None:
@@ -885,7 +842,7 @@ class MainWindow(QMainWindow):
         for worker in list(self._workers):
             worker.cancel()
         self._pool.waitForDone(int(timeout_s * 1000))
-        self._export_pool.waitForDone(int(timeout_s * 1000))
+        self.exports.wait(int(timeout_s * 1000))
         for worker in list(self._workers):  # deliver their last signals now, not after we are gone
             if worker.wait(0):
                 QCoreApplication.sendPostedEvents(worker.signals, QEvent.Type.MetaCall)
