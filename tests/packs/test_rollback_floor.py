@@ -222,6 +222,9 @@ def test_an_unmutated_test_pack_installs(
         ("files.0.length", 2**62, "an integer beyond"),
         ("files.0", ["shards/everyone.db"], "file entry is not an object"),
         ("audiences", ["everyone"], "audience list is not an object"),
+        ("shard_schema", "m001_initial", "shard schema is not a list"),
+        ("shard_schema", [7], "shard schema entry is not a string"),
+        ("shard_schema", ["m001_initial", "m999_later"], "built by a newer Enclave"),
     ],
 )
 def test_a_signed_manifest_with_mistyped_fields_is_refused(
@@ -232,6 +235,34 @@ def test_a_signed_manifest_with_mistyped_fields_is_refused(
     assert rc == ExitCode.PACK_REJECTED, said
     assert words in said
     assert not (paths.data_dir() / "packs" / "handbook").exists()
+
+
+def test_a_pack_from_a_newer_enclave_is_refused_and_the_active_one_stays(
+    admin_workspace, trust_admin, memory_keyring, tmp_path, capsys
+):
+    """Refused at install, before it replaces a version this app can read."""
+    from desktop.engine.knowledge.store import MIGRATIONS
+    from desktop.engine.packs import install
+
+    assert (
+        _cli(
+            capsys, "packs", "install", str(admin_workspace.packs_dir / "handbook-v1.enclavepack")
+        )[0]
+        == ExitCode.OK
+    )
+    newer = _signed_pack(
+        tmp_path / "pack",
+        admin_workspace,
+        _set("shard_schema", [*(name for name, _ in MIGRATIONS), "m999_from_a_newer_enclave"]),
+    )
+    rc, said = _cli(capsys, "packs", "install", str(newer))
+    assert rc == ExitCode.PACK_REJECTED and "m999_from_a_newer_enclave" in said
+    assert "Upgrade Enclave" in said
+    active = install.active_folder("handbook")
+    assert active is not None and active[0] == 1
+    # What this version builds names exactly the migrations it knows.
+    built = json.loads((admin_workspace.packs_dir / "handbook-v2" / MANIFEST_NAME).read_text())
+    assert built["signed"]["shard_schema"] == [name for name, _ in MIGRATIONS]
 
 
 DEEP = "[" * 100_000 + "]" * 100_000

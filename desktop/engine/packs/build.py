@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from desktop.engine.core.errors import EngineError
 from desktop.engine.knowledge import parsers
 from desktop.engine.knowledge.builder import BuildOptions, EmbedderLike, Progress, model_identity
+from desktop.engine.knowledge.store import MIGRATIONS
 from desktop.engine.packs.archive import ARCHIVE_SUFFIX, verify_folder, write_archive
 from desktop.engine.packs.changes import ChangeSummary, DocumentChanges
 from desktop.engine.packs.errors import AdminError
@@ -334,6 +335,9 @@ def build_pack(
             "dimension": identity["dimension"],
         },
         "audiences": audiences,
+        # What the shards' schema needs: an older Enclave refuses the pack at install, before it
+        # replaces a version it can read (`install._check_installable`).
+        "shard_schema": [name for name, _ in MIGRATIONS],
         "ingest": {  # the whole pack, as a full build counts it: an unchanged file is indexed
             "indexed": sum(r.get("indexed", 0) + r.get("unchanged", 0) for r in report.values()),
             **{

@@ -85,6 +85,17 @@ def _check_installable(manifest: Manifest, state: LocalState) -> str:
         raise PackRejected(
             f"'{manifest.pack_id}' expired on {format_time(manifest.expires)}" + _clock_note(state)
         )
+    # Imported here, not with this module: the window starts sooner.
+    from desktop.engine.knowledge.store import MIGRATIONS
+
+    newer = sorted(set(manifest.shard_schema) - {name for name, _ in MIGRATIONS})
+    if newer:
+        raise PackRejected(
+            f"'{manifest.pack_id}' v{manifest.version} was built by a newer Enclave (its shards "
+            f"use {', '.join(newer)}, which this version does not know)",
+            "Upgrade Enclave to the version your administrator builds packs with; the version "
+            "installed now stays active.",
+        )
     embedding = manifest.embedding
     known = {e.sha256 for e in Catalog.load() if e.role == "embedding"}
     if embedding.get("sha256") not in known:

@@ -67,6 +67,12 @@ class Manifest:
         return dict(self.raw["embedding"])
 
     @property
+    def shard_schema(self) -> tuple[str, ...]:
+        """The knowledge-store migrations its shards were built with (empty for packs built
+        before the manifest recorded them)."""
+        return tuple(self.raw.get("shard_schema", ()))
+
+    @property
     def evaluation(self) -> dict[str, Any] | None:
         """The signed evaluation summary (`admin build --eval`), or None."""
         value = self.raw.get("evaluation")
@@ -221,6 +227,12 @@ def validate(signed: dict[str, Any]) -> Manifest:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise PackRejected(f"the manifest entry for '{path}' is malformed")
         seen.add(path)
+    if "shard_schema" in signed:
+        names = signed["shard_schema"]
+        if not isinstance(names, list) or len(names) > 1000:
+            raise PackRejected("the manifest's shard schema is not a list")
+        for name in names:
+            _text(name, "shard schema entry", 200)
     if "evaluation" in signed:
         _evaluation(signed["evaluation"])
     for name, audience in _table(signed.get("audiences"), "audience list").items():
