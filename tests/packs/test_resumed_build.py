@@ -211,3 +211,26 @@ def test_a_resumed_build_stopped_again_keeps_the_first_builds_shards_it_had_not_
     assert found["everyone"].path.read_bytes() == b"second build"
     assert found["hr"].key == b"\x01" * 32 and found["hr"].path.read_bytes() == b"first build"
     assert sorted(p.name for p in (staging / PARTIAL_DIR).iterdir()) == ["everyone.db", "hr.db"]
+
+
+def test_a_damaged_stopped_shard_is_embedded_again(tmp_path: Path, embedder) -> None:
+    """Right model, but the stopped build's shard is not a database its key opens: nothing of it
+    is used, the build completes and says how much it reused (none)."""
+    from desktop.engine.knowledge.builder import model_identity
+    from desktop.engine.packs.resume import save_resume_file
+
+    source = _source(tmp_path / "source")
+    workspace = _workspace(tmp_path / "ws")
+    folder = workspace.packs_dir / f"{PACK}-v1"
+    staging = workspace.packs_dir / f".{PACK}-v1.building"
+    (folder / "shards").mkdir(parents=True)
+    (folder / "shards" / "hr.db").write_bytes(os.urandom(8192))
+    staging.mkdir()
+    save_resume_file(staging, {"hr": os.urandom(32)}, model_identity(embedder))
+    counting = CountingEmbedder(embedder)
+    items = _build(workspace, source, counting)
+    notes = [i.reason for i in items if isinstance(i, Progress) and i.kind == "note"]
+    assert any("resuming" in n for n in notes)
+    assert "0 embedded chunks reused from the stopped build of this version" in notes
+    assert isinstance(items[-1], BuiltPack)
+    assert any("hr/" in t for t in counting.texts)  # embedded again
