@@ -63,11 +63,21 @@ def register(sub: Any) -> None:
     )
     trust_file.add_argument("--out", type=Path, help="write it here (default: standard output)")
     admin_policy.register(actions)
-    build = actions.add_parser("build", help="build, sign and archive a pack from a folder")
-    build.add_argument("source", type=Path)
-    build.add_argument("--workspace", type=Path, required=True)
-    build.add_argument("--pack-id", required=True)
-    build.add_argument("--title", required=True)
+    build = actions.add_parser(
+        "build",
+        help="build, sign and archive a pack from a folder",
+        description="Index every file of SOURCE into one encrypted shard per audience (the "
+        "workspace's audience map), sign the pack with the workspace's key and write the "
+        "archive to distribute and the keys file to keep (never distribute it). The next version "
+        "is incremental: only new and changed documents are parsed and embedded. A build that "
+        "was stopped before it was signed resumes when the same command is run again.",
+    )
+    build.add_argument("source", type=Path, help="the folder of documents to index")
+    build.add_argument(
+        "--workspace", type=Path, required=True, help="the admin workspace (`admin init`)"
+    )
+    build.add_argument("--pack-id", required=True, help="letters, digits, . _ - (e.g. handbook)")
+    build.add_argument("--title", required=True, help="the pack's name as users see it")
     build.add_argument("--version", type=int, help="default: one more than the last built")
     build.add_argument(
         "--as-of",
