@@ -86,6 +86,23 @@ def _build(workspace: Workspace, source: Path, embedder: Any) -> list[Progress |
     )
 
 
+def _notes(items: list[Progress | BuiltPack]) -> list[str]:
+    return [i.reason for i in items if isinstance(i, Progress) and i.kind == "note"]
+
+
+def _left_by_a_stopped_build(tmp_path: Path, audience: str) -> tuple[Path, Workspace, Path]:
+    """(source, workspace, staging folder) as a stopped build leaves them, with one shard of
+    random bytes for `audience` (no key opens it)."""
+    source = _source(tmp_path / "source")
+    workspace = _workspace(tmp_path / "ws")
+    folder = workspace.packs_dir / f"{PACK}-v1"
+    staging = workspace.packs_dir / f".{PACK}-v1.building"
+    (folder / "shards").mkdir(parents=True)
+    (folder / "shards" / f"{audience}.db").write_bytes(os.urandom(8192))
+    staging.mkdir()
+    return source, workspace, staging
+
+
 def _content(workspace: Workspace, embedder: Any) -> dict[str, list[tuple[str, str, Any]]]:
     """Per audience: every chunk's document, text and indexed vector."""
     _id, _version, keys = load_keys_file(workspace.packs_dir / f"{PACK}-v1.keys.json")
@@ -125,7 +142,7 @@ def test_a_killed_build_resumes_with_what_it_had_embedded(tmp_path: Path, embedd
 
     counting = CountingEmbedder(embedder)
     items = _build(workspace, source, counting)
-    notes = [i.reason for i in items if isinstance(i, Progress) and i.kind == "note"]
+    notes = _notes(items)
     assert any("resuming" in n for n in notes), notes
     reused = [n for n in notes if "reused from the stopped build" in n]
     assert len(reused) == 3, notes
@@ -153,13 +170,7 @@ def test_a_killed_build_resumes_with_what_it_had_embedded(tmp_path: Path, embedd
 def test_a_stopped_build_under_another_embedding_model_starts_again(
     tmp_path: Path, embedder
 ) -> None:
-    source = _source(tmp_path / "source")
-    workspace = _workspace(tmp_path / "ws")
-    staging = workspace.packs_dir / f".{PACK}-v1.building"
-    folder = workspace.packs_dir / f"{PACK}-v1"
-    (folder / "shards").mkdir(parents=True)
-    (folder / "shards" / "everyone.db").write_bytes(os.urandom(8192))
-    staging.mkdir()
+    source, workspace, staging = _left_by_a_stopped_build(tmp_path, "everyone")
     (staging / RESUME_FILE).write_text(
         json.dumps(
             {
@@ -170,7 +181,7 @@ def test_a_stopped_build_under_another_embedding_model_starts_again(
     )
     counting = CountingEmbedder(embedder)
     items = _build(workspace, source, counting)
-    notes = [i.reason for i in items if isinstance(i, Progress) and i.kind == "note"]
+    notes = _notes(items)
     assert any("building it again from the start" in n for n in notes), notes
     assert not any("reused" in n for n in notes)
     assert isinstance(items[-1], BuiltPack)
@@ -219,17 +230,11 @@ def test_a_damaged_stopped_shard_is_embedded_again(tmp_path: Path, embedder) -> 
     from desktop.engine.knowledge.builder import model_identity
     from desktop.engine.packs.resume import save_resume_file
 
-    source = _source(tmp_path / "source")
-    workspace = _workspace(tmp_path / "ws")
-    folder = workspace.packs_dir / f"{PACK}-v1"
-    staging = workspace.packs_dir / f".{PACK}-v1.building"
-    (folder / "shards").mkdir(parents=True)
-    (folder / "shards" / "hr.db").write_bytes(os.urandom(8192))
-    staging.mkdir()
+    source, workspace, staging = _left_by_a_stopped_build(tmp_path, "hr")
     save_resume_file(staging, {"hr": os.urandom(32)}, model_identity(embedder))
     counting = CountingEmbedder(embedder)
     items = _build(workspace, source, counting)
-    notes = [i.reason for i in items if isinstance(i, Progress) and i.kind == "note"]
+    notes = _notes(items)
     assert any("resuming" in n for n in notes)
     assert "0 embedded chunks reused from the stopped build of this version" in notes
     assert isinstance(items[-1], BuiltPack)
