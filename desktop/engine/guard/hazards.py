@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from desktop.engine.guard.harm_classifier import HarmClassifier
 from desktop.engine.guard.prototypes import Embeds, PrototypeSet, Vectors, segments
 
 
@@ -289,20 +290,32 @@ class HazardFinding:
 # docs/guardrails.md for the run that set it).
 DEFAULT_THRESHOLD = 0.109
 HARMLESS_WEIGHT = 1.0
+# With the classifier, a margin this high (a question close to a description's very words) still
+# fires on its own: no calibration benign question reaches 0.16, and 4 of 1,843 harmless training
+# questions reach 0.3 (bench/train_harm_screen.py's data; docs/guardrails.md).
+CONFIDENT_MARGIN = 0.3
 
 
 class HazardScreen:
-    """Scores a question per hazard category; `findings` lists those at or above threshold."""
+    """Scores a question per hazard category; `findings` lists the categories that fire.
+
+    With the trained classifier (the default embedder), the classifier decides whether the
+    question is a harmful request and the descriptions' margins say which category; without
+    it (another embedder, `use_classifier=False`), a margin at or above `threshold` decides.
+    The wording rules fire either way."""
 
     def __init__(
         self,
         embedder: Embeds,
         threshold: float = DEFAULT_THRESHOLD,
         harmless_weight: float = HARMLESS_WEIGHT,
+        *,
+        use_classifier: bool = True,
     ) -> None:
         self.embedder = embedder
         self.threshold = threshold
         self.harmless_weight = harmless_weight
+        self.classifier = HarmClassifier.for_embedder(embedder) if use_classifier else None
 
     def warm(self) -> None:
         """Embed the category descriptions now (at load, behind the window), not on the first
@@ -310,11 +323,8 @@ class HazardScreen:
         HARMLESS_PROTOTYPES.vectors(self.embedder)
         HAZARD_PROTOTYPES.vectors(self.embedder)
 
-    def scores(self, text: str, vectors: Vectors | None = None) -> list[HazardFinding]:
-        """Every category's best score for `text`, highest first; `vectors`: the embeddings of
-        `segments(text)` when the caller already has them."""
-        if vectors is None:
-            vectors = self.embedder.embed(segments(text))
+    def margins(self, vectors: Vectors) -> list[HazardFinding]:
+        """Every category's best description margin over the rows, highest first."""
         harmless = (vectors @ HARMLESS_PROTOTYPES.vectors(self.embedder).T).max(axis=1)
         harmless_row = self.harmless_weight * harmless
         sims = vectors @ HAZARD_PROTOTYPES.vectors(self.embedder).T
@@ -325,11 +335,50 @@ class HazardScreen:
             margin = float(margins[row])
             if code not in best or margin > best[code].score:
                 best[code] = HazardFinding(BY_CODE[code], margin, HAZARD_PROTOTYPES.texts[column])
-        for code, pattern in _LEXICAL:
-            match = pattern.search(text)
-            if match:
-                best[code] = HazardFinding(BY_CODE[code], LEXICAL_SCORE, match.group(0))
+        return sorted(best.values(), key=lambda f: f.score, reverse=True)
+
+    def scores(self, text: str, vectors: Vectors | None = None) -> list[HazardFinding]:
+        """Every category's best score for `text`, highest first: its margin, or LEXICAL_SCORE
+        where a wording rule matched; `vectors`: the embeddings of `segments(text)` when the
+        caller already has them."""
+        if vectors is None:
+            vectors = self.embedder.embed(segments(text))
+        best = {f.hazard.code: f for f in self.margins(vectors)}
+        for code, match in _lexical_matches(text):
+            best[code] = HazardFinding(BY_CODE[code], LEXICAL_SCORE, match)
         return sorted(best.values(), key=lambda f: f.score, reverse=True)
 
     def findings(self, text: str, vectors: Vectors | None = None) -> list[HazardFinding]:
-        return [f for f in self.scores(text, vectors) if f.score >= self.threshold]
+        if vectors is None:
+            vectors = self.embedder.embed(segments(text))
+        if self.classifier is None:
+            return [f for f in self.scores(text, vectors) if f.score >= self.threshold]
+        found = {
+            code: HazardFinding(BY_CODE[code], LEXICAL_SCORE, match)
+            for code, match in reversed(_lexical_matches(text))
+        }
+        margins = self.margins(vectors)
+        for f in margins:
+            if f.score >= CONFIDENT_MARGIN and f.hazard.code not in found:
+                found[f.hazard.code] = f
+        probability = self.classifier.probability(vectors)
+        if probability >= self.classifier.threshold and margins:
+            # The classifier says whether; the nearest description says which category.
+            nearest = margins[0]
+            if nearest.hazard.code not in found:
+                found[nearest.hazard.code] = HazardFinding(
+                    nearest.hazard,
+                    probability,
+                    f"classifier {probability:.2f}; nearest: {nearest.evidence}",
+                )
+        return sorted(found.values(), key=lambda f: f.score, reverse=True)
+
+
+def _lexical_matches(text: str) -> list[tuple[str, str]]:
+    """(category, matched phrase) for each wording rule that matches, in rule order."""
+    matches = []
+    for code, pattern in _LEXICAL:
+        match = pattern.search(text)
+        if match:
+            matches.append((code, match.group(0)))
+    return matches
