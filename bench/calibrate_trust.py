@@ -92,10 +92,19 @@ def svg(
     return "\n".join(parts)
 
 
-def features(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Every abstention signal for each question, as its profile retrieves it."""
+def features(rows: list[dict[str, object]], gemma: Path | None = None) -> list[dict[str, object]]:
+    """Every abstention signal for each question, as its profile retrieves it; with `gemma` (an
+    EmbeddingGemma GGUF, docs/retrieval.md) also `gemma_cosine`: the best cosine between the
+    retrieval query and the same passages in EmbeddingGemma's space (an experiment: the app
+    does not run EmbeddingGemma)."""
     catalog = Catalog.load()
     embedder = Embedder(catalog.default("embedding"))
+    gemma_model = None
+    if gemma is not None:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from eval_embedders import GemmaEmbedder
+
+        gemma_model = GemmaEmbedder(gemma)
     scorer = EvidenceScorer(embedder)
     chat = ModelManager()  # loaded only if a question is not in English (it is translated)
 
@@ -118,13 +127,16 @@ def features(rows: list[dict[str, object]]) -> list[dict[str, object]]:
                 coverage = scorer.coverage(
                     retrieval.query, retrieval.passages, access.term_weights, access.passage_vectors
                 )
-                out.append(
-                    {
-                        "id": row["id"],
-                        "answerable": bool(row["answerable"]),
-                        **{s: getattr(coverage, s) for s in SIGNALS},
-                    }
-                )
+                signals: dict[str, object] = {s: getattr(coverage, s) for s in SIGNALS}
+                if gemma_model is not None and retrieval.passages:
+                    q = gemma_model.embed([retrieval.query], query=True)[0]
+                    texts = [f"{p.title}\n{p.heading}\n{p.text}" for p in retrieval.passages]
+                    signals["gemma_cosine"] = float(
+                        (gemma_model.embed(texts, query=False) @ q).max()
+                    )
+                elif gemma_model is not None:
+                    signals["gemma_cosine"] = 0.0
+                out.append({"id": row["id"], "answerable": bool(row["answerable"]), **signals})
             access.close()
     embedder.close()
     chat.close()
@@ -139,14 +151,18 @@ def main() -> int:
     parser.add_argument(
         "--features", type=Path, help="cache of the per-question signals (reused when present)"
     )
+    parser.add_argument(
+        "--gemma", type=Path, help="also score EmbeddingGemma's cosine (an experiment; a GGUF)"
+    )
     args = parser.parse_args()
     if args.features and args.features.exists():
         rows = json.loads(args.features.read_text(encoding="utf-8"))
     else:
-        rows = features(load(args.golden, args.split))
+        rows = features(load(args.golden, args.split), args.gemma)
         if args.features:
             args.features.write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    candidates = [*SIGNALS, *("+".join(pair) for pair in itertools.combinations(SIGNALS, 2))]
+    present = [s for s in (*SIGNALS, "gemma_cosine") if s in rows[0]]
+    candidates = [*present, *("+".join(pair) for pair in itertools.combinations(present, 2))]
     positives = sum(1 for r in rows if r["answerable"])
     print(
         f"{len(rows)} {args.split} questions: {positives} answerable, "
