@@ -349,13 +349,14 @@ class HazardScreen:
         return sorted(best.values(), key=lambda f: f.score, reverse=True)
 
     def findings(self, text: str, vectors: Vectors | None = None) -> list[HazardFinding]:
+        """The categories that fire for `text`, surest first (see the class docstring)."""
         if vectors is None:
             vectors = self.embedder.embed(segments(text))
         if self.classifier is None:
             return [f for f in self.scores(text, vectors) if f.score >= self.threshold]
         found = {
             code: HazardFinding(BY_CODE[code], LEXICAL_SCORE, match)
-            for code, match in reversed(_lexical_matches(text))
+            for code, match in _lexical_matches(text)  # as in `scores`: the last match counts
         }
         margins = self.margins(vectors)
         for f in margins:
