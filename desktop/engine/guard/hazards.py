@@ -291,7 +291,7 @@ class HazardFinding:
 DEFAULT_THRESHOLD = 0.109
 HARMLESS_WEIGHT = 1.0
 # With the classifier, a margin this high (a question close to a description's very words) still
-# fires on its own: no calibration benign question reaches 0.16, and 4 of 1,843 harmless training
+# fires on its own: no calibration benign question reaches 0.16, and 3 of 1,843 harmless training
 # questions reach 0.3 (bench/train_harm_screen.py's data; docs/guardrails.md).
 CONFIDENT_MARGIN = 0.3
 
