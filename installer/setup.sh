@@ -78,7 +78,8 @@ if [ "$MODE" = "test" ]; then
   extras="[dev]"
   stamp_file="$VENV/.enclave-installed-dev"
 fi
-stamp="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-32)-$LLAMA_VERSION${LLAMA_BACKEND#cpu}"
+# The wheel's folder is part of the stamp: a new build recipe (a new folder) reinstalls it.
+stamp="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-32)-$LLAMA_VERSION-$(basename "$LLAMA_DIR")"
 
 if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
   mkdir -p "$ENCLAVE_WHEEL_CACHE"

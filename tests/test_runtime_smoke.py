@@ -125,3 +125,17 @@ def test_loop_guard_stops_a_repeating_answer() -> None:
     assert guard.looping(line[:20]) is False
     assert guard.looping(line[20:]) is True  # third time, even when split across tokens
     assert not LoopGuard().looping("short\nshort\nshort\nshort\n")
+
+
+def test_an_amx_build_loads_without_extra_buffer_types() -> None:
+    """llama.cpp's AMX kernels segfault on some AMX CPUs (this project's CI machines among them):
+    `open_llama` loads such a build with `use_extra_bufts` off, for that one load only."""
+    import llama_cpp
+
+    from desktop.engine.runtime import model_manager
+
+    module = llama_cpp.llama_cpp
+    assert module.llama_model_default_params().use_extra_bufts is True
+    with model_manager._without_extra_buffer_types():
+        assert module.llama_model_default_params().use_extra_bufts is False
+    assert module.llama_model_default_params().use_extra_bufts is True

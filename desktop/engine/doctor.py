@@ -23,6 +23,7 @@ def _llama_info() -> dict[str, Any]:
         "llama_cpp_python": llama_cpp.__version__,
         "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
         "system_info": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
+        "amx_kernels_bypassed": hardware.amx_build(),
     }
 
 
@@ -189,6 +190,14 @@ def format_text(rep: dict[str, Any]) -> str:
         f"llama.cpp:   llama-cpp-python {rep['llama_cpp']['llama_cpp_python']}, "
         f"GPU offload {'supported' if rep['llama_cpp']['gpu_offload'] else 'not in this build'}",
         f"             {rep['llama_cpp']['system_info']}",
+        *(
+            [
+                "             this build has Intel AMX kernels, which crash on some CPUs: models "
+                "load with plain CPU kernels (rerun `bash installer/setup.sh` to rebuild without AMX)"
+            ]
+            if rep["llama_cpp"].get("amx_kernels_bypassed")
+            else []
+        ),
         f"CPU:         {rep['cpu']['physical_cores']} physical cores, "
         f"{rep['cpu']['logical_cpus']} logical; features {', '.join(rep['cpu']['features']) or '-'}",
         f"Threads:     {rep['cpu']['threads']} for generation, "

@@ -12,6 +12,7 @@ keep busy, and `fit_to_load` takes those cores away from the plan before each ge
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, replace
@@ -171,6 +172,18 @@ def cpu_features() -> list[str]:
             flags = set(value.split())
             return [f for f in wanted if f in flags]
     return []
+
+
+@functools.cache
+def amx_build() -> bool:
+    """Whether this llama.cpp build carries Intel AMX kernels. They crash the first inference on
+    some AMX CPUs (llama.cpp issue 20824: a segfault in `ggml_backend_amx_mul_mat`, seen here with
+    Qwen2.5 Q4_K_M and SmolLM2 Q4_1), so `open_llama` loads such a build without its extra buffer
+    types (plain CPU kernels, no weight repacking); `installer/build_llama.sh` compiles without AMX."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    return "AMX_INT8 = 1" in info
 
 
 def gpu_offload_supported() -> bool:

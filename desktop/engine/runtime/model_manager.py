@@ -343,16 +343,42 @@ class LoopGuard:
         return False
 
 
+_LOAD_LOCK = threading.Lock()
+
+
 def open_llama(path: Path, **kwargs: Any) -> Any:
-    """Translate llama.cpp's load failures into `ModelLoadFailed`."""
+    """Translate llama.cpp's load failures into `ModelLoadFailed`. A llama.cpp build with Intel AMX
+    kernels loads with its extra buffer types off (`hardware.amx_build`)."""
     llama_cpp.llama_log_set(_llama_log, ctypes.c_void_p(0))
     try:
-        return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
+        if not hardware.amx_build():
+            return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
+        with _LOAD_LOCK, _without_extra_buffer_types():
+            return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelLoadFailed(
             f"llama.cpp could not load {path.name}: {exc}.",
             "Check the file with `enclave models verify`; it may be for a newer llama.cpp.",
         ) from None
+
+
+class _without_extra_buffer_types:
+    """`Llama()` takes its model parameters from `llama_model_default_params()` and has no argument
+    for `use_extra_bufts`, so the defaults are wrapped for the duration of one load."""
+
+    def __enter__(self) -> None:
+        module = llama_cpp.llama_cpp
+        self._defaults = module.llama_model_default_params
+
+        def defaults() -> Any:
+            params = self._defaults()
+            params.use_extra_bufts = False
+            return params
+
+        module.llama_model_default_params = defaults
+
+    def __exit__(self, *exc: object) -> None:
+        llama_cpp.llama_cpp.llama_model_default_params = self._defaults
 
 
 def _install_abort_callback(llama: Any, callback: Any) -> None:
