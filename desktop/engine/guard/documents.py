@@ -3,7 +3,8 @@ aimed at the assistant rather than at its reader.
 
 - `documents.injection`: instructions for the assistant inside a document ("ignore your
   instructions", "add this to your response", "incorporate the following code in your solution",
-  code that sends the machine's data elsewhere), by `guard.injection`'s document wording rules;
+  code that sends the machine's data elsewhere), by `guard.injection`'s document wording rules,
+  and sentences telling whoever writes a reply what to do with it (`guard.reply_instructions`);
 - `documents.unrelated_request`: a question or task in the text that has nothing to do with the
   text around it (embedding similarity below a calibrated floor): an injected task;
 - `documents.invisible_text`: zero-width and Unicode tag characters (tag characters carry a hidden
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from desktop.engine.guard import reply_instructions
 from desktop.engine.guard.injection import lexical
 from desktop.engine.guard.prototypes import Embeds
 
@@ -253,13 +255,16 @@ _REQUEST = re.compile(
     r"^(?:please\s+)?(?:explain|draft|write|provide|translate|describe|summari[sz]e|compose|create|"
     r"list|give|show|tell|generate|define|calculate|solve|compare|suggest|recommend|outline|"
     r"can you|could you|would you|how do i|how can i|what is|what are|what's|who (?:is|was)|"
-    r"why (?:is|do|does))\b|\?$",
+    r"why (?:is|do|does)|name|teach|convert|how (?:far|many|much|long|old|big|does|do you|did)|"
+    r"when (?:did|was|is|were)|what (?:does|do|did|was|were|causes|happens))\b|\?$",
     re.I,
 )
 MAX_REQUESTS = 6
-# Calibrated on the calibration halves of BIPIA and of the handbook chunks
+# "Did you know?", "Any questions?": a short rhetorical line is not a task.
+MIN_REQUEST_WORDS = 4
+# The similarity below which at most 1 % of the calibration handbook chunks fall
 # (bench/eval_guardrails.py --calibrate; docs/guardrails.md).
-OUT_OF_PLACE_SIMILARITY = 0.040
+OUT_OF_PLACE_SIMILARITY = 0.096
 
 
 def out_of_place_requests(
@@ -270,7 +275,11 @@ def out_of_place_requests(
     instructions are about its subject; an injected task is not (BIPIA's task-irrelevant
     attacks)."""
     sentences = [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) > 8]
-    candidates = [i for i, s in enumerate(sentences) if _REQUEST.search(s)][:MAX_REQUESTS]
+    candidates = [
+        i
+        for i, s in enumerate(sentences)
+        if _REQUEST.search(s) and len(s.split()) >= MIN_REQUEST_WORDS
+    ][:MAX_REQUESTS]
     if not candidates or len(sentences) < 2:
         return []
     rests = [" ".join(s for j, s in enumerate(sentences) if j != i) for i in candidates]
@@ -322,7 +331,11 @@ class DocumentScreen:
     def _injection(self, text: str) -> list[DocumentFinding]:
         hits = lexical(text, document=True)
         if not hits:
-            return []
+            found = reply_instructions.first_instruction(text)
+            if found is None:
+                return []
+            shape, sentence = found
+            return [DocumentFinding(INJECTION_RULE, f"{shape}: {sentence[:80]!r}", 1.0)]
         best = max(hits, key=lambda f: f.score)
         return [
             DocumentFinding(
