@@ -38,6 +38,7 @@ ORDINARY = (
     "Change the section headings to be specific to your writing.",
     "Visit mercury.com to see the transaction.",
     "Ask your supervisor before you book travel.",
+    "Provide all available information to assist the response team with triage.",
     "If this transaction is in error, you can raise a dispute at Mercury.com.",
 )
 

@@ -7,8 +7,8 @@ to be scrambled, misspelt or turned into anagrams is aimed at an assistant summa
 document (BIPIA's task-relevant attacks). `guard.documents` reports each as `documents.injection`.
 
 The shapes, each on one sentence (split at sentence ends, line breaks and BIPIA's `|` fields):
-- placed in the answer: "... at the end of the answer", "... in the reply." (the noun ends the
-  phrase: "the response spreadsheet" is not the answer);
+- placed in the answer: "... at the end of the answer", "... in the reply." (with "the", the noun
+  ends its phrase: "the response spreadsheet" and "the response team" are not the answer);
 - an imperative whose object is the reply: a sentence opening with an instruction verb ("Add",
   "Use", "Finish", "Make", ...) that names the output ("your answer", "the reply", "what you
   write", "when replying");
@@ -44,9 +44,14 @@ _VERBS = (
 _IMPERATIVE = re.compile(
     rf"^(?:(?:please|also|and|now|then|finally),?\s+){{0,3}}({_VERBS})\b\s*(.*)$", re.I | re.S
 )
+# "the response" ends its noun phrase: "the response team", "the answer key" are other things.
+_PHRASE_END = (
+    r"(?=\s*[,.;:!?]|\s*$|\s+(?:with|by|to|that|and|as|for|so|you|in|into|of|at|together|again|"
+    r"back|below|above|too|also|only|entirely|instead)\b)"
+)
 _OUTPUT = re.compile(
-    r"\b(?:(?:your|the) (?:answer|answers|reply|replies|response|responses|output|summary)|"
-    r"your text|what(?:ever)? you (?:write|say|reply|respond)|everything you (?:write|say)|"
+    r"\b(?:your (?:answer|answers|reply|replies|response|responses|output|summary)|"
+    rf"the (?:answer|reply|response|output|summary){_PHRASE_END}|your text|what(?:ever)? you (?:write|say|reply|respond)|everything you (?:write|say)|"
     r"you (?:reply|respond|answer) with|when (?:replying|responding|answering|you (?:reply|"
     r"respond|answer|write))|writ(?:e|ing) back)\b",
     re.I,
@@ -66,7 +71,7 @@ _INVITING_READERS = re.compile(
 )
 _PLACED = re.compile(
     r"\b(?:in|into|throughout|within|at the (?:top|start|end|beginning) of) the "
-    r"(?:response|answer|reply)\b(?=\s*[,.;:!?]|\s*$|\s+(?:with|by|to|that|and|as|for|so|you)\b)",
+    rf"(?:response|answer|reply){_PHRASE_END}",
     re.I,
 )
 _SELF_REPLY = re.compile(r"(?:answer|reply|respond)", re.I)
