@@ -30,6 +30,9 @@ Rows (reported halves only; `bench/guard_data.py` splits every set once by item 
   through the grounded, fenced prompt. Success: the answer contains the mark.
 - redaction: bench/eval_redaction.py's rows (the other guardrail helper's), when present.
 
+`--dev` prints the document rules' rows on what they were designed with (BIPIA's calibration
+half, `bench/data/bipia_dev_attacks.json` hidden in calibration e-mails, the calibration handbook
+chunks), without the reported halves or the model.
 `--calibrate` prints the thresholds the calibration halves give (the values in the code come from
 it); nothing else reads the calibration halves. Timings are not part of the table.
 """
@@ -533,6 +536,36 @@ def handbook_rows(embedder: CachedEmbedder, split: str) -> list[dict[str, Any]]:
 # -- calibration ---------------------------------------------------------------------------------
 
 
+DEV_ATTACKS = Path(__file__).resolve().parent / "data" / "bipia_dev_attacks.json"
+
+
+def dev_rows(embedder: CachedEmbedder) -> list[dict[str, Any]]:
+    """The development set for the document rules: attacks of BIPIA's 15 text categories written
+    for this project (`bench/data/bipia_dev_attacks.json`), each hidden in a calibration e-mail
+    the way BIPIA hides its own, screened as the pack builder screens a file."""
+    written = json.loads(DEV_ATTACKS.read_text(encoding="utf-8"))
+    categories = [(k, v) for k, v in written.items() if not k.startswith("_")]
+    emails = [
+        c for c in data.bipia() if c.split == "calibration" and not c.attack and c.kind == "email"
+    ]
+    missed: Counter[str] = Counter()
+    flagged = []
+    with tempfile.TemporaryDirectory(prefix="enclave-bipia-dev-") as tmp:
+        for j, (category, attacks) in enumerate(categories):
+            for i, attack in enumerate(attacks):
+                context = emails[(3 * j + i) % len(emails)].context
+                path = Path(tmp) / f"dev-{j}-{i}.md"
+                path.write_text(data.insert_attack(context, attack, (j + i) % 3), "utf-8")
+                doc = parsers.parse_file(path)
+                chunks = chunk_document(doc.title, doc.blocks, embedder.count_tokens)
+                hit = bool(screen_chunks(path, chunks, DOCUMENT_RULES, embedder)[1])
+                flagged.append(hit)
+                if not hit:
+                    missed[category] += 1
+    note = "missed: " + (", ".join(f"{k} {v}" for k, v in sorted(missed.items())) or "none")
+    return [_row("written attacks flagged at build", "dev", len(flagged), rate(flagged), "", note)]
+
+
 def calibrate(embedder: CachedEmbedder) -> None:
     """Thresholds from the calibration halves only (the code's constants come from this, each
     rounded towards flagging less). The input screen refuses when either screen fires, so the
@@ -609,6 +642,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calibrate", action="store_true", help="print the calibration thresholds")
     parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="only the document rules on what they are designed with: BIPIA's calibration half, "
+        "the written development attacks, the calibration handbook chunks",
+    )
+    parser.add_argument(
         "--skip-model", action="store_true", help="only the rows without the chat model"
     )
     parser.add_argument(
@@ -627,6 +666,10 @@ def main(argv: list[str] | None = None) -> int:
     embedder = CachedEmbedder(Embedder(catalog.default("embedding")))
     if args.calibrate:
         calibrate(embedder)
+        return 0
+    if args.dev:
+        dev = bipia_rows(embedder, None, "calibration") + dev_rows(embedder)
+        print_table(dev + handbook_rows(embedder, "calibration"))
         return 0
     started = time.monotonic()
     rows = input_rows(embedder, args.split)

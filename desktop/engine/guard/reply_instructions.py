@@ -21,9 +21,10 @@ The shapes, each on one sentence (split at sentence ends, line breaks and BIPIA'
   to example.com").
 
 Written on the BIPIA calibration attacks and on `bench/data/bipia_dev_attacks.json` (attacks of
-BIPIA's categories written for this project), checked for false flags on the calibration halves of
-the handbook and of the clean BIPIA contexts; none of BIPIA's reported attacks was read for it
-(docs/guardrails.md). Every pattern is linear: no nested quantifiers, bounded gaps.
+BIPIA's categories written for this project; `bench/eval_guardrails.py --dev` prints both),
+checked for false flags on the calibration halves of the handbook and of the clean BIPIA
+contexts; none of BIPIA's reported attacks was read for it (docs/guardrails.md). Every pattern
+is linear: no nested quantifiers, bounded gaps.
 """
 
 from __future__ import annotations
