@@ -57,10 +57,18 @@ _OUTPUT = re.compile(
     r"respond|answer|write))|writ(?:e|ing) back)\b",
     re.I,
 )
-_SOCIAL_VERB = re.compile(
-    r"(?:ask|encourage|remind|urge|invite|convince|persuade|tell|direct|recommend|prompt|push|"
-    r"nudge|inform|warn|advise|notify|mention|say|state|claim)",
-    re.I,
+_SOCIAL_VERBS = frozenset(
+    (  # noqa: SIM905
+        "ask encourage remind urge invite convince persuade tell direct recommend prompt push "
+        "nudge inform warn advise notify mention say state claim"
+    ).split()
+)
+_SELF_REPLY_VERBS = frozenset(("answer", "reply", "respond"))
+_LINK_VERBS = frozenset(
+    (  # noqa: SIM905
+        "add insert include integrate incorporate put place open start begin end close finish "
+        "append"
+    ).split()
 )
 _READERS = re.compile(
     r"\b(?:the |all |our )?(?:readers?|whoever reads(?: this)?|users?|recipients?)\b", re.I
@@ -75,7 +83,6 @@ _PLACED = re.compile(
     rf"(?:response|answer|reply){_PHRASE_END}",
     re.I,
 )
-_SELF_REPLY = re.compile(r"(?:answer|reply|respond)", re.I)
 _TRANSFORM = re.compile(
     r"\b(?:letters?|vowels?|consonants?|numbers?|digits?|symbols?|anagrams?|typos?|spaces?|"
     r"upper-?case|lower-?case|capitals?|backwards?|reverse|emojis?|rhymes?|only in)\b",
@@ -83,11 +90,6 @@ _TRANSFORM = re.compile(
 )
 _GARBLING = re.compile(
     r"\b(?:typos?|misspell\w*|spelling mistakes?|anagram\w*|scrambl\w*|shuffl\w*|jumbl\w*)\b", re.I
-)
-_LINK_VERB = re.compile(
-    r"(?:add|insert|include|integrate|incorporate|put|place|open|start|begin|end|close|finish|"
-    r"append)",
-    re.I,
 )
 _LINKS_TO_DOMAIN = re.compile(
     r"\b(?:link(?:ing|s)? to|point(?:ing|s)? to|direct(?:ing|s)? (?:readers |users )?to)\b"
@@ -107,16 +109,16 @@ def shape(sentence: str) -> str | None:
     match = _IMPERATIVE.match(sentence)
     if match is None:
         return None
-    verb, rest = match.group(1), match.group(2)
+    verb, rest = match.group(1).lower(), match.group(2)
     if _OUTPUT.search(rest):
         return "an instruction about the reply"
-    if (_SOCIAL_VERB.fullmatch(verb) and _READERS.search(rest)) or _INVITING_READERS.search(rest):
+    if (verb in _SOCIAL_VERBS and _READERS.search(rest)) or _INVITING_READERS.search(rest):
         return "an instruction about the reply's readers"
-    if _SELF_REPLY.fullmatch(verb) and _TRANSFORM.search(rest):
+    if verb in _SELF_REPLY_VERBS and _TRANSFORM.search(rest):
         return "an instruction to transform the reply"
     if _GARBLING.search(sentence):
         return "an instruction to garble the reply"
-    if _LINK_VERB.fullmatch(verb) and _LINKS_TO_DOMAIN.search(rest):
+    if verb in _LINK_VERBS and _LINKS_TO_DOMAIN.search(rest):
         return "an instruction to add a link"
     return None
 
