@@ -7,8 +7,11 @@ to be scrambled, misspelt or turned into anagrams is aimed at an assistant summa
 document (BIPIA's task-relevant attacks). `guard.documents` reports each as `documents.injection`.
 
 The shapes, each on one sentence (split at sentence ends, line breaks and BIPIA's `|` fields):
-- placed in the answer: "... at the end of the answer", "... in the reply." (with "the", the noun
+- placed in the answer: "... at the end of the answer", "... in the reply.", "Somewhere in your
+  summary, ..." (with "the", the noun
   ends its phrase: "the response spreadsheet" and "the response team" are not the answer);
+- an obligation on the reply: "Your reply should ...", "The response must ...", "It is important
+  that the summary ...", "Each word in your answer has to ...", "Whoever summarises this must ...";
 - an imperative whose object is the reply: a sentence opening with an instruction verb ("Add",
   "Use", "Finish", "Make", ...) that names the output ("your answer", "the reply", "what you
   write", "when replying");
@@ -89,7 +92,9 @@ _TRANSFORM = re.compile(
     re.I,
 )
 _GARBLING = re.compile(
-    r"\b(?:typos?|misspell\w*|spelling mistakes?|anagram\w*|scrambl\w*|shuffl\w*|jumbl\w*)\b", re.I
+    r"\b(?:typos?|misspel\w*|spelling (?:mistakes?|errors?)|spel[lt]\w* wrong\w*|anagram\w*|"
+    r"scrambl\w*|shuffl\w*|jumbl\w*)\b",
+    re.I,
 )
 _LINKS_TO_DOMAIN = re.compile(
     r"\b(?:link(?:ing|s)? to|point(?:ing|s)? to|direct(?:ing|s)? (?:readers |users )?to)\b"
@@ -98,14 +103,45 @@ _LINKS_TO_DOMAIN = re.compile(
 )
 
 
+_OUTPUT_NOUN = r"(?:reply|replies|response|responses|answer|answers|summary|summaries|output)"
+# The reply as the subject of an obligation about its content: "Your reply should use ...", "The
+# response must mention ...", "Any answer to this email has to cover ...", "Whoever summarises
+# this must invite ...". Not its logistics: "Your reply should reach us by Friday".
+_REPLY_MUST = re.compile(
+    r"^(?:(?:it is|it's) \w+ that |it would be \w+ if |(?:make sure|ensure) (?:that )?)?"
+    rf"(?:(?:your|the|every|each|any|all(?: of)?(?: the| your)?) {_OUTPUT_NOUN}|"
+    r"(?:responses|replies|answers)|each word you (?:produce|write)|whoever (?:summari[sz]es|"
+    r"answers|replies to|responds to) this)\b[^.?!\n]{0,40}?\b(?:should|must|has to|have to|"
+    r"needs? to|is to|are to|shall|ought to)(?: also include|(?: also| not| only| always)? (?:use|"
+    r"be written|"
+    r"be grouped|be rearranged|be formatted|consist|swap|replace|substitute|argue|persuade|"
+    r"promote|urge|encourage|invite|remind|point|direct|begin|start|end|open|close|mention|"
+    r"describe|explain|cover|contain|have|feature|spell|misspell|ask|tell|say))\b",
+    re.I,
+)
+# "It is important that the response ...", "Each word in your answer ...": no modal needed.
+_REPLY_ELEMENTS = re.compile(
+    r"^(?:(?:it is|it's) \w+ that|it would be \w+ if) (?:your|the|every|each|any) "
+    rf"{_OUTPUT_NOUN}\b|^(?:every|each|all|all the|the) (?:letters?|words?|sentences?|vowels?|"
+    rf"characters?) (?:in|of) (?:your|the|every|each) {_OUTPUT_NOUN}\b",
+    re.I,
+)
+_REPLY_NOUN = re.compile(rf"\b(?:your|the) {_OUTPUT_NOUN}\b", re.I)
+_SOMEWHERE_IN = re.compile(rf"^(?:somewhere|anywhere) in (?:your|the) {_OUTPUT_NOUN}\b", re.I)
+
+
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) >= 8]
 
 
 def shape(sentence: str) -> str | None:
     """Which shape of reply instruction `sentence` has, or None."""
-    if _PLACED.search(sentence):
+    if _PLACED.search(sentence) or _SOMEWHERE_IN.search(sentence):
         return "placed in the answer"
+    if _REPLY_MUST.search(sentence) or _REPLY_ELEMENTS.search(sentence):
+        return "an obligation on the reply"
+    if _GARBLING.search(sentence) and _REPLY_NOUN.search(sentence):
+        return "an obligation on the reply"
     match = _IMPERATIVE.match(sentence)
     if match is None:
         return None
