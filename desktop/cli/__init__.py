@@ -172,6 +172,7 @@ def main(argv: Sequence[str] | None = None, *, reraise_bugs: bool | None = None)
         paths.profile()
     except ValueError as exc:
         parser.error(str(exc))
+    _arm_native_crash_report(_command_name(args), announce=args.command is not None)
     handlers = {"ask": ask_command.run, "models": _models, "doctor": _doctor, "history": _history}
     handlers["audit"] = cli_audit.run
     handlers.update(dict.fromkeys(("admin", "packs", "grants", "enrol", "demo"), cli_admin.run))
@@ -202,6 +203,24 @@ def main(argv: Sequence[str] | None = None, *, reraise_bugs: bool | None = None)
         if reraise_bugs:
             raise
         return _report_bug(exc, _command_name(args))
+
+
+def _arm_native_crash_report(command: str, *, announce: bool) -> None:
+    """Leave a report if native code kills this process; say once if an earlier one died so
+    (the window says it in its own way)."""
+    from desktop.engine.core import native_crash
+
+    try:
+        for report in native_crash.unseen() if announce else ():
+            print(
+                "enclave: an earlier Enclave process stopped inside native code "
+                f"({native_crash.what_failed(report)}); the details are in "
+                f"{native_crash.mark_seen(report)}. `enclave doctor` checks this machine.",
+                file=sys.stderr,
+            )
+        native_crash.arm(command)
+    except Exception:  # a safety net: a data folder problem is reported by the command itself
+        return
 
 
 def _command_name(args: argparse.Namespace) -> str:

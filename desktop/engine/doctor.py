@@ -164,7 +164,23 @@ def report() -> dict[str, Any]:
     out["recovery"] = _recovery_info()
     out["policy"] = policy_status().as_dict()
     out["audit"] = _audit_info()
+    out["native_crashes"] = _native_crashes()
     return out
+
+
+def _native_crashes() -> list[dict[str, str]]:
+    """Reports left by processes that died inside native code (`core.native_crash`), newest
+    first, announced or not."""
+    from desktop.engine.core import native_crash
+    from desktop.engine.core.crash_report import reports_dir
+
+    try:
+        found = sorted(reports_dir().glob(f"{native_crash.PREFIX}*.txt"), reverse=True)
+    except (OSError, EngineError):
+        return []
+    crashed = [p for p in found if p.name.endswith(native_crash.SEEN_SUFFIX)]
+    crashed += native_crash.unseen()
+    return [{"path": str(p), "failed": native_crash.what_failed(p)} for p in crashed]
 
 
 def healthy(rep: dict[str, Any]) -> bool:
@@ -233,6 +249,8 @@ def format_text(rep: dict[str, Any]) -> str:
             f"Audit log:   {audit['records']} records written to {audit['path']} "
             "(`enclave audit verify` checks the chain)"
         )
+    for crash in rep.get("native_crashes", [])[:3]:
+        lines.append(f"Crashed:     inside native code ({crash['failed']}): {crash['path']}")
     return "\n".join(lines)
 
 

@@ -100,6 +100,21 @@ def report_bugs_in_window(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
+def report_native_crashes(window: MainWindow) -> None:
+    """An earlier process that died inside native code (a segfault in llama.cpp, say) left a
+    report (`native_crash`): say so once, with the file to send."""
+    from desktop.engine.core import native_crash
+
+    for report in native_crash.unseen():
+        failed = native_crash.what_failed(report)
+        window.chat.add_notice(
+            f"Enclave stopped unexpectedly last time, inside native code ({failed}).",
+            f"The details are in {native_crash.mark_seen(report)}; please send that file to your "
+            "administrator. `enclave doctor` checks this machine.",
+            kind="warning",
+        )
+
+
 SMOKE_QUESTION_ENV = "ENCLAVE_SMOKE_QUESTION"
 
 
@@ -150,6 +165,7 @@ def run_gui() -> int:
     window = build_window(session)
     install_dropped(window, dropped)
     report_bugs_in_window(window)
+    report_native_crashes(window)
     window.show()
     window.start_loading()
     smoke_question = os.environ.get(SMOKE_QUESTION_ENV, "").strip()
