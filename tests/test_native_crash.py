@@ -76,12 +76,9 @@ def test_the_window_says_so_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert _child(reports_dir(), "ctypes.string_at(0)").returncode == -signal.SIGSEGV
     notices: list[tuple[str, ...]] = []
 
-    class Chat:
-        def add_notice(self, *text: str, kind: str = "") -> None:
-            notices.append((*text, kind))
-
     class Window:
-        chat = Chat()
+        def notify(self, *text: str, kind: str = "") -> None:
+            notices.append((*text, kind))
 
     report_native_crashes(Window())  # type: ignore[arg-type]
     report_native_crashes(Window())  # type: ignore[arg-type]

@@ -180,7 +180,9 @@ def _native_crashes() -> list[dict[str, str]]:
         return []
     crashed = [p for p in found if p.name.endswith(native_crash.SEEN_SUFFIX)]
     crashed += native_crash.unseen()
-    return [{"path": str(p), "failed": native_crash.what_failed(p)} for p in crashed]
+    return [
+        {"path": str(p), "failed": native_crash.what_failed(p, with_frame=True)} for p in crashed
+    ]
 
 
 def healthy(rep: dict[str, Any]) -> bool:

@@ -63,18 +63,18 @@ def install_dropped(window: MainWindow, report: provision.SyncReport) -> None:
     for outcome in report.outcomes:
         if outcome.outcome in ("installed", "imported"):
             what = {"pack": "pack", "delta": "pack update"}.get(outcome.kind, "grant")
-            window.chat.add_notice(
+            window.notify(
                 f"Your administrator's {what} {outcome.detail} was verified and installed.",
                 kind="info",
             )
     for problem in report.problems():
-        window.chat.add_notice(problem.message, problem.hint, kind="warning")
+        window.notify(problem.message, problem.hint, kind="warning")
 
 
 def build_window(session: ChatSession) -> MainWindow:
     window = MainWindow(session, packs=session.packs)  # says whether history is off once open
     if session.settings_note:
-        window.chat.add_notice(session.settings_note, kind="warning")
+        window.notify(session.settings_note, kind="warning")
     return window
 
 
@@ -92,9 +92,10 @@ def report_bugs_in_window(window: MainWindow) -> None:
         except Exception:
             previous(kind, exc, tb)
             where = "The details were printed to the terminal."
-        window.chat.add_notice(
+        window.notify(
             f"Internal error (a bug in Enclave, not something you did): {type(exc).__name__}.",
             f"{where} Please send it to your administrator; you can keep working.",
+            kind="error",
         )
 
     sys.excepthook = hook
@@ -107,8 +108,8 @@ def report_native_crashes(window: MainWindow) -> None:
 
     for report in native_crash.unseen():
         failed = native_crash.what_failed(report)
-        window.chat.add_notice(
-            f"Enclave stopped unexpectedly last time, inside native code ({failed}).",
+        window.notify(
+            f"Enclave stopped unexpectedly last time: a crash inside native code ({failed}).",
             f"The details are in {native_crash.mark_seen(report)}; please send that file to your "
             "administrator. `enclave doctor` checks this machine.",
             kind="warning",

@@ -814,15 +814,18 @@ class MainWindow(QMainWindow):
     def show_error(self, error: BaseException) -> None:
         if not isinstance(error, EngineError):
             raise error
-        self.chat.add_notice(error.message, error.hint)
-        self.welcome.add_note(error.message, error.hint, "error")
+        self.notify(error.message, error.hint, kind="error")
 
     def show_notice(self, error: EngineError, consequence: str) -> None:
-        """A known problem the app can run with (e.g. no keyring: history off), shown inline
-        and on the welcome page. An answer's own notices (a guardrail rule, an answer that could
-        not be made) stay with that answer: they are not problems of the app."""
-        self.chat.add_notice(f"{consequence} {error.message}", error.hint, kind="warning")
-        self.welcome.add_note(f"{consequence} {error.message}", error.hint, "warning")
+        """A known problem the app can run with (e.g. no keyring: history off)."""
+        self.notify(f"{consequence} {error.message}", error.hint)
+
+    def notify(self, text: str, hint: str = "", *, kind: str = "warning") -> None:
+        """A notice about the app, not about one answer: inline in the chat and, while the chat
+        is still empty, on the welcome page (problems only). An answer's own notices (a guardrail
+        rule, an answer that could not be made) stay with that answer: `chat.add_notice`."""
+        self.chat.add_notice(text, hint, kind=kind)
+        self.welcome.add_note(text, hint, kind)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _launch(self, worker: GeneratorWorker) -> None:

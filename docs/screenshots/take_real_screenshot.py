@@ -16,7 +16,9 @@ app on the default model, `00-real-<state>.png` for each state (all of them unle
   the earlier version browsable (‹ 2/2 ›);
 - `abstention`: a question the handbook does not answer; `guard-block`: a blocked prompt
   injection; `guard-harm`: a harmful request blocked by the hazard screen;
-- `pack-manager`, `enrolment`, `settings`: the dialogs as the demo profile sees them.
+- `pack-manager`, `enrolment`, `settings`: the dialogs as the demo profile sees them;
+- `native-crash`: the notice after an earlier process died inside native code (a child process
+  with its report armed segfaults first, as llama.cpp's AMX kernels did on 1 Dec 2026).
 
 Each answer costs model time (tens of seconds on two busy cores): `--only` takes fewer.
 """
@@ -56,6 +58,7 @@ STATES = (
     "pack-manager",
     "enrolment",
     "settings",
+    "native-crash",
 )
 
 
@@ -74,6 +77,17 @@ def idle(widget: object) -> Callable[[], bool]:
     return lambda: not bool(getattr(widget, "busy", False))
 
 
+def crash_a_child() -> None:
+    """A real segfault in a child process that armed its native crash report."""
+    import subprocess
+
+    code = (
+        "import ctypes; from desktop.engine.core import native_crash; "
+        "native_crash.arm('enclave ask'); ctypes.string_at(0)"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=HERE.parents[1], check=False)
+
+
 def main(argv: list[str]) -> int:
     wanted = parse(argv)
     from PySide6.QtCore import QCoreApplication
@@ -86,8 +100,14 @@ def main(argv: list[str]) -> int:
     prepare_hidpi()
     app = QApplication(sys.argv[:1])
     apply_theme(app)
+    if "native-crash" in wanted:
+        crash_a_child()
     session = ChatSession()
     window = build_window(session)
+    if "native-crash" in wanted:
+        from desktop.ui.launch import report_native_crashes
+
+        report_native_crashes(window)
     window.resize(1500, 900)
     window.show()
     window.start_loading()
@@ -108,6 +128,7 @@ def main(argv: list[str]) -> int:
     wait(lambda: False, 0.2)
     shot("startup", window)
     wait(lambda: session.assistant.knowledge is not None and window.model_ready, 180)
+    shot("native-crash", window)
     if "first-run" in wanted:
         # the welcome page's suggestions are checked on the engine worker after the load
         wait(lambda: bool(window.welcome.buttons), 240)

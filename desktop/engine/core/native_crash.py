@@ -137,12 +137,14 @@ def mark_seen(path: Path) -> Path:
     return path
 
 
-def what_failed(path: Path) -> str:
-    """The fatal error's first line ("Segmentation fault", ...) and the innermost Python frame."""
+def what_failed(path: Path, *, with_frame: bool = False) -> str:
+    """The fatal error ("Segmentation fault", ...), and with `with_frame` the innermost Python
+    frame too (for `enclave doctor`; a user's notice needs only the first)."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return "unknown"
     error = next((ln.split(":", 1)[-1].strip() for ln in lines if "Fatal Python error" in ln), "")
     frame = next((ln.strip() for ln in lines if ln.strip().startswith("File ")), "")
-    return "; ".join(part for part in (error, frame) if part) or "unknown"
+    parts = (error, frame) if with_frame else (error,)
+    return "; ".join(part for part in parts if part) or "unknown"
