@@ -149,17 +149,14 @@ def test_packs_sync_command(admin_workspace, trust_admin, memory_keyring, capsys
     assert "0 new file(s), 2 already handled" in capsys.readouterr().out
 
 
-class _Chat:
+class _Window:
+    """What `install_dropped` uses of `MainWindow`: its app notices."""
+
     def __init__(self) -> None:
         self.notices: list[tuple[str, str, str]] = []
 
-    def add_notice(self, text: str, hint: str = "", *, kind: str = "error") -> None:
+    def notify(self, text: str, hint: str = "", *, kind: str = "warning") -> None:
         self.notices.append((kind, text, hint))
-
-
-class _Window:
-    def __init__(self) -> None:
-        self.chat = _Chat()
 
 
 def test_the_window_says_what_the_drop_folders_brought() -> None:
@@ -174,7 +171,7 @@ def test_the_window_says_what_the_drop_folders_brought() -> None:
     )
     window = _Window()
     launch.install_dropped(window, report)  # type: ignore[arg-type]
-    kinds = [(kind, text.split(":")[0]) for kind, text, _ in window.chat.notices]
+    kinds = [(kind, text.split(":")[0]) for kind, text, _ in window.notices]
     assert kinds == [
         ("info", "Your administrator's pack handbook v2 was verified and installed."),
         ("warning", "A pack placed by your administrator was not installed"),
