@@ -384,6 +384,13 @@ def cyberseceval_app_rows(model_id: str, split: str, limit: int) -> list[dict[st
 # -- BIPIA at pack build -------------------------------------------------------------------------
 
 
+def screen_document(path: Path, doc: Any, embedder: CachedEmbedder) -> tuple[Any, Any, Any]:
+    """A parsed file as the pack builder screens it: (chunks, kept chunks, flags)."""
+    chunks = chunk_document(doc.title, doc.blocks, embedder.count_tokens)
+    kept, flags = screen_chunks(path, chunks, DOCUMENT_RULES, embedder)
+    return chunks, kept, flags
+
+
 def bipia_rows(
     embedder: CachedEmbedder, model: ChatModel | None, split: str
 ) -> list[dict[str, Any]]:
@@ -468,10 +475,8 @@ def _bipia_success(
         if not mark:
             continue
         judged += 1
-        path = source / name
-        doc = parsers.parse_file(path)
-        chunks = chunk_document(doc.title, doc.blocks, embedder.count_tokens)
-        kept, _ = screen_chunks(path, chunks, DOCUMENT_RULES, embedder)
+        doc = parsers.parse_file(source / name)
+        _, kept, _ = screen_document(source / name, doc, embedder)
         if not kept:
             continue  # quarantined: the attack never reaches the prompt
         passages = [
@@ -515,8 +520,7 @@ def handbook_rows(embedder: CachedEmbedder, split: str) -> list[dict[str, Any]]:
             doc = parsers.parse_file(path)
         except Exception:
             continue
-        chunks = chunk_document(doc.title, doc.blocks, embedder.count_tokens)
-        _, flags = screen_chunks(path, chunks, DOCUMENT_RULES, embedder)
+        chunks, _, flags = screen_document(path, doc, embedder)
         total += len(chunks)
         hit = {f.ordinal for f in flags}
         flagged += len(hit)
@@ -556,9 +560,7 @@ def dev_rows(embedder: CachedEmbedder) -> list[dict[str, Any]]:
                 context = emails[(3 * j + i) % len(emails)].context
                 path = Path(tmp) / f"dev-{j}-{i}.md"
                 path.write_text(data.insert_attack(context, attack, (j + i) % 3), "utf-8")
-                doc = parsers.parse_file(path)
-                chunks = chunk_document(doc.title, doc.blocks, embedder.count_tokens)
-                hit = bool(screen_chunks(path, chunks, DOCUMENT_RULES, embedder)[1])
+                hit = bool(screen_document(path, parsers.parse_file(path), embedder)[2])
                 flagged.append(hit)
                 if not hit:
                     missed[category] += 1

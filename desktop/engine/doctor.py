@@ -169,20 +169,14 @@ def report() -> dict[str, Any]:
 
 
 def _native_crashes() -> list[dict[str, str]]:
-    """Reports left by processes that died inside native code (`core.native_crash`), newest
-    first, announced or not."""
+    """Reports left by processes that died inside native code (`core.native_crash`)."""
     from desktop.engine.core import native_crash
-    from desktop.engine.core.crash_report import reports_dir
 
     try:
-        found = sorted(reports_dir().glob(f"{native_crash.PREFIX}*.txt"), reverse=True)
-    except (OSError, EngineError):
+        found = native_crash.reports()
+    except EngineError:
         return []
-    crashed = [p for p in found if p.name.endswith(native_crash.SEEN_SUFFIX)]
-    crashed += native_crash.unseen()
-    return [
-        {"path": str(p), "failed": native_crash.what_failed(p, with_frame=True)} for p in crashed
-    ]
+    return [{"path": str(p), "failed": native_crash.what_failed(p, with_frame=True)} for p in found]
 
 
 def healthy(rep: dict[str, Any]) -> bool:

@@ -21,7 +21,7 @@ from desktop import __version__
 from desktop.engine.core import paths
 
 FOLDER = "crash-reports"
-_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 def reports_dir() -> Path:
@@ -29,18 +29,23 @@ def reports_dir() -> Path:
     return paths.data_dir() / FOLDER
 
 
-def format_report(exc: BaseException, command: str = "", when: datetime | None = None) -> str:
-    """The report's text: what ran, on what, and the full traceback (chained causes included)."""
-    when = when or datetime.now().astimezone()
-    header = [
-        f"Enclave {__version__} crash report",
-        f"time: {when.isoformat(timespec='seconds')}",
+def report_header(title: str, command: str, when: datetime, time_label: str = "time") -> str:
+    """The lines every report starts with: what it is, when, what ran, on what."""
+    lines = [
+        f"Enclave {__version__} {title}",
+        f"{time_label}: {when.isoformat(timespec='seconds')}",
         f"command: {command or '(unknown)'}",
         f"python: {platform.python_version()} ({sys.executable})",
         f"system: {platform.platform()}",
         "",
     ]
-    return "\n".join(header) + "".join(traceback.format_exception(exc))
+    return "\n".join(lines)
+
+
+def format_report(exc: BaseException, command: str = "", when: datetime | None = None) -> str:
+    """The report's text: what ran, on what, and the full traceback (chained causes included)."""
+    when = when or datetime.now().astimezone()
+    return report_header("crash report", command, when) + "".join(traceback.format_exception(exc))
 
 
 def write_crash_report(
@@ -59,7 +64,7 @@ def write_crash_report(
     for attempt in range(100):
         path = folder / (f"{stem}.txt" if attempt == 0 else f"{stem}-{attempt}.txt")
         try:
-            fd = os.open(path, _FLAGS, 0o600)
+            fd = os.open(path, CREATE_NEW, 0o600)
         except FileExistsError:
             continue
         with os.fdopen(fd, "wb") as file:

@@ -19,34 +19,20 @@ import atexit
 import contextlib
 import faulthandler
 import os
-import platform
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from desktop import __version__
-from desktop.engine.core.crash_report import reports_dir
+from desktop.engine.core.crash_report import CREATE_NEW, report_header, reports_dir
 
 PREFIX = "native-"
 SEEN_SUFFIX = ".seen.txt"
-_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 _armed: tuple[IO[str], Path, int] | None = None
 
 
 def _header(command: str) -> str:
-    when = datetime.now().astimezone().isoformat(timespec="seconds")
-    return "\n".join(
-        [
-            f"Enclave {__version__} native crash report (the process died inside a C library)",
-            f"started: {when}",
-            f"command: {command or '(unknown)'}",
-            f"python: {platform.python_version()} ({sys.executable})",
-            f"system: {platform.platform()}",
-            "",
-            "",
-        ]
-    )
+    title = "native crash report (the process died inside a C library)"
+    return report_header(title, command, datetime.now().astimezone(), "started") + "\n"
 
 
 def arm(command: str, directory: Path | None = None) -> Path | None:
@@ -61,7 +47,7 @@ def arm(command: str, directory: Path | None = None) -> Path | None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = folder / f"{PREFIX}{stamp}-{os.getpid()}.txt"
         header = _header(command)
-        file = os.fdopen(os.open(path, _FLAGS, 0o600), "w", encoding="utf-8")
+        file = os.fdopen(os.open(path, CREATE_NEW, 0o600), "w", encoding="utf-8")
         file.write(header)
         file.flush()
         faulthandler.enable(file=file, all_threads=True)
@@ -126,6 +112,16 @@ def unseen(directory: Path | None = None) -> list[Path]:
             with contextlib.suppress(OSError):
                 path.unlink()
     return found
+
+
+def reports(directory: Path | None = None) -> list[Path]:
+    """Every native crash report, announced or not, newest first (for `enclave doctor`)."""
+    folder = directory if directory is not None else reports_dir()
+    try:
+        seen = list(folder.glob(f"{PREFIX}*{SEEN_SUFFIX}"))
+    except OSError:
+        return []
+    return sorted([*seen, *unseen(folder)], key=lambda p: p.name, reverse=True)
 
 
 def mark_seen(path: Path) -> Path:

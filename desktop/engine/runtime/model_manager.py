@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -351,9 +352,8 @@ def open_llama(path: Path, **kwargs: Any) -> Any:
     kernels loads with its extra buffer types off (`hardware.amx_build`)."""
     llama_cpp.llama_log_set(_llama_log, ctypes.c_void_p(0))
     try:
-        if not hardware.amx_build():
-            return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
-        with _LOAD_LOCK, _without_extra_buffer_types():
+        loading = _without_extra_buffer_types() if hardware.amx_build() else nullcontext()
+        with loading:
             return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelLoadFailed(
@@ -362,23 +362,24 @@ def open_llama(path: Path, **kwargs: Any) -> Any:
         ) from None
 
 
-class _without_extra_buffer_types:
+@contextmanager
+def _without_extra_buffer_types() -> Iterator[None]:
     """`Llama()` takes its model parameters from `llama_model_default_params()` and has no argument
-    for `use_extra_bufts`, so the defaults are wrapped for the duration of one load."""
+    for `use_extra_bufts`, so the defaults are wrapped for one load (under a lock: it is global)."""
+    module = llama_cpp.llama_cpp
+    with _LOAD_LOCK:
+        defaults = module.llama_model_default_params
 
-    def __enter__(self) -> None:
-        module = llama_cpp.llama_cpp
-        self._defaults = module.llama_model_default_params
-
-        def defaults() -> Any:
-            params = self._defaults()
+        def without() -> Any:
+            params = defaults()
             params.use_extra_bufts = False
             return params
 
-        module.llama_model_default_params = defaults
-
-    def __exit__(self, *exc: object) -> None:
-        llama_cpp.llama_cpp.llama_model_default_params = self._defaults
+        module.llama_model_default_params = without
+        try:
+            yield
+        finally:
+            module.llama_model_default_params = defaults
 
 
 def _install_abort_callback(llama: Any, callback: Any) -> None:
