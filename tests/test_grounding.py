@@ -25,10 +25,12 @@ from desktop.engine.answer.grounding import (
     DECLINED,
     DECLINED_INTRO,
     QUOTED_INTRO,
+    RESTATED,
     AbstainOnWeakEvidence,
     FollowUpQuery,
     SupportedSentences,
     is_decline,
+    restates_question,
 )
 from desktop.engine.answer.records import AnswerForm, DecisionKind, Question
 from desktop.engine.answer.stages import Retrieval
@@ -276,6 +278,54 @@ def test_a_decline_before_a_supported_claim_is_shown_with_it(embedder: Embedder)
     assert isinstance(done, Done) and done.answer.decision.generates
     assert [v.supported for v in done.answer.verdicts] == [None, True]
     assert done.answer.text.startswith("The documents do not say")
+
+
+def test_a_sentence_that_only_restates_the_question_is_not_a_claim() -> None:
+    question = "Which email address should I contact when I plan to move permanently?"
+    assert restates_question("The email address you should contact when you move is [1].", question)
+    assert restates_question(
+        "To report a phishing email, follow the steps outlined in the sources [1].",
+        "How do I report a phishing email?",
+    )
+    for answer in (
+        "Contact TTS-PeopleOps@gsa.gov when you plan to move [1].",  # the e-mail is the answer
+        "Yes, you should contact the email address when you move [1].",  # yes/no answers repeat
+        "The email address you should contact when you move is listed below:",  # a list follows
+        "Report the phishing email with Cofense [1].",  # one new word is an answer
+    ):
+        assert not restates_question(
+            answer, question if "move" in answer else "How do I report a phishing email?"
+        ), answer
+
+
+def test_an_answer_that_only_restates_the_question_is_quoted(embedder: Embedder) -> None:
+    class Knowledge:
+        def search(self, query: str, k: int = 5) -> list[Passage]:
+            return [LEAVE, SICK][:k]
+
+    model = FakeChatModel("The number of days of annual leave employees earn is [1].")
+    model.load(FAKE_ENTRY)
+    assistant = Assistant(model, knowledge=Knowledge(), embedder=embedder)  # type: ignore[arg-type]
+    events = list(assistant.ask(None, "How many days of annual leave do employees earn?"))
+    assert not [e for e in events if isinstance(e, AnswerToken) and "is [1]" in e.text]
+    done = events[-1]
+    assert isinstance(done, Done) and done.answer.form is AnswerForm.QUOTED
+    assert done.answer.text.startswith(DECLINED_INTRO)
+    assert "13 days of annual leave" in done.answer.text
+    assert [v.reason for v in done.answer.rejected] == [RESTATED]
+
+
+def test_a_restatement_beside_a_claim_is_dropped(scorer: EvidenceScorer) -> None:
+    question = Question("How many days of annual leave do employees earn?")
+    run = SupportedSentences(scorer).start(question, [LEAVE, SICK])
+    answer = (
+        "The number of days of annual leave employees earn is [1]. They earn 13 days a year [1]."
+    )
+    assert run.feed(answer) == []  # the restatement is judged and never released
+    checked = run.finish(answer)
+    assert [v.text for v in checked.verdicts] == ["They earn 13 days a year [1]."]
+    assert checked.form is AnswerForm.GENERATED
+    assert checked.text == "They earn 13 days a year [1]."
 
 
 def test_rare_words_weigh_more_in_term_coverage(scorer: EvidenceScorer) -> None:

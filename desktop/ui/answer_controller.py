@@ -25,7 +25,7 @@ from desktop.engine.answer.events import (
     Retrieved,
     SentenceChecked,
 )
-from desktop.engine.answer.grounding import DECLINED
+from desktop.engine.answer.grounding import NO_CLAIM
 from desktop.engine.answer.records import AnswerForm, DecisionKind, GuardVerdict
 from desktop.engine.core.errors import Cancelled, EngineError
 from desktop.ui.backend import ChatBackend, Verdict
@@ -168,10 +168,11 @@ class AnswerController(QObject):
                             unsupported_sentences=[v.text for v in unsupported],
                             reasons={v.text: v.reason for v in unsupported},
                             quoted=record.quoted,
-                            # The model only said the documents do not say: quoted, not refuted.
+                            # The model only said the documents do not say (or restated the
+                            # question): quoted, not refuted.
                             declined=record.quoted
                             and bool(answer.rejected)
-                            and all(v.reason == DECLINED for v in answer.rejected),
+                            and all(v.reason in NO_CLAIM for v in answer.rejected),
                         )
                 elif answer.form is AnswerForm.NONE and record.evidence:
                     # Generated, then judged no answer (the model found none in the passages):

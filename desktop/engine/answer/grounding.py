@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from desktop.engine.access import Passage
@@ -24,8 +24,10 @@ from desktop.engine.answer.evidence import (
     TermWeights,
     citations_in,
     content_words,
+    facts,
     normalise,
     split_sentences,
+    stem,
     strip_citations,
 )
 from desktop.engine.answer.language import Translate, english_query
@@ -71,6 +73,47 @@ DECLINE_PATTERNS = tuple(
 def is_decline(sentence: str) -> bool:
     """The sentence says the sources do not answer (rather than answering)."""
     return any(p.search(sentence) for p in DECLINE_PATTERNS)
+
+
+RESTATED = "the sentence only restates the question"
+
+
+# Words a small model wraps around a non-answer ("follow the steps outlined in the sources"):
+# they add nothing the question did not already say.
+def _word_set(words: str, normal: Callable[[str], str] = str.lower) -> frozenset[str]:
+    return frozenset(normal(w) for w in words.split())
+
+
+_FILLER = _word_set(
+    "according follow following steps outlined described provided given mentioned listed "
+    "stated shown found source sources document documents information details detail "
+    "section page specific specified available above below each refer number amount total name",
+    stem,
+)
+# A word that makes a sentence an answer although it repeats the question ("Yes, you can ...").
+_ANSWER_WORDS = _word_set(
+    "yes no not never none only cannot can't don't doesn't isn't aren't won't both all"
+)
+
+
+def restates_question(sentence: str, question: str) -> bool:
+    """The sentence says nothing the question did not: every content word is the question's own
+    (or filler), it holds no number, date, code, name or e-mail the question lacks, and no word
+    that answers a yes/no question. "The email address you should contact when you move is
+    [1]." is such a sentence (on the calibration split the default model wrote three)."""
+    claim = strip_citations(sentence).strip()
+    if not claim or not question or claim.endswith(":"):  # a list's lead-in: the list follows
+        return False
+    lowered = {w.strip(".,;:!?").lower() for w in claim.split()}
+    if lowered & _ANSWER_WORDS:
+        return False
+    if facts(claim) - facts(question):
+        return False
+    words = content_words(claim)
+    return bool(words) and not (words - content_words(question) - _FILLER)
+
+
+NO_CLAIM = frozenset({DECLINED, RESTATED})  # sentences that are not claims (nothing to support)
 
 
 QUOTED_INTRO = (
@@ -217,6 +260,7 @@ class SupportCheck:
         self.scorer = scorer
         self.passages = list(passages)
         self.always_quote = always_quote
+        self.question = with_context(question)  # what a restating sentence would repeat
         self.evidence: tuple[Quote, ...] = tuple(
             scorer.quotes(question.text, passages, quotes) if passages else ()
         )
@@ -230,6 +274,9 @@ class SupportCheck:
             # Not a claim: nothing to support. Held back until a claim follows it; an answer
             # made only of these is an abstention (`finish`).
             return SentenceVerdict(len(self._verdicts), sentence, None, reason=DECLINED)
+        if restates_question(sentence, self.question):
+            # Not a claim either, and not worth showing beside one: never released.
+            return SentenceVerdict(len(self._verdicts), sentence, None, reason=RESTATED)
         support = self.scorer.support(sentence, self.passages)
         return SentenceVerdict(
             index=len(self._verdicts),
@@ -252,6 +299,8 @@ class SupportCheck:
         for sentence in done:
             verdict = self._judge(sentence)
             self._verdicts.append(verdict)
+            if verdict.reason == RESTATED:
+                continue
             if verdict.reason == DECLINED:
                 self._held.append(verdict)
             else:
@@ -266,7 +315,7 @@ class SupportCheck:
             self._verdicts.append(last)
             late = (last,)
             self._buffer = ""
-        if self._verdicts and all(v.reason == DECLINED for v in self._verdicts):
+        if self._verdicts and all(v.reason in NO_CLAIM for v in self._verdicts):
             # The model found no answer in the passages the evidence let through. On the
             # calibration split that happened only to answerable questions (5 of 73, none of
             # the 26 others: docs/trust.md), so the passages' own closest sentences are shown,
@@ -289,6 +338,9 @@ class SupportCheck:
         valid = {p.n for p in self.passages}
         changed = False
         for verdict in self._verdicts:
+            if verdict.reason == RESTATED:
+                changed = True  # beside a claim it adds nothing (kept in `rejected`)
+                continue
             key = normalise(strip_citations(verdict.text))
             if not key or key in seen:
                 changed = True  # a repeated sentence (runaway output) is shown once
@@ -298,7 +350,7 @@ class SupportCheck:
             changed |= fixed.text != verdict.text
             shown.append(fixed)
         supported = [v for v in shown if v.supported]
-        claims = [v for v in shown if v.reason != DECLINED]
+        claims = [v for v in shown if v.reason not in NO_CLAIM]
         mostly_unsupported = len(supported) < MIN_SUPPORTED_SHARE * len(claims)
         if self.passages and self.evidence and (mostly_unsupported or self.always_quote):
             # Quote the passages. The model's supported sentences stay as a short summary above

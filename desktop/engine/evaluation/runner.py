@@ -155,6 +155,8 @@ def _record(
         "key_facts": list(question.key_facts),
         "answer": done.get("answer", ""),
         "reason": done.get("reason", ""),
+        "form": done.get("form", ""),  # generated, quoted or none: how the answer was shown
+        "signal": done.get("signal"),  # the evidence score the decision was taken on
         "query": done.get("query", question.question),
         "passages": _passages(retrieved),
         "sources": _passages(done.get("sources", [])),
