@@ -52,6 +52,15 @@ SICK = Passage(
     "Contact hr@example.gov with questions.",
     heading="Sick leave",
 )
+
+
+class LeaveKnowledge:
+    """Retrieval that always finds the leave and sick-leave passages."""
+
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        return [LEAVE, SICK][:k]
+
+
 TRAVEL = Passage(
     CitationRef(3, "handbook", 1, "everyone", 3),
     "Travel",
@@ -179,13 +188,9 @@ def test_a_mostly_unsupported_answer_keeps_its_supported_sentence_above_quotes(
 def test_the_pipeline_shows_evidence_first_and_checks_every_sentence(
     embedder: Embedder,
 ) -> None:
-    class Knowledge:
-        def search(self, query: str, k: int = 5) -> list[Passage]:
-            return [LEAVE, SICK][:k]
-
     model = FakeChatModel("Employees earn 13 days a year [1]. Supervisors earn 99 days [1].")
     model.load(FAKE_ENTRY)
-    assistant = Assistant(model, knowledge=Knowledge(), embedder=embedder)  # type: ignore[arg-type]
+    assistant = Assistant(model, knowledge=LeaveKnowledge(), embedder=embedder)  # type: ignore[arg-type]
     events = list(assistant.ask(None, "How many days of annual leave do employees earn?"))
     kinds = [e.as_dict()["event"] for e in events]
     assert kinds[:2] == ["retrieved", "evidence"] and kinds[-1] == "done"
@@ -240,13 +245,9 @@ def test_declines_are_told_from_claims() -> None:
 
 
 def test_an_answer_that_only_declines_is_quoted(embedder: Embedder) -> None:
-    class Knowledge:
-        def search(self, query: str, k: int = 5) -> list[Passage]:
-            return [LEAVE, SICK][:k]
-
     model = FakeChatModel("The documents do not say how much leave supervisors earn.")
     model.load(FAKE_ENTRY)
-    assistant = Assistant(model, knowledge=Knowledge(), embedder=embedder)  # type: ignore[arg-type]
+    assistant = Assistant(model, knowledge=LeaveKnowledge(), embedder=embedder)  # type: ignore[arg-type]
     events = list(assistant.ask(None, "How many days of annual leave do employees earn?"))
     shown = "".join(e.text for e in events if isinstance(e, AnswerToken))
     assert "do not say" not in shown  # the decline is not shown as an answer sentence
@@ -265,15 +266,11 @@ def test_a_decline_with_nothing_to_quote_is_an_abstention(scorer: EvidenceScorer
 
 
 def test_a_decline_before_a_supported_claim_is_shown_with_it(embedder: Embedder) -> None:
-    class Knowledge:
-        def search(self, query: str, k: int = 5) -> list[Passage]:
-            return [LEAVE, SICK][:k]
-
     model = FakeChatModel(
         "The documents do not say what supervisors earn. Employees earn 13 days a year [1]."
     )
     model.load(FAKE_ENTRY)
-    assistant = Assistant(model, knowledge=Knowledge(), embedder=embedder)  # type: ignore[arg-type]
+    assistant = Assistant(model, knowledge=LeaveKnowledge(), embedder=embedder)  # type: ignore[arg-type]
     done = list(assistant.ask(None, "How many days of annual leave do employees earn?"))[-1]
     assert isinstance(done, Done) and done.answer.decision.generates
     assert [v.supported for v in done.answer.verdicts] == [None, True]
@@ -299,13 +296,9 @@ def test_a_sentence_that_only_restates_the_question_is_not_a_claim() -> None:
 
 
 def test_an_answer_that_only_restates_the_question_is_quoted(embedder: Embedder) -> None:
-    class Knowledge:
-        def search(self, query: str, k: int = 5) -> list[Passage]:
-            return [LEAVE, SICK][:k]
-
     model = FakeChatModel("The number of days of annual leave employees earn is [1].")
     model.load(FAKE_ENTRY)
-    assistant = Assistant(model, knowledge=Knowledge(), embedder=embedder)  # type: ignore[arg-type]
+    assistant = Assistant(model, knowledge=LeaveKnowledge(), embedder=embedder)  # type: ignore[arg-type]
     events = list(assistant.ask(None, "How many days of annual leave do employees earn?"))
     assert not [e for e in events if isinstance(e, AnswerToken) and "is [1]" in e.text]
     done = events[-1]
