@@ -29,6 +29,7 @@ from desktop.engine.answer.grounding import FollowUpQuery  # noqa: E402
 from desktop.engine.answer.language import model_translator  # noqa: E402
 from desktop.engine.answer.records import Question  # noqa: E402
 from desktop.engine.core import paths  # noqa: E402
+from desktop.engine.evaluation.scoring import gold_rank  # noqa: E402
 from desktop.engine.runtime.catalog import Catalog  # noqa: E402
 from desktop.engine.runtime.embedder import Embedder  # noqa: E402
 from desktop.engine.runtime.model_manager import ModelManager  # noqa: E402
@@ -120,7 +121,7 @@ def features(rows: list[dict[str, object]], gemma: Path | None = None) -> list[d
     for name, questions in by_profile.items():
         with paths.profile_scope(name):
             access = KnowledgeAccess(embedder)
-            retrieve = FollowUpQuery(access, 4, translate=translate)
+            retrieve = FollowUpQuery(access, 4, translate=translate, terms_found=access.terms_found)
             for row in questions:
                 turns: list[dict[str, str]] = row.get("conversation") or []  # type: ignore[assignment]
                 retrieval = retrieve.retrieve(Question(str(row["question"]), history=tuple(turns)))
@@ -136,7 +137,17 @@ def features(rows: list[dict[str, object]], gemma: Path | None = None) -> list[d
                     )
                 elif gemma_model is not None:
                     signals["gemma_cosine"] = 0.0
-                out.append({"id": row["id"], "answerable": bool(row["answerable"]), **signals})
+                found = [p.path for p in retrieval.passages]
+                expected = [str(e) for e in row.get("expected_sources") or ()]  # type: ignore[attr-defined]
+                out.append(
+                    {
+                        "id": row["id"],
+                        "answerable": bool(row["answerable"]),
+                        "query": retrieval.query,
+                        "gold_rank": gold_rank(found, expected) if expected else None,
+                        **signals,
+                    }
+                )
             access.close()
     embedder.close()
     chat.close()

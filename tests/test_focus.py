@@ -64,3 +64,22 @@ def test_gaps_are_marked_where_sentences_were_left_out() -> None:
     assert join_kept(sentences, {0, 1, 2, 3}) == "A. B. C. D."
     assert join_kept(sentences, {1, 3}) == "… B. … D."
     assert join_kept(sentences, {0, 2}) == "A. … C. …"
+
+
+def test_the_prompt_focuses_by_what_retrieval_searched(scorer: EvidenceScorer) -> None:
+    """A follow-up ("And after three years?") or a translated question picks the passage's
+    sentences by the text retrieval searched, not by its own few (or foreign) words."""
+    from helpers.fake_chat_model import FAKE_ENTRY, FakeChatModel
+
+    from desktop.engine.answer.records import Question
+    from desktop.engine.answer.stages import GroundedPrompt
+
+    model = FakeChatModel()
+    model.load(FAKE_ENTRY)
+    planner = GroundedPrompt(model, 128, PassageFocus(scorer, budget_chars=150))
+    question = Question(
+        "Combien de jours de congé annuel gagne-t-on ?",
+        searched="How many days of annual leave do employees earn?",
+    )
+    system = planner.plan(question, [LONG]).messages[0]["content"]
+    assert "13 days of annual leave" in system and "kitchen" not in system

@@ -295,6 +295,14 @@ def test_a_sentence_that_only_restates_the_question_is_not_a_claim() -> None:
         ), answer
 
 
+def test_a_figure_the_question_also_holds_is_still_an_answer() -> None:
+    question = "How many weeks of unpaid leave does FMLA give me in a 12 month period?"
+    assert not restates_question(
+        "FMLA gives you 12 weeks of unpaid leave per 12 month period.", question
+    )
+    assert restates_question("FMLA gives unpaid leave in a 12 month period [3].", question)
+
+
 def test_an_answer_that_only_restates_the_question_is_quoted(embedder: Embedder) -> None:
     model = FakeChatModel("The number of days of annual leave employees earn is [1].")
     model.load(FAKE_ENTRY)
@@ -319,6 +327,41 @@ def test_a_restatement_beside_a_claim_is_dropped(scorer: EvidenceScorer) -> None
     assert [v.text for v in checked.verdicts] == ["They earn 13 days a year [1]."]
     assert checked.form is AnswerForm.GENERATED
     assert checked.text == "They earn 13 days a year [1]."
+
+
+def test_evidence_quotes_are_chosen_by_what_retrieval_searched(scorer: EvidenceScorer) -> None:
+    # A French question is searched in English; the English embedder picks quotes by that text.
+    question = Question(
+        "Combien de jours de congé annuel gagne-t-on ?",
+        searched="How many days of annual leave do employees earn?",
+    )
+    assert question.search_text == question.searched
+    run = SupportedSentences(scorer).start(question, [SICK, LEAVE])
+    assert "13 days of annual leave" in run.evidence[0].text
+
+
+def test_a_follow_up_answered_with_the_previous_answer_is_not_a_claim(
+    scorer: EvidenceScorer,
+) -> None:
+    earlier = "Full-time employees earn 13 days of annual leave each year [1]."
+    question = Question(
+        "And after three years?",
+        history=(
+            {"role": "user", "content": "How many days of annual leave do employees earn?"},
+            {"role": "assistant", "content": earlier},
+        ),
+    )
+    run = SupportedSentences(scorer).start(question, [LEAVE, SICK])
+    repeated = "Employees earn 13 days of annual leave each year after three years [1]."
+    run.feed(repeated)
+    checked = run.finish(repeated)
+    assert checked.form is AnswerForm.QUOTED  # the passages' own sentences instead
+    assert [v.reason for v in checked.rejected] == [RESTATED]
+    # The new figure is an answer, checked as usual.
+    run = SupportedSentences(scorer).start(question, [LEAVE, SICK])
+    run.feed("After three years they earn 20 days a year [1].")
+    checked = run.finish("After three years they earn 20 days a year [1].")
+    assert checked.form is AnswerForm.GENERATED and checked.verdicts[0].supported
 
 
 def test_rare_words_weigh_more_in_term_coverage(scorer: EvidenceScorer) -> None:

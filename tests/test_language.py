@@ -9,6 +9,7 @@ from desktop.engine.answer.language import (
     TRANSLATE_PROMPT,
     detect_language,
     english_query,
+    lost_terms,
     model_translator,
 )
 from desktop.engine.answer.records import Question
@@ -51,3 +52,27 @@ def test_an_empty_or_runaway_translation_is_not_trusted() -> None:
     question = "Wie viele Tage Urlaub habe ich?"
     assert english_query(question, lambda _t: "  ") == question
     assert english_query(question, lambda _t: "word " * 200) == question
+
+
+def test_names_and_codes_the_translation_lost_are_searched_too() -> None:
+    documents = {"AdTrav", "Tock", "GSA", "87", "travel", "report"}
+
+    def found(words: object) -> set[str]:
+        return {w for w in words if w in documents}  # type: ignore[attr-defined]
+
+    question = "¿Cuál es el teléfono de AdTrav para hacer reservas de viaje?"
+    lost = "What is the phone number for making travel reservations?"
+    assert english_query(question, lambda _t: lost, found) == f"{lost} AdTrav"
+    # A hyphenated compound is split ("Tock-Zeile"); a name the translation kept is not repeated.
+    assert lost_terms("Welche Tock-Zeile nutze ich?", "Which Tock line do I use?", found) == []
+    assert lost_terms("Welche Tock-Zeile nutze ich?", "Which ticket zone do I use?", found) == [
+        "Tock"
+    ]
+    # Codes with digits count; lower-case words are left to the translation, even where the
+    # documents use them ("reporter" is French for "carry over"); words the documents lack are
+    # never added.
+    assert lost_terms(
+        "Où envoyer le formulaire GSA 87 pour reporter un Voyage ?",
+        "Where do I send the form?",
+        found,
+    ) == ["GSA", "87"]

@@ -250,6 +250,13 @@ class KnowledgeAccess:
             weights[term] = math.log((total + 1) / (found + 0.5))
         return weights
 
+    def terms_found(self, terms: Collection[str]) -> set[str]:
+        """The terms that occur in some chunk this user may read (FTS5 matching: stemmed, case-
+        and accent-insensitive): which words of a question the documents themselves use."""
+        return {
+            term for term in terms if any(s.shard.store.term_frequency(term) for s in self._shards)
+        }
+
     def open_citation(self, ref: CitationRef) -> Passage:
         """Re-authorise a stored reference and return its passage as it is now, or `AccessDenied`."""
         open_shard = self._shard_of(ref)

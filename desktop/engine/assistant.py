@@ -286,7 +286,10 @@ class Assistant:
                 # chat, and the window and `ask` say that answers come from the model alone.
                 scorer = EvidenceScorer(self.embedder, thresholds_for(self.embedder_id()))
                 stages.retrieve = FollowUpQuery(
-                    self.knowledge, o.sources_per_answer, translate=model_translator(self.model)
+                    self.knowledge,
+                    o.sources_per_answer,
+                    translate=model_translator(self.model),
+                    terms_found=getattr(self.knowledge, "terms_found", None),
                 )
                 # Term rarity from what this user may read (a knowledge source without term
                 # statistics, such as a test's, weighs every word the same).

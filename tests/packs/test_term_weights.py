@@ -28,6 +28,9 @@ def test_term_rarity_counts_only_readable_shards(
         assert hr_weights[salary] < hr_nowhere
         # A word every audience has is common for both.
         assert guest_weights[office] < guest_weights[salary]
+        # Which words the readable documents use (kept in a translated query) says the same.
+        assert guest.terms_found(["Salary", "office", "zyzzogeton"]) == {"office"}
+        assert hr.terms_found(["Salary", "office"]) == {"Salary", "office"}
     finally:
         guest.close()
         hr.close()

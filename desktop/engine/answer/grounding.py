@@ -30,7 +30,7 @@ from desktop.engine.answer.evidence import (
     stem,
     strip_citations,
 )
-from desktop.engine.answer.language import Translate, english_query
+from desktop.engine.answer.language import TermsFound, Translate, english_query
 from desktop.engine.answer.records import (
     AnswerForm,
     CheckedAnswer,
@@ -75,7 +75,7 @@ def is_decline(sentence: str) -> bool:
     return any(p.search(sentence) for p in DECLINE_PATTERNS)
 
 
-RESTATED = "the sentence only restates the question"
+RESTATED = "the sentence only restates the question or the answer before it"
 
 
 # Words a small model wraps around a non-answer ("follow the steps outlined in the sources"):
@@ -96,21 +96,26 @@ _ANSWER_WORDS = _word_set(
 )
 
 
-def restates_question(sentence: str, question: str) -> bool:
-    """The sentence says nothing the question did not: every content word is the question's own
-    (or filler), it holds no number, date, code, name or e-mail the question lacks, and no word
-    that answers a yes/no question. "The email address you should contact when you move is
-    [1]." is such a sentence (on the calibration split the default model wrote three)."""
+def restates_question(sentence: str, question: str, earlier: str = "") -> bool:
+    """The sentence says nothing the question (or the `earlier` answer it follows) did not: every
+    content word is theirs (or filler), it holds no number, date, code, name or e-mail they lack,
+    and no word that answers a yes/no question. "The email address you should contact when you
+    move is [1]." is such a sentence (on the calibration split the default model wrote three),
+    and so is a follow-up's answer that only applies the previous answer's figure to the new
+    question ("And for a conference over $2,500?" answered with the under-$2,500 lead time)."""
     claim = strip_citations(sentence).strip()
     if not claim or not question or claim.endswith(":"):  # a list's lead-in: the list follows
         return False
     lowered = {w.strip(".,;:!?").lower() for w in claim.split()}
     if lowered & _ANSWER_WORDS:
         return False
-    if facts(claim) - facts(question):
+    known = f"{question} {strip_citations(earlier)}"
+    # A fact said more often than they say it is new: "FMLA gives you 12 weeks ... per 12 month
+    # period" answers "How many weeks ... in a 12 month period?".
+    if any(claim.count(f) > known.count(f) for f in facts(claim)):
         return False
     words = content_words(claim)
-    return bool(words) and not (words - content_words(question) - _FILLER)
+    return bool(words) and not (words - content_words(known) - _FILLER)
 
 
 NO_CLAIM = frozenset({DECLINED, RESTATED})  # sentences that are not claims (nothing to support)
@@ -164,16 +169,20 @@ class FollowUpQuery:
         k: int = 4,
         short_words: int = 3,
         translate: Translate | None = None,
+        terms_found: TermsFound | None = None,
     ) -> None:
         self.knowledge = knowledge
         self.k = k
         self.short_words = short_words
         self.translate = translate
+        self.terms_found = terms_found  # the documents' own words a translation must keep
 
     def query_for(self, question: Question) -> str:
         """The follow-up condensed with the question it follows, then, when it is not written in
         English, its English translation (`answer.language`): the embedder is English-only."""
-        return english_query(with_context(question, self.short_words), self.translate)
+        return english_query(
+            with_context(question, self.short_words), self.translate, self.terms_found
+        )
 
     def is_follow_up(self, text: str) -> bool:
         return is_follow_up(text, self.short_words)
@@ -260,9 +269,12 @@ class SupportCheck:
         self.scorer = scorer
         self.passages = list(passages)
         self.always_quote = always_quote
-        self.question = with_context(question)  # what a restating sentence would repeat
+        # What a restating sentence would repeat: the question (as searched) and the last answer.
+        self.question = f"{with_context(question)} {question.searched}".strip()
+        earlier = [m["content"] for m in question.history if m["role"] == "assistant"]
+        self.earlier = earlier[-1] if earlier and is_follow_up(question.text) else ""
         self.evidence: tuple[Quote, ...] = tuple(
-            scorer.quotes(question.text, passages, quotes) if passages else ()
+            scorer.quotes(question.search_text, passages, quotes) if passages else ()
         )
         self._buffer = ""
         self._verdicts: list[SentenceVerdict] = []
@@ -274,7 +286,7 @@ class SupportCheck:
             # Not a claim: nothing to support. Held back until a claim follows it; an answer
             # made only of these is an abstention (`finish`).
             return SentenceVerdict(len(self._verdicts), sentence, None, reason=DECLINED)
-        if restates_question(sentence, self.question):
+        if restates_question(sentence, self.question, self.earlier):
             # Not a claim either, and not worth showing beside one: never released.
             return SentenceVerdict(len(self._verdicts), sentence, None, reason=RESTATED)
         support = self.scorer.support(sentence, self.passages)

@@ -10,7 +10,8 @@ the detection is a count of common function words, no model call.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Collection
 
 from desktop.engine.runtime.chat_model import ChatModel
 
@@ -70,17 +71,59 @@ TRANSLATE_PROMPT = (
 )
 
 Translate = Callable[[str], str]
+# Which of these words occur in the documents the user may read (`KnowledgeAccess.terms_found`).
+TermsFound = Callable[[Collection[str]], Collection[str]]
+_FUNCTION = frozenset().union(*FUNCTION_WORDS.values())
+_PARTS = re.compile(r"[\wÀ-ÿ']+", re.UNICODE)  # words, hyphenated ones split
 
 
-def english_query(text: str, translate: Translate | None) -> str:
+def english_query(
+    text: str, translate: Translate | None, terms_found: TermsFound | None = None
+) -> str:
     """`text` itself when English (or when no translator is available), else its translation; a
-    translation that comes back empty or absurdly long is not trusted and the original is used."""
+    translation that comes back empty or absurdly long is not trusted and the original is used.
+    With `terms_found`, the question's own words that the documents use (names, codes, product
+    names: "AdTrav", "Tock", "SSO", an English term in brackets) and the translation lost are
+    added to it: the prompt asks the model to keep them, and a small model does not always."""
     if translate is None or detect_language(text) == "en":
         return text
     translated = " ".join(translate(text).split())
     if not translated or len(translated) > 3 * len(text) + 40:
         return text
-    return translated
+    if terms_found is None:
+        return translated
+    return " ".join([translated, *lost_terms(text, translated, terms_found)])
+
+
+def lost_terms(original: str, translated: str, terms_found: TermsFound) -> list[str]:
+    """Names and codes of `original` (in its order, once each) that the documents use and
+    `translated` lacks; function words of any language and one-letter words are never added."""
+    present = {_fold(w) for w in _PARTS.findall(translated)}
+    words = [w.strip("'") for w in _PARTS.findall(original)]  # "Tock-Zeile": "Tock", "Zeile"
+    candidates = [
+        w
+        for i, w in enumerate(words)
+        if len(w) > 1 and w.lower() not in _FUNCTION and _is_name_or_code(w, first=i == 0)
+    ]
+    missing = [w for w in dict.fromkeys(candidates) if _fold(w) not in present]
+    found = set(terms_found(missing)) if missing else set()
+    return [w for w in missing if w in found]
+
+
+def _is_name_or_code(word: str, *, first: bool) -> bool:
+    """A name, acronym or code as the prompt asks to keep them: a capital letter past the start
+    of the question, or a digit. Lower-case words are left to the translation: "reporter" (French
+    for "carry over") and "plus" are English words too, and adding them misled the search on the
+    calibration split."""
+    if any(c.isdigit() for c in word):
+        return True
+    return any(c.isupper() for c in (word[1:] if first else word))
+
+
+def _fold(word: str) -> str:
+    """Lower case without accents: "Détail" and "detail" are one word."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def model_translator(model: ChatModel, max_tokens: int = 64) -> Translate:

@@ -20,6 +20,14 @@ class Question:
     text: str
     conversation_id: int | None = None
     history: tuple[Message, ...] = ()
+    # What retrieval searched for it (the follow-up with the question it continues, in English):
+    # set by the pipeline once retrieval ran, so the prompt's passage focus and the evidence
+    # quotes pick sentences by the same text. Empty before retrieval.
+    searched: str = ""
+
+    @property
+    def search_text(self) -> str:
+        return self.searched or self.text
 
 
 class DecisionKind(StrEnum):

@@ -130,7 +130,7 @@ class GroundedPrompt:
     def plan(self, question: Question, passages: Sequence[Passage]) -> PromptPlan:
         focus = self.focus
         if focus is not None:
-            passages = [replace(p, text=focus.text(question.text, p)) for p in passages]
+            passages = [replace(p, text=focus.text(question.search_text, p)) for p in passages]
         return plan_prompt(
             self.model.count_prompt_tokens,
             self.model.n_ctx(),
