@@ -301,6 +301,8 @@ def test_a_figure_the_question_also_holds_is_still_an_answer() -> None:
         "FMLA gives you 12 weeks of unpaid leave per 12 month period.", question
     )
     assert restates_question("FMLA gives unpaid leave in a 12 month period [3].", question)
+    courses = "How many personal development courses does GSA's Online University offer?"
+    assert not restates_question("2,000 personal development courses [1]", courses)
 
 
 def test_an_answer_that_only_restates_the_question_is_quoted(embedder: Embedder) -> None:
