@@ -297,3 +297,21 @@ def test_after_a_block_no_later_sentence_reaches_the_reader(model: FakeChatModel
     assert isinstance(done, Done)
     assert done.answer.text == "Ask IT first. The key is " + withheld_notice("output.secret.token")
     assert "May" not in json_payload(done, None, None, None).__repr__()
+
+
+def test_a_phone_number_with_its_area_code_in_square_brackets_is_redacted_in_any_cut() -> None:
+    """A small model copied "(877) 472-6716" as "[877] 472-6716": it looks like a citation
+    followed by a local number, and streamed it reached the screen whole."""
+    text = "Call AdTrav at [877] 472-6716 [2]. Leave is 13 days [1]."
+    for sizes in ((1,), (2, 5), (3,), (7, 1), (len(text),)):
+        run = GUARD.start()
+        shown = "".join(run.feed(piece) for piece in _cuts(text, sizes)) + run.finish()
+        assert shown == "Call AdTrav at [phone number removed] [2]. Leave is 13 days [1].", sizes
+
+
+def test_a_bracketed_area_code_is_not_a_citation() -> None:
+    from desktop.engine.answer.evidence import citations_in, strip_citations
+
+    assert citations_in("Call [877] 472-6716 [2].") == (2,)
+    assert strip_citations("Call [877] 472-6716 [2].") == "Call [877] 472-6716."
+    assert citations_in("It is 13 days [1] 2 times a year [3].") == (1, 3)

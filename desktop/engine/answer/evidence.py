@@ -97,7 +97,9 @@ QUESTION_WORDS = frozenset(
     ]
 )
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9][A-Za-zÀ-ÖØ-öø-ÿ0-9'’-]*")
-_CITATION = re.compile(r"\s*\[(\d{1,3})\]")
+# "[877] 472-6716" is a phone number whose area code a model put in brackets, not a citation.
+NOT_A_PHONE = r"(?!\s?\d{3}[-. ]\d{4}(?!\d))"
+_CITATION = re.compile(r"\s*\[(\d{1,3})\]" + NOT_A_PHONE)
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "U.S.", "Mr.", "Ms.", "Dr.", "No.", "vs.", "approx.")
 _SENTENCE_END = re.compile(
     r"(?<=[.!?])(?:\s*\[\d{1,3}\])*\s+(?=[\"'“(\[]?[A-Z0-9])|\n{2,}|\n(?=\s*[-*•]|\s*\d+[.)])"

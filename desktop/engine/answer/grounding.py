@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from desktop.engine.access import Passage
 from desktop.engine.answer.evidence import (
+    NOT_A_PHONE,
     EvidenceScorer,
     PassageVectors,
     Quote,
@@ -408,7 +409,7 @@ def _renumbered(verdicts: list[SentenceVerdict]) -> list[SentenceVerdict]:
 def _with_fixed_citations(verdict: SentenceVerdict, valid: set[int], index: int) -> SentenceVerdict:
     """Drop [n] that point to no given source; give a supported sentence its passage's [n]."""
     text = re.sub(
-        r"\s*\[(\d{1,3})\]",
+        r"\s*\[(\d{1,3})\]" + NOT_A_PHONE,
         lambda m: m.group(0) if int(m.group(1)) in valid else "",
         verdict.text,
     )

@@ -292,8 +292,9 @@ _EMAIL = (
     rf"(?!(?:{_FILE_ENDINGS})(?![\w-]))[A-Za-z]{{2,24}}(?![\w-])"
 )
 # Digit groups with one separator between them (an optional +/00 country prefix, brackets around
-# an area code): the shape libphonenumber is then asked about.
-_PHONE = r"(?<![\w+.-])(?:\+|00)?\(?\d{1,5}\)?(?:[ .\-/]?\(?\d{1,5}\)?){1,6}(?![\w])"
+# an area code): the shape libphonenumber is then asked about, and what a stream holds back.
+# A model sometimes writes the brackets square ("[877] 472-6716"): held back the same way.
+_PHONE = r"(?<![\w+.-])(?:\+|00)?[(\[]?\d{1,5}[)\]]?(?:[ .\-/]?[(\[]?\d{1,5}[)\]]?){1,6}(?![\w])"
 _CARD = r"(?<![\d-])\d{2,8}(?:[ -]?\d{2,8}){0,7}(?![\d])"
 _IBAN = r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,32}"
 _PRIVATE_KEY_BEGIN = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
@@ -396,6 +397,7 @@ def compile_national_id(name: str, source: str) -> regex.Pattern[str]:
 
 _PHONE_PATTERN = _compile(_PHONE)
 _CITATION = _compile(r"\[\d{1,3}\]")
+_BRACKETED_AREA = _compile(r"\[(\d{3})\](?=\s?\d{3}[-. ]\d{4}(?!\d))")
 _IBAN_SHAPE = _compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?")
 _PHONE_CONTEXT = _compile(
     r"(?i)(?:phone|tel|telephone|mobile|cell|fax|call|ring|text|whatsapp|contact)\b\W{0,6}$"
@@ -478,6 +480,8 @@ class Finder:
         found: dict[tuple[int, int], Finding] = {}
         # Citation marks ("0958 [1].") make libphonenumber read the bracket as part of the
         # number and give it up: blank them, keeping every offset.
+        # An area code a model put in brackets ("[877] 472-6716") is read as one in parentheses.
+        text = _BRACKETED_AREA.sub(r"(\1)", text)
         text = _CITATION.sub(lambda m: " " * len(m.group()), text)
         for region in self.phone_regions:
             for match in phonenumbers.PhoneNumberMatcher(
