@@ -132,7 +132,9 @@ class AnswerController(QObject):
         self.eventReceived.emit(event)
         record = live.record
         match event:
-            case Retrieved(passages=passages):
+            case Retrieved(query=query, passages=passages):
+                if query.strip() and query.strip() != record.question.strip():
+                    record.searched = query.strip()
                 record.cite(list(passages))
                 if live.visible and passages:
                     self.sourcesReady.emit(record)

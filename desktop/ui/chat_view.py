@@ -70,6 +70,9 @@ class TurnRecord:
     error: str = ""
     finished: bool = False
     evidence: list[str] = field(default_factory=list)  # quotes shown before the model's answer
+    # What retrieval searched when it was not the question itself (a follow-up with the question
+    # it continues, a question translated into English): shown above the sources.
+    searched: str = ""
     quoted: bool = False  # the answer is the passages' own sentences (the model's were unsupported)
     question_id: int | None = None  # the question's message id in history
     turn_id: int | None = None  # the turn's first question in history (its versions share it)

@@ -721,7 +721,12 @@ class MainWindow(QMainWindow):
         if turn.passages is None and turn.refs:  # from history: re-authorise first
             turn.passages = self.backend.resolve_citations(turn.refs)
         self.sources.show_sources(
-            turn.citations, turn.answer, turn.verdict, selected, self._restricted_hint()
+            turn.citations,
+            turn.answer,
+            turn.verdict,
+            selected,
+            self._restricted_hint(),
+            searched=turn.searched,
         )
 
     def _restricted_hint(self) -> str:

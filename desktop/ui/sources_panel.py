@@ -162,6 +162,7 @@ class SourcesPanel(QWidget):
         self._answer = ""
         self._verdict: Verdict | None = None
         self._restricted_hint = ""
+        self._searched = ""
         self.selected: int | None = None
         self._render()
 
@@ -199,8 +200,11 @@ class SourcesPanel(QWidget):
         verdict: Verdict | None = None,
         selected: int | None = None,
         restricted_hint: str = "",
+        searched: str = "",
     ) -> None:
+        """`searched`: what retrieval looked for, when it was not the question as typed."""
         self._restricted_hint = restricted_hint
+        self._searched = searched
         self._citations = list(citations)
         self._answer = answer
         self._verdict = verdict
@@ -293,4 +297,9 @@ class SourcesPanel(QWidget):
                 )
                 + "</td></tr></table>"
             )
-        self.view.setHtml("<br>".join(cards))
+        searched = (
+            f'<p style="color:{muted}">Searched for: <i>{html.escape(self._searched)}</i></p>'
+            if self._searched
+            else ""
+        )
+        self.view.setHtml(searched + "<br>".join(cards))

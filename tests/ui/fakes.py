@@ -89,7 +89,7 @@ class FakeTurn:
 
     def events(self) -> Iterator[AnswerEvent]:
         question = Question(self.question, self.conversation_id)
-        yield Retrieved(self.question, tuple(self.citations))
+        yield Retrieved(self.backend.searched or self.question, tuple(self.citations))
         if self.backend.refusal is not None:  # as the input screen's block: the rule's message
             decision = Decision.refuse("fake: blocked", self.backend.refusal)
             guard = GuardVerdict("input.injection", "block", "input", "looks like an override")
@@ -218,6 +218,7 @@ class FakeBackend:
         self.varied: list[bool] = []  # `vary` of each ask (True: a regenerate)
         self.history_seen: list[list[str]] = []
         self.refusal: str | None = None  # set: each question is refused with this message
+        self.searched = ""  # set: what retrieval searched instead of the question (a translation)
         self.evidence: list[Quote] = []  # shown before the first token
         self.final: str | None = None  # the checked answer, when it differs from the stream
         self.form = AnswerForm.GENERATED

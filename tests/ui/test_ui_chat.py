@@ -428,3 +428,16 @@ def test_a_refused_question_offers_edit_not_regenerate(qtbot, window, backend) -
     window.new_chat()
     window.open_conversation(conversation)
     assert window._turns[-1].refused and "Regenerate" not in window.chat.toPlainText()
+
+
+def test_the_sources_say_what_a_translated_question_was_searched_as(qtbot, window, backend) -> None:
+    backend.searched = "How do I book travel?"
+    window.ask("Comment réserver un voyage ?")
+    wait_idle(qtbot, window)
+    assert window._turns[-1].searched == "How do I book travel?"
+    assert "Searched for: How do I book travel?" in window.sources.view.toPlainText()
+    backend.searched = ""
+    window.ask("How do I book travel?")
+    wait_idle(qtbot, window)
+    assert window._turns[-1].searched == ""
+    assert "Searched for" not in window.sources.view.toPlainText()

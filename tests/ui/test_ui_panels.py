@@ -237,3 +237,15 @@ def test_expiry_text() -> None:
     assert _expiry_text(datetime.date(2024, 12, 31), today) == "Expired 2024-12-31"
     assert _expiry_text(datetime.date(2025, 1, 10), today) == "2025-01-10 (soon)"
     assert _expiry_text(datetime.date(2026, 1, 1), today) == "2026-01-01"
+
+
+def test_the_sources_say_what_was_searched_when_it_was_not_the_question(qtbot) -> None:
+    """A follow-up is searched with the question it continues, a French question in English:
+    the panel says so, so a surprising answer can be traced to its search."""
+    panel = SourcesPanel()
+    qtbot.addWidget(panel)
+    searched = "How much annual leave do I earn? And after 15 years?"
+    panel.show_sources(list(HANDBOOK_CITATIONS), "x", searched=searched)
+    assert f"Searched for: {searched}" in panel.view.toPlainText()
+    panel.show_sources(list(HANDBOOK_CITATIONS), "x")
+    assert "Searched for" not in panel.view.toPlainText()
