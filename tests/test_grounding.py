@@ -305,6 +305,42 @@ def test_a_figure_the_question_also_holds_is_still_an_answer() -> None:
     assert not restates_question("2,000 personal development courses [1]", courses)
 
 
+def test_closed_questions_are_answered_by_repeating_them() -> None:
+    # A yes/no or either/or question: the repetition is the answer.
+    assert not restates_question(
+        "You can carry over unused vacation days [1].", "Can I carry over unused vacation days?"
+    )
+    assert not restates_question(
+        "The deadline is in April [1].", "Is the deadline in March or April?"
+    )
+    assert not restates_question(
+        "**Yes**, parking is free for employees.", "Where is parking free for employees?"
+    )
+
+
+def test_the_check_counts_the_question_once_when_it_was_searched_as_typed(
+    scorer: EvidenceScorer,
+) -> None:
+    text = "How many weeks of FMLA leave can I take in a 12 month period?"
+    question = Question(text, searched=text)  # an English question: searched as it is
+    run = SupportedSentences(scorer).start(question, [LEAVE])
+    answer = "You can take 12 weeks of FMLA leave in a 12 month period [1]."
+    run.feed(answer)
+    checked = run.finish(answer)
+    assert [v.reason for v in checked.rejected if v.reason == RESTATED] == []
+
+
+def test_a_restated_last_sentence_is_never_released(scorer: EvidenceScorer) -> None:
+    question = Question("How many days of annual leave do employees earn?")
+    run = SupportedSentences(scorer).start(question, [LEAVE, SICK])
+    answer = (
+        "They earn 13 days a year [1]. The number of days of annual leave employees earn is [1]."
+    )
+    run.feed(answer)
+    checked = run.finish(answer)
+    assert checked.late == () and checked.text == "They earn 13 days a year [1]."
+
+
 def test_an_answer_that_only_restates_the_question_is_quoted(embedder: Embedder) -> None:
     model = FakeChatModel("The number of days of annual leave employees earn is [1].")
     model.load(FAKE_ENTRY)
@@ -359,6 +395,19 @@ def test_a_follow_up_answered_with_the_previous_answer_is_not_a_claim(
     checked = run.finish(repeated)
     assert checked.form is AnswerForm.QUOTED  # the passages' own sentences instead
     assert [v.reason for v in checked.rejected] == [RESTATED]
+    # Asked back about what the last answer said, repeating its figure is an answer.
+    told = "Employees earn 20 days of annual leave and 13 days of sick leave a year [1]."
+    back = Question(
+        "And how much sick leave?",
+        history=(
+            {"role": "user", "content": "What leave do employees earn?"},
+            {"role": "assistant", "content": told},
+        ),
+    )
+    run = SupportedSentences(scorer).start(back, [LEAVE, SICK])
+    run.feed("Sick leave accrues at 13 days a year [2].")
+    checked = run.finish("")
+    assert checked.form is AnswerForm.GENERATED and checked.verdicts[0].supported
     # The new figure is an answer, checked as usual.
     run = SupportedSentences(scorer).start(question, [LEAVE, SICK])
     run.feed("After three years they earn 20 days a year [1].")

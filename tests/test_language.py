@@ -60,6 +60,7 @@ def test_names_and_codes_the_translation_lost_are_searched_too() -> None:
     def found(words: object) -> set[str]:
         return {w for w in words if w in documents}  # type: ignore[attr-defined]
 
+    assert lost_terms("Quel est le numéro d'AdTrav ?", "What is the number?", found) == ["AdTrav"]
     question = "¿Cuál es el teléfono de AdTrav para hacer reservas de viaje?"
     lost = "What is the phone number for making travel reservations?"
     assert english_query(question, lambda _t: lost, found) == f"{lost} AdTrav"

@@ -252,14 +252,18 @@ class SourcesPanel(QWidget):
             )
             self.verdict.hide()
         palette = self.palette()
+        muted = palette.color(QPalette.ColorRole.PlaceholderText).name()
+        searched = (
+            f'<p style="color:{muted}">Searched for: <i>{html.escape(self._searched)}</i></p>'
+            if self._searched
+            else ""
+        )
         if not self._citations:  # an empty state that wraps (a placeholder would be cut)
-            muted = palette.color(QPalette.ColorRole.PlaceholderText).name()
-            self.view.setHtml(f'<p style="color:{muted}">{html.escape(EMPTY)}</p>')
+            self.view.setHtml(f'{searched}<p style="color:{muted}">{html.escape(EMPTY)}</p>')
             return
         mark_bg = QColor(palette.color(QPalette.ColorRole.Highlight))
         mark_bg.setAlpha(90)
         text = palette.color(QPalette.ColorRole.Text).name()
-        muted = palette.color(QPalette.ColorRole.PlaceholderText).name()
         link = palette.color(QPalette.ColorRole.Link).name()
         selected_bg = palette.color(QPalette.ColorRole.AlternateBase).name()
         abstained = verdict is not None and verdict.abstained
@@ -297,9 +301,4 @@ class SourcesPanel(QWidget):
                 )
                 + "</td></tr></table>"
             )
-        searched = (
-            f'<p style="color:{muted}">Searched for: <i>{html.escape(self._searched)}</i></p>'
-            if self._searched
-            else ""
-        )
         self.view.setHtml(searched + "<br>".join(cards))

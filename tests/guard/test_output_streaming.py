@@ -315,3 +315,9 @@ def test_a_bracketed_area_code_is_not_a_citation() -> None:
     assert citations_in("Call [877] 472-6716 [2].") == (2,)
     assert strip_citations("Call [877] 472-6716 [2].") == "Call [877] 472-6716."
     assert citations_in("It is 13 days [1] 2 times a year [3].") == (1, 3)
+    # A sentence is not split inside the number either, and a British one is read the same way.
+    from desktop.engine.answer.evidence import split_sentences
+    from desktop.engine.guard.pii import redact_text
+
+    assert split_sentences("Call the desk. [877] 472-6716 is open.")[1] == "[877] 472-6716 is open."
+    assert redact_text("Call [020] 7946 0958 today.") == "Call [phone number removed] today."

@@ -97,12 +97,14 @@ QUESTION_WORDS = frozenset(
     ]
 )
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ0-9][A-Za-zÀ-ÖØ-öø-ÿ0-9'’-]*")
-# "[877] 472-6716" is a phone number whose area code a model put in brackets, not a citation.
-NOT_A_PHONE = r"(?!\s?\d{3}[-. ]\d{4}(?!\d))"
+# "[877] 472-6716" or "[020] 7946 0958" is a phone number whose area code a model put in
+# brackets, not a citation (guard/pii.py reads it as one the same way).
+NOT_A_PHONE = r"(?![-. ]?\d{3,4}[-. ]?\d{3,4}(?!\d))"
 _CITATION = re.compile(r"\s*\[(\d{1,3})\]" + NOT_A_PHONE)
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "U.S.", "Mr.", "Ms.", "Dr.", "No.", "vs.", "approx.")
 _SENTENCE_END = re.compile(
-    r"(?<=[.!?])(?:\s*\[\d{1,3}\])*\s+(?=[\"'“(\[]?[A-Z0-9])|\n{2,}|\n(?=\s*[-*•]|\s*\d+[.)])"
+    r"(?<=[.!?])(?:\s*\[\d{1,3}\]" + NOT_A_PHONE + r")*\s+(?=[\"'“(\[]?[A-Z0-9])|\n{2,}"
+    r"|\n(?=\s*[-*•]|\s*\d+[.)])"
 )
 _NUMBER = re.compile(r"(?<![\w.])\$?\d[\d,]*(?:\.\d+)?%?(?![\w])")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

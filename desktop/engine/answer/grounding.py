@@ -79,12 +79,12 @@ def is_decline(sentence: str) -> bool:
 RESTATED = "the sentence only restates the question or the answer before it"
 
 
-# Words a small model wraps around a non-answer ("follow the steps outlined in the sources"):
-# they add nothing the question did not already say.
 def _word_set(words: str, normal: Callable[[str], str] = str.lower) -> frozenset[str]:
     return frozenset(normal(w) for w in words.split())
 
 
+# Words a small model wraps around a non-answer ("follow the steps outlined in the sources"):
+# they add nothing the question did not already say.
 _FILLER = _word_set(
     "according follow following steps outlined described provided given mentioned listed "
     "stated shown found source sources document documents information details detail "
@@ -95,20 +95,29 @@ _FILLER = _word_set(
 _ANSWER_WORDS = _word_set(
     "yes no not never none only cannot can't don't doesn't isn't aren't won't both all"
 )
+# A yes/no or either/or question is answered by repeating it ("Can I carry over leave?" "You
+# can carry over leave [1]."; "March or April?" "In April [1]."): the rule does not apply.
+_CLOSED_QUESTION = re.compile(
+    r"(?:^|[.?!]\s+)(?:is|are|am|was|were|can|could|do|does|did|should|will|would|may|might|"
+    r"must|shall|has|have|had)\b|\bor\b",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"[\w']+")
 
 
-def restates_question(sentence: str, question: str, earlier: str = "") -> bool:
+def restates_question(sentence: str, question: str, earlier: str = "", searched: str = "") -> bool:
     """The sentence says nothing the question (or the `earlier` answer it follows) did not: every
-    content word is theirs (or filler), it holds no number, date, code, name or e-mail they lack,
-    and no word that answers a yes/no question. "The email address you should contact when you
-    move is [1]." is such a sentence (on the calibration split the default model wrote three),
-    and so is a follow-up's answer that only applies the previous answer's figure to the new
-    question ("And for a conference over $2,500?" answered with the under-$2,500 lead time)."""
+    content word is theirs (or filler; `searched`, the question as retrieval searched it, adds
+    words only), it holds no number, date, code, name or e-mail they lack, and no word that
+    answers a yes/no question; a yes/no or either/or question is never restated. "The email
+    address you should contact when you move is [1]." is such a sentence (on the calibration
+    split the default model wrote three), and so is a follow-up's answer that only applies the
+    previous answer's figure to the new question ("And for a conference over $2,500?" answered
+    with the under-$2,500 lead time)."""
     claim = strip_citations(sentence).strip()
     if not claim or not question or claim.endswith(":"):  # a list's lead-in: the list follows
         return False
-    lowered = {w.strip(".,;:!?").lower() for w in claim.split()}
-    if lowered & _ANSWER_WORDS:
+    if _CLOSED_QUESTION.search(question) or set(_TOKEN.findall(claim.lower())) & _ANSWER_WORDS:
         return False
     known = f"{question} {strip_citations(earlier)}"
     # A fact said more often than they say it is new: "FMLA gives you 12 weeks ... per 12 month
@@ -116,7 +125,7 @@ def restates_question(sentence: str, question: str, earlier: str = "") -> bool:
     if any(_times(f, claim) > _times(f, known) for f in facts(claim)):
         return False
     words = content_words(claim)
-    return bool(words) and not (words - content_words(known) - _FILLER)
+    return bool(words) and not (words - content_words(f"{known} {searched}") - _FILLER)
 
 
 def _times(fact: str, text: str) -> int:
@@ -279,10 +288,18 @@ class SupportCheck:
         self.scorer = scorer
         self.passages = list(passages)
         self.always_quote = always_quote
-        # What a restating sentence would repeat: the question (as searched) and the last answer.
-        self.question = f"{with_context(question)} {question.searched}".strip()
+        # What a restating sentence would repeat: the question (with the one it continues) and,
+        # for a follow-up that asks about something the last answer did not mention, that
+        # answer ("And how many sick days?" after "25 vacation days and 10 sick days" may well be
+        # answered with its 10 days; "What about a relative who died in combat?" not with the
+        # bereavement figure of the answer before).
+        self.question = with_context(question)
+        self.searched = question.searched
         earlier = [m["content"] for m in question.history if m["role"] == "assistant"]
-        self.earlier = earlier[-1] if earlier and is_follow_up(question.text) else ""
+        self.earlier = ""
+        asks_new = bool(earlier) and bool(content_words(question.text) - content_words(earlier[-1]))
+        if asks_new and is_follow_up(question.text):
+            self.earlier = earlier[-1]
         self.evidence: tuple[Quote, ...] = tuple(
             scorer.quotes(question.search_text, passages, quotes) if passages else ()
         )
@@ -296,7 +313,7 @@ class SupportCheck:
             # Not a claim: nothing to support. Held back until a claim follows it; an answer
             # made only of these is an abstention (`finish`).
             return SentenceVerdict(len(self._verdicts), sentence, None, reason=DECLINED)
-        if restates_question(sentence, self.question, self.earlier):
+        if restates_question(sentence, self.question, self.earlier, self.searched):
             # Not a claim either, and not worth showing beside one: never released.
             return SentenceVerdict(len(self._verdicts), sentence, None, reason=RESTATED)
         support = self.scorer.support(sentence, self.passages)
@@ -335,7 +352,7 @@ class SupportCheck:
         if self._buffer.strip():
             last = self._judge(self._buffer.strip())
             self._verdicts.append(last)
-            late = (last,)
+            late = () if last.reason == RESTATED else (last,)  # never released, last or not
             self._buffer = ""
         if self._verdicts and all(v.reason in NO_CLAIM for v in self._verdicts):
             # The model found no answer in the passages the evidence let through. On the

@@ -74,7 +74,7 @@ Translate = Callable[[str], str]
 # Which of these words occur in the documents the user may read (`KnowledgeAccess.terms_found`).
 TermsFound = Callable[[Collection[str]], Collection[str]]
 _FUNCTION = frozenset().union(*FUNCTION_WORDS.values())
-_PARTS = re.compile(r"[\wÀ-ÿ']+", re.UNICODE)  # words, hyphenated ones split
+_PARTS = re.compile(r"[\wÀ-ÿ]+", re.UNICODE)  # words; hyphens and elisions ("l'AdTrav") split
 
 
 def english_query(
@@ -99,7 +99,7 @@ def lost_terms(original: str, translated: str, terms_found: TermsFound) -> list[
     """Names and codes of `original` (in its order, once each) that the documents use and
     `translated` lacks; function words of any language and one-letter words are never added."""
     present = {_fold(w) for w in _PARTS.findall(translated)}
-    words = [w.strip("'") for w in _PARTS.findall(original)]  # "Tock-Zeile": "Tock", "Zeile"
+    words = _PARTS.findall(original)  # "Tock-Zeile": "Tock", "Zeile"
     candidates = [
         w
         for i, w in enumerate(words)

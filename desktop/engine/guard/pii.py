@@ -397,7 +397,8 @@ def compile_national_id(name: str, source: str) -> regex.Pattern[str]:
 
 _PHONE_PATTERN = _compile(_PHONE)
 _CITATION = _compile(r"\[\d{1,3}\]")
-_BRACKETED_AREA = _compile(r"\[(\d{3})\](?=\s?\d{3}[-. ]\d{4}(?!\d))")
+# An area code in square brackets, as `answer.evidence.NOT_A_PHONE` tells it from a citation.
+_BRACKETED_AREA = _compile(r"\[(\d{2,5})\](?=[-. ]?\d{3,4}[-. ]?\d{3,4}(?!\d))")
 _IBAN_SHAPE = _compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?")
 _PHONE_CONTEXT = _compile(
     r"(?i)(?:phone|tel|telephone|mobile|cell|fax|call|ring|text|whatsapp|contact)\b\W{0,6}$"
