@@ -378,16 +378,19 @@ def test_evidence_quotes_are_chosen_by_what_retrieval_searched(scorer: EvidenceS
     assert "13 days of annual leave" in run.evidence[0].text
 
 
+def follow_up(asked: str, answered: str, text: str) -> Question:
+    """`text` asked after one question and its answer."""
+    turns = ({"role": "user", "content": asked}, {"role": "assistant", "content": answered})
+    return Question(text, history=turns)
+
+
 def test_a_follow_up_answered_with_the_previous_answer_is_not_a_claim(
     scorer: EvidenceScorer,
 ) -> None:
-    earlier = "Full-time employees earn 13 days of annual leave each year [1]."
-    question = Question(
+    question = follow_up(
+        "How many days of annual leave do employees earn?",
+        "Full-time employees earn 13 days of annual leave each year [1].",
         "And after three years?",
-        history=(
-            {"role": "user", "content": "How many days of annual leave do employees earn?"},
-            {"role": "assistant", "content": earlier},
-        ),
     )
     run = SupportedSentences(scorer).start(question, [LEAVE, SICK])
     repeated = "Employees earn 13 days of annual leave each year after three years [1]."
@@ -396,13 +399,10 @@ def test_a_follow_up_answered_with_the_previous_answer_is_not_a_claim(
     assert checked.form is AnswerForm.QUOTED  # the passages' own sentences instead
     assert [v.reason for v in checked.rejected] == [RESTATED]
     # Asked back about what the last answer said, repeating its figure is an answer.
-    told = "Employees earn 20 days of annual leave and 13 days of sick leave a year [1]."
-    back = Question(
+    back = follow_up(
+        "What leave do employees earn?",
+        "Employees earn 20 days of annual leave and 13 days of sick leave a year [1].",
         "And how much sick leave?",
-        history=(
-            {"role": "user", "content": "What leave do employees earn?"},
-            {"role": "assistant", "content": told},
-        ),
     )
     run = SupportedSentences(scorer).start(back, [LEAVE, SICK])
     run.feed("Sick leave accrues at 13 days a year [2].")
