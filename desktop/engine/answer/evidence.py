@@ -196,10 +196,16 @@ def facts(sentence: str) -> set[str]:
 
 
 def fact_present(fact: str, passage_text: str) -> bool:
-    normalised = normalise(passage_text)
+    return fact_count(fact, passage_text) > 0
+
+
+def fact_count(fact: str, text: str) -> int:
+    """How often a normalised fact (`facts`) occurs in `text` ("2,000" is the fact "2000"; a
+    number is not found inside a longer one)."""
+    normalised = normalise(text)
     if fact.replace(".", "").isdigit():
-        return re.search(rf"(?<![\d.]){re.escape(fact)}(?![\d])", normalised) is not None
-    return fact in normalised
+        return len(re.findall(rf"(?<![\d.]){re.escape(fact)}(?![\d])", normalised))
+    return normalised.count(fact)
 
 
 class Embeds(Protocol):

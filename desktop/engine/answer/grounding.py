@@ -25,6 +25,7 @@ from desktop.engine.answer.evidence import (
     TermWeights,
     citations_in,
     content_words,
+    fact_count,
     facts,
     normalise,
     split_sentences,
@@ -122,19 +123,10 @@ def restates_question(sentence: str, question: str, earlier: str = "", searched:
     known = f"{question} {strip_citations(earlier)}"
     # A fact said more often than they say it is new: "FMLA gives you 12 weeks ... per 12 month
     # period" answers "How many weeks ... in a 12 month period?".
-    if any(_times(f, claim) > _times(f, known) for f in facts(claim)):
+    if any(fact_count(f, claim) > fact_count(f, known) for f in facts(claim)):
         return False
     words = content_words(claim)
     return bool(words) and not (words - content_words(f"{known} {searched}") - _FILLER)
-
-
-def _times(fact: str, text: str) -> int:
-    """How often a normalised fact (`evidence.facts`) occurs in `text`, matched as
-    `evidence.fact_present` matches it ("2,000" is the fact "2000")."""
-    normalised = normalise(text)
-    if fact.replace(".", "").isdigit():
-        return len(re.findall(rf"(?<![\d.]){re.escape(fact)}(?![\d])", normalised))
-    return normalised.count(fact)
 
 
 NO_CLAIM = frozenset({DECLINED, RESTATED})  # sentences that are not claims (nothing to support)

@@ -82,9 +82,9 @@ def english_query(
 ) -> str:
     """`text` itself when English (or when no translator is available), else its translation; a
     translation that comes back empty or absurdly long is not trusted and the original is used.
-    With `terms_found`, the question's own words that the documents use (names, codes, product
-    names: "AdTrav", "Tock", "SSO", an English term in brackets) and the translation lost are
-    added to it: the prompt asks the model to keep them, and a small model does not always."""
+    With `terms_found`, the question's names and codes ("AdTrav", "Tock", "SSO", "GSA 87": a
+    capital letter or a digit) that the documents use and the translation lost are added to it:
+    the prompt asks the model to keep them, and a small model does not always."""
     if translate is None or detect_language(text) == "en":
         return text
     translated = " ".join(translate(text).split())
