@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 
 from desktop.engine.core import paths
-from desktop.engine.runtime.catalog import CHAT_MODEL_ENV, Catalog, ModelEntry
+from desktop.engine.runtime.catalog import CHAT_MODEL_ENV, TRANSLATOR_ENV, Catalog, ModelEntry
 
 _REAL_MODELS_DIR = Path(os.environ.get("ENCLAVE_MODELS_DIR") or paths.models_dir())
 # Most tests run on the small model; the few end-to-end tests on the default model unset this.
 SMALL_CHAT_MODEL = "smollm2-135m-instruct"
 os.environ[CHAT_MODEL_ENV] = SMALL_CHAT_MODEL
+# ... and translate with it: the 1.5B translator has its own tests (test_language.py).
+os.environ[TRANSLATOR_ENV] = "chat"
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from helpers.fake_chat_model import FakeChatModel
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from helpers.fake_chat_model import FAKE_ENTRY, FakeChatModel
 
 from desktop.engine.answer.grounding import FollowUpQuery
 from desktop.engine.answer.language import (
@@ -11,8 +15,15 @@ from desktop.engine.answer.language import (
     english_query,
     lost_terms,
     model_translator,
+    with_fallback,
 )
 from desktop.engine.answer.records import Question
+from desktop.engine.assistant import TRANSLATOR_CTX, Assistant
+from desktop.engine.core import paths
+from desktop.engine.core.errors import Cancelled, EngineError, ModelMissing
+from desktop.engine.runtime.catalog import TRANSLATOR_ENV, Catalog
+from desktop.engine.runtime.chat_model import ModelSettings
+from desktop.engine.runtime.on_demand import OnDemandModel
 
 
 def test_languages_are_told_apart_by_their_function_words() -> None:
@@ -77,3 +88,126 @@ def test_names_and_codes_the_translation_lost_are_searched_too() -> None:
         "Where do I send the form?",
         found,
     ) == ["GSA", "87"]
+
+
+# -- the translator: the catalog's 1.5B when installed, else the chat model ----------------------
+
+
+def test_a_failing_translator_falls_back_to_the_chat_model_and_says_why_once() -> None:
+    problems: list[EngineError] = []
+
+    def missing(_text: str) -> str:
+        raise ModelMissing("translator", Path("/nowhere/translator.gguf"))
+
+    translate = with_fallback(missing, lambda _t: "How much leave?", problems.append)
+    assert translate("Combien de congé ?") == "How much leave?"
+    assert translate("Combien de congé ?") == "How much leave?"
+    assert [type(p) for p in problems] == [ModelMissing]
+
+
+def test_a_cancelled_translation_is_not_run_again_by_the_fallback() -> None:
+    calls: list[str] = []
+
+    def cancelled(_text: str) -> str:
+        raise Cancelled()
+
+    def fallback(text: str) -> str:
+        calls.append(text)
+        return text
+
+    translate = with_fallback(cancelled, fallback, lambda _e: None)
+    with pytest.raises(Cancelled):
+        translate("Combien de congé ?")
+    assert calls == []
+
+
+def _catalog_with_translator(tmp_path: Path, *, installed: bool) -> Catalog:
+    entry = replace(FAKE_ENTRY, id="fake-translator", file="fake-translator.gguf", translates=True)
+    catalog_file = tmp_path / "catalog.toml"
+    catalog_file.write_text(FAKE_ENTRY.to_toml() + "\n" + entry.to_toml(), encoding="utf-8")
+    if installed:
+        (paths.models_dir() / entry.file).write_bytes(b"GGUF")
+    return Catalog.load(catalog_file, tmp_path / "no-admin.toml")
+
+
+def test_the_catalog_names_its_translator_only_when_it_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("ENCLAVE_MODELS_DIR", str(models))
+    monkeypatch.delenv(TRANSLATOR_ENV)
+    assert _catalog_with_translator(tmp_path, installed=False).translator() is None
+    catalog = _catalog_with_translator(tmp_path, installed=True)
+    translator = catalog.translator()
+    assert translator is not None and translator.id == "fake-translator"
+    assert catalog.get("fake-translator").translates and not catalog.get("fake-chat").translates
+    monkeypatch.setenv(TRANSLATOR_ENV, "chat")  # the chat model translates
+    assert catalog.translator() is None
+    monkeypatch.setenv(TRANSLATOR_ENV, "fake-chat")
+    assert catalog.translator() == catalog.get("fake-chat")
+
+
+def test_the_bundled_translator_is_the_15b_and_setup_fetches_it(catalog: Catalog) -> None:
+    [translator] = [e for e in catalog if e.translates]
+    assert translator.id == "qwen2.5-coder-1.5b-instruct" and not translator.on_demand
+    assert not catalog.default("chat").translates  # the 0.5B stays the answering model
+
+
+def test_the_assistant_translates_with_the_catalog_translator_and_falls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A translator whose file is not a model: the question is still translated, by the chat
+    model, and the assistant keeps the reason among its problems (doctor and the window show
+    them)."""
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("ENCLAVE_MODELS_DIR", str(models))
+    monkeypatch.delenv(TRANSLATOR_ENV)
+    chat = FakeChatModel("How much annual leave can I carry over?")
+    assistant = Assistant(chat, catalog=_catalog_with_translator(tmp_path, installed=True))
+    translate = assistant._translate()
+    assert isinstance(assistant.translator, OnDemandModel)
+    assert assistant.translator.entry.id == "fake-translator" and not assistant.translator.loaded
+    assert translate("Combien de congé puis-je reporter ?") == (
+        "How much annual leave can I carry over?"
+    )
+    assert len(assistant.problems) == 1 and "fake-translator" in str(assistant.problems[0])
+    assistant.close()
+
+
+def test_the_real_translator_turns_a_german_question_into_english(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real Qwen2.5-Coder 1.5B, loaded on demand as the app does (skipped where setup has not
+    fetched it): the German the 0.5B turned into 'the minimum amount you need to purchase a
+    service for delivery' (docs/trust.md)."""
+    monkeypatch.delenv(TRANSLATOR_ENV)
+    entry = Catalog.load().translator()
+    if entry is None:
+        pytest.skip(
+            "the translator is not fetched (enclave models fetch --id qwen2.5-coder-1.5b-instruct)"
+        )
+    model = OnDemandModel(entry, ModelSettings(n_ctx=TRANSLATOR_CTX))
+    try:
+        query = english_query(
+            "Ab welchem Betrag brauche ich auf Dienstreisen eine Quittung?", model_translator(model)
+        )
+    finally:
+        model.close()
+    assert detect_language(query) == "en" and "receipt" in query.lower()
+
+
+def test_doctor_says_a_missing_translator_is_not_fatal() -> None:
+    from desktop.engine import doctor
+
+    row = {"id": "qwen2.5-coder-1.5b-instruct", "role": "chat", "license": "Apache-2.0"}
+    rep = doctor.report()
+    base = [m for m in rep["models"] if not m.get("translates")]
+    rep["system"]["window_missing"] = []
+    missing = {**row, "present": False, "verified": False, "problem": "not installed"}
+    rep["models"] = [*base, {**missing, "translates": True, "on_demand": False}]
+    assert doctor.healthy(rep) == doctor.healthy({**rep, "models": base})
+    text = doctor.format_text(rep)
+    assert "the chat model translates questions not in English" in text
+    assert "enclave models fetch --id qwen2.5-coder-1.5b-instruct" in text

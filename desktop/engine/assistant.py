@@ -29,7 +29,7 @@ from desktop.engine.answer.grounding import (
     SupportedSentences,
 )
 from desktop.engine.answer.input_guard import PolicyInputScreen
-from desktop.engine.answer.language import model_translator
+from desktop.engine.answer.language import Translate, model_translator, with_fallback
 from desktop.engine.answer.output_guard import OutputGuard
 from desktop.engine.answer.pipeline import AnswerPipeline, Stages
 from desktop.engine.answer.prompt import MIN_ANSWER_TOKENS
@@ -58,6 +58,7 @@ from desktop.engine.runtime.catalog import Catalog
 from desktop.engine.runtime.chat_model import DEFAULT_SETTINGS, ChatModel, ModelSettings
 from desktop.engine.runtime.embedder import Embedder
 from desktop.engine.runtime.model_manager import ModelManager
+from desktop.engine.runtime.on_demand import OnDemandModel
 from desktop.engine.storage.conversations import ConversationStore
 from desktop.engine.storage.history import open_history
 
@@ -129,6 +130,7 @@ class Assistant:
         self.embedder: Embeds | None = embedder
         self._owned_embedder: Embedder | None = None
         self.guard_model: ChatModel | None = None  # an administrator's guard GGUF, when provisioned
+        self.translator: OnDemandModel | None = None  # the catalog's translator, once needed
         self._pipeline: AnswerPipeline | None = None
         self._pending_stores = (False, False)  # (history, audit log) that `open_stores` opens
 
@@ -288,7 +290,7 @@ class Assistant:
                 stages.retrieve = FollowUpQuery(
                     self.knowledge,
                     o.sources_per_answer,
-                    translate=model_translator(self.model),
+                    translate=self._translate(),
                     terms_found=getattr(self.knowledge, "terms_found", None),
                 )
                 # Term rarity from what this user may read (a knowledge source without term
@@ -305,6 +307,22 @@ class Assistant:
             self._pipeline = AnswerPipeline(stages, self.model_ref)
         return self._pipeline
 
+    def _translate(self) -> Translate:
+        """How a question not written in English is put into English for retrieval: by the
+        catalog's translator when it is installed (loaded on the first such question, so an
+        English-only user never pays for it), else, or when it fails, by the chat model."""
+        by_chat = model_translator(self.model)
+        entry = self.catalog.translator()
+        info = self.model.info
+        if entry is None or (info is not None and info.entry.id == entry.id):
+            return by_chat
+        if self.translator is None or self.translator.entry != entry:
+            if self.translator is not None:
+                self.translator.close()
+            settings = ModelSettings(n_ctx=TRANSLATOR_CTX, n_threads=self.options.n_threads)
+            self.translator = OnDemandModel(entry, settings)
+        return with_fallback(model_translator(self.translator), by_chat, self.problems.append)
+
     def embedder_id(self) -> str:
         entry = getattr(self.embedder, "entry", None)
         return str(getattr(entry, "id", "")) if entry is not None else ""
@@ -314,8 +332,10 @@ class Assistant:
         return ModelRef(info.entry.id, info.entry.sha256) if info else None
 
     def cancel(self) -> None:
-        """Stop the answer being generated (any thread)."""
+        """Stop the answer being generated, or its question's translation (any thread)."""
         self.model.cancel_current()
+        if self.translator is not None:
+            self.translator.cancel_current()
 
     def update_options(self, options: AssistantOptions) -> None:
         """Use new answer settings from the next question (model settings: on the next `load`)."""
@@ -394,10 +414,14 @@ class Assistant:
             self.history.close()
         if self.guard_model is not None:
             self.guard_model.close()
+        if self.translator is not None:
+            self.translator.close()
         if isinstance(self.audit, AuditLog):
             self.audit.close()
 
 
+# The translator's context: its instruction and a question (a longer one falls back to the chat model).
+TRANSLATOR_CTX = 1024
 NO_PACKS = "No document packs are open, so this source cannot be shown."
 
 

