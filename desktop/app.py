@@ -18,6 +18,7 @@ from desktop.engine.access import CitationRef, KnowledgeAccess, OpenedDocument, 
 from desktop.engine.answer.events import AnswerEvent
 from desktop.engine.answer.evidence import EvidenceScorer
 from desktop.engine.answer.grounding import AbstainOnWeakEvidence
+from desktop.engine.answer.language import detect_language
 from desktop.engine.answer.records import Question
 from desktop.engine.assistant import Assistant, AssistantOptions, ModelStatus
 from desktop.engine.audit.notice import audit_notice
@@ -198,6 +199,8 @@ class ChatSession:
                 seen.add(passage.title)
                 tried += 1
                 question = Question(suggestion)
+                if detect_language(suggestion) != "en":
+                    continue  # a title in another language: never load the translator at start
                 retrieval = stages.retrieve.retrieve(question)
                 if decide.decide(question, retrieval).generates:
                     kept.append(suggestion)

@@ -334,7 +334,8 @@ def provision_all(
     """Provision the fetchable entries, yielding (model id, outcome) as each finishes.
 
     Without `only`, every automatic entry except the on-demand ones (those are reported as skipped
-    unless already installed); with `only`, exactly the entries with those ids."""
+    unless already installed); with `only`, exactly the entries with those ids. A translator that
+    fails to provision is reported, not a failure of the whole setup (the app works without it)."""
     for entry in entries:
         if only and entry.id not in only:
             continue
@@ -352,4 +353,13 @@ def provision_all(
             path = provision(entry, offline=offline, say=report)
             yield entry.id, f"ok {path}"
         except EngineError as exc:
+            if entry.translates and not only:  # optional: the chat model translates without it
+                yield (
+                    entry.id,
+                    (
+                        f"not installed (optional: the chat model translates questions not in "
+                        f"English; retry with enclave models fetch --id {entry.id}): {exc}"
+                    ),
+                )
+                continue
             yield entry.id, f"FAILED {exc}"

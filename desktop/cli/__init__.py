@@ -381,6 +381,12 @@ def _models(args: argparse.Namespace) -> int:
             if entry.on_demand and not entry.path.exists():
                 print(f"{entry.id}: not installed (on demand: models fetch --id {entry.id})")
                 continue
+            if entry.translates and not entry.path.exists():
+                print(
+                    f"{entry.id}: not installed (optional: the chat model translates questions "
+                    f"not in English; models fetch --id {entry.id})"
+                )
+                continue
             try:
                 modelfiles.verify(entry, use_cache=False)
                 print(f"{entry.id}: verified")

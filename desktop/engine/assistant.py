@@ -9,6 +9,7 @@ behave the same and nothing else assembles these parts. Opening is quick (settin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 
@@ -131,6 +132,7 @@ class Assistant:
         self._owned_embedder: Embedder | None = None
         self.guard_model: ChatModel | None = None  # an administrator's guard GGUF, when provisioned
         self.translator: OnDemandModel | None = None  # the catalog's translator, once needed
+        self.translator_problem: EngineError | None = None  # why it last failed (None: it has not)
         self._pipeline: AnswerPipeline | None = None
         self._pending_stores = (False, False)  # (history, audit log) that `open_stores` opens
 
@@ -315,13 +317,29 @@ class Assistant:
         entry = self.catalog.translator()
         info = self.model.info
         if entry is None or (info is not None and info.entry.id == entry.id):
+            self._close_translator()  # the chat model is (now) the translator, or there is none
             return by_chat
         if self.translator is None or self.translator.entry != entry:
-            if self.translator is not None:
-                self.translator.close()
-            settings = ModelSettings(n_ctx=TRANSLATOR_CTX, n_threads=self.options.n_threads)
+            self._close_translator()
+            settings = ModelSettings(
+                n_ctx=TRANSLATOR_CTX,
+                n_threads=self.options.n_threads,
+                n_gpu_layers=self.options.n_gpu_layers,
+            )
             self.translator = OnDemandModel(entry, settings)
-        return with_fallback(model_translator(self.translator), by_chat, self.problems.append)
+        return with_fallback(model_translator(self.translator), by_chat, self._translator_failed)
+
+    def _translator_failed(self, problem: EngineError) -> None:
+        """Kept (the latest) for `doctor`-style reporting, and logged: the question was translated
+        by the chat model instead, so the answer itself is not affected beyond that."""
+        if self.translator_problem is None:
+            _log.warning("the translator failed; the chat model translates: %s", problem)
+        self.translator_problem = problem
+
+    def _close_translator(self) -> None:
+        if self.translator is not None:
+            self.translator.close()
+            self.translator = None
 
     def embedder_id(self) -> str:
         entry = getattr(self.embedder, "entry", None)
@@ -414,12 +432,12 @@ class Assistant:
             self.history.close()
         if self.guard_model is not None:
             self.guard_model.close()
-        if self.translator is not None:
-            self.translator.close()
+        self._close_translator()
         if isinstance(self.audit, AuditLog):
             self.audit.close()
 
 
+_log = logging.getLogger(__name__)
 # The translator's context: its instruction and a question (a longer one falls back to the chat model).
 TRANSLATOR_CTX = 1024
 NO_PACKS = "No document packs are open, so this source cannot be shown."

@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
-from desktop.engine.core.errors import Cancelled, EngineError
+from desktop.engine.core.errors import Cancelled, ContextTooLong, EngineError
 from desktop.engine.runtime.chat_format import Message
 from desktop.engine.runtime.chat_model import Generation
 
@@ -161,20 +161,25 @@ def model_translator(model: StreamsChat, max_tokens: int = 64) -> Translate:
 def with_fallback(
     first: Translate, fallback: Translate, failed: Callable[[EngineError], None]
 ) -> Translate:
-    """`first`, or `fallback` when `first` fails (the translator's file missing or corrupt, its
-    context too short): the question is still translated, and `failed` hears why, once."""
-    told = False
+    """`first`, or `fallback` when `first` fails in any way (the translator's file missing or
+    corrupt, llama.cpp failing, its context too short): the translator is optional, so the question
+    is still translated; `failed` hears why (a question too long for the translator's context is
+    not a fault of the translator and is not reported)."""
 
     def translate(text: str) -> str:
-        nonlocal told
         try:
             return first(text)
         except Cancelled:
             raise  # the user stopped the answer: nothing more runs
-        except EngineError as exc:
-            if not told:
-                told = True
-                failed(exc)
+        except ContextTooLong:
+            return fallback(text)
+        except Exception as exc:
+            problem = (
+                exc
+                if isinstance(exc, EngineError)
+                else EngineError(f"The translator failed: {exc}")
+            )
+            failed(problem.with_traceback(None))
             return fallback(text)
 
     return translate

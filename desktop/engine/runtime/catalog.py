@@ -232,8 +232,9 @@ class Catalog:
         override = os.environ.get(TRANSLATOR_ENV, "")
         if override == "chat":
             return None
-        if override:
-            return self.get(override)
+        if override:  # an unknown or non-chat id: the chat model translates (doctor lists ids)
+            entry = self._entries.get(override)
+            return entry if entry is not None and entry.role == "chat" else None
         return next((e for e in self if e.translates and e.path.exists()), None)
 
     def default(self, role: Role) -> ModelEntry:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from desktop.engine.core.errors import Cancelled
 from desktop.engine.runtime.catalog import ModelEntry
 from desktop.engine.runtime.chat_format import Message
 from desktop.engine.runtime.chat_model import REPEAT_PENALTY, Generation, ModelSettings
@@ -22,6 +23,7 @@ class OnDemandModel:
         self.settings = settings
         self._manager: ModelManager | None = None
         self._lock = threading.Lock()
+        self._cancelled = False
 
     @property
     def loaded(self) -> bool:
@@ -36,16 +38,25 @@ class OnDemandModel:
         repeat_penalty: float = REPEAT_PENALTY,
     ) -> Generation:
         with self._lock:
-            if self._manager is None:
+            self._cancelled = False
+            manager = self._manager
+            if manager is None:
                 manager = ModelManager()
-                manager.load(self.entry, self.settings)
+                try:
+                    manager.load(self.entry, self.settings)
+                except BaseException:
+                    manager.close()
+                    raise
                 self._manager = manager
-        return self._manager.stream_chat(
+            if self._cancelled:  # Stop was pressed while it loaded
+                raise Cancelled()
+        return manager.stream_chat(
             messages, max_tokens=max_tokens, temperature=temperature, repeat_penalty=repeat_penalty
         )
 
     def cancel_current(self) -> None:
         """Stop a translation under way (the user pressed Stop before the answer began)."""
+        self._cancelled = True
         manager = self._manager
         if manager is not None:
             manager.cancel_current()
