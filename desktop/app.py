@@ -97,6 +97,7 @@ class ChatSession:
 
     def __init__(self, assistant: Assistant | None = None) -> None:
         self.app_settings, self.settings_note = load_settings()
+        self._translator_told = False
         self.assistant = assistant or Assistant.open(
             AssistantOptions.from_settings(self.app_settings), defer_stores=True
         )
@@ -226,6 +227,13 @@ class ChatSession:
     @property
     def knowledge_problems(self) -> list[EngineError]:
         return list(self.assistant.problems)
+
+    def new_translator_problem(self) -> EngineError | None:
+        problem = self.assistant.translator_problem
+        if problem is None or self._translator_told:
+            return None
+        self._translator_told = True  # once a session: it would repeat on every such question
+        return problem
 
     def cancel(self) -> None:
         self.assistant.cancel()

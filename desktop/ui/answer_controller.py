@@ -34,6 +34,10 @@ from desktop.ui.worker import GeneratorWorker
 
 FLUSH_MS = 30
 EVIDENCE_HEADING = "From your documents:"
+TRANSLATOR_FALLBACK = (
+    "Questions not in English are translated by the chat model meanwhile, which finds the right "
+    "passages less often."
+)
 
 
 @dataclass
@@ -226,6 +230,13 @@ class AnswerController(QObject):
         record.notes = self._guard_notes(live)
         if live.visible and (record.answer or not record.error):
             self.chat.finish_answer(record)
+        translator = self.backend.new_translator_problem()
+        if translator is not None and live.visible:
+            self.chat.add_notice(
+                f"The translator could not be used: {translator.message}",
+                f"{TRANSLATOR_FALLBACK} {translator.hint}".strip(),
+                kind="warning",
+            )
         self.answerFinished.emit(live)
         self.busyChanged.emit()
 

@@ -56,6 +56,11 @@ class ChatBackend(Protocol):
         """Packs that could not be opened (known after `load_model`)."""
         ...
 
+    def new_translator_problem(self) -> EngineError | None:
+        """Why the translator failed, the first time it did (the chat model translated the
+        question instead); None otherwise and after that."""
+        ...
+
     def load_model(self) -> ModelStatus: ...
 
     def ask(

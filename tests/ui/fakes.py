@@ -205,6 +205,7 @@ class FakeBackend:
         self.gate: threading.Event | None = None
         self.load_error: EngineError | None = None
         self.ask_error: EngineError | None = None
+        self.translator_problem: EngineError | None = None  # told once, after the next answer
         self._history = history
         self._lock = threading.Lock()
         self._conversations: dict[int, Conversation] = {}
@@ -503,6 +504,10 @@ class FakeBackend:
     @property
     def knowledge_problems(self) -> list[EngineError]:
         return []
+
+    def new_translator_problem(self) -> EngineError | None:
+        problem, self.translator_problem = self.translator_problem, None
+        return problem
 
     def models(self) -> list[ModelRow]:
         return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QGuiApplication, QTextCursor, QTextFormat
@@ -10,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.engine.answer.evidence import Quote
 from desktop.engine.answer.records import AnswerForm, SentenceVerdict
-from desktop.engine.core.errors import ContextTooLong
+from desktop.engine.core.errors import ContextTooLong, ModelInvalid
 from desktop.ui.backend import Verdict
 from desktop.ui.chat_view import ChatView, TurnRecord, link_citations
 from desktop.ui.main_window import MainWindow
@@ -441,3 +442,19 @@ def test_the_sources_say_what_a_translated_question_was_searched_as(qtbot, windo
     wait_idle(qtbot, window)
     assert window._turns[-1].searched == ""
     assert "Searched for" not in window.sources.view.toPlainText()
+
+
+def test_a_translator_failure_is_told_once_after_the_answer(qtbot, window, backend) -> None:
+    backend.translator_problem = ModelInvalid(
+        "qwen2.5-coder-1.5b-instruct", Path("/models/x.gguf"), "sha256 mismatch"
+    )
+    window.input.setPlainText("Combien de jours de congé ?")
+    qtbot.keyClick(window.input, Qt.Key.Key_Return)
+    wait_idle(qtbot, window)
+    text = window.chat.toPlainText()
+    assert "The translator could not be used" in text
+    assert "translated by the chat model meanwhile" in text
+    window.input.setPlainText("Et pour les superviseurs ?")
+    qtbot.keyClick(window.input, Qt.Key.Key_Return)
+    wait_idle(qtbot, window)
+    assert window.chat.toPlainText().count("The translator could not be used") == 1
