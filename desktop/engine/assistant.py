@@ -32,6 +32,7 @@ from desktop.engine.answer.grounding import (
 from desktop.engine.answer.input_guard import PolicyInputScreen
 from desktop.engine.answer.language import Translate, model_translator, with_fallback
 from desktop.engine.answer.output_guard import OutputGuard
+from desktop.engine.answer.passage_guard import ScreenRetrievedPassages
 from desktop.engine.answer.pipeline import AnswerPipeline, Stages
 from desktop.engine.answer.prompt import MIN_ANSWER_TOKENS
 from desktop.engine.answer.records import ModelRef
@@ -306,6 +307,9 @@ class Assistant:
                         self.model, o.max_answer_tokens, PassageFocus(scorer, o.focus_chars)
                     )
                 stages.check = SupportedSentences(scorer, always_quote=self.policy.always_quote)
+            # A passage the active policy would quarantine never reaches the model, whatever
+            # rules its pack was built with.
+            stages.retrieve = ScreenRetrievedPassages(stages.retrieve, self.policy, self.embedder)
             self._pipeline = AnswerPipeline(stages, self.model_ref)
         return self._pipeline
 

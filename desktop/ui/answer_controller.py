@@ -249,6 +249,16 @@ class AnswerController(QObject):
                 # The answer itself is the rule's calm message (what to do); each rule that
                 # fired is named under it with what it saw.
                 notes.append((f"Stopped by rule {guard.rule}", guard.reason, "warning"))
+            elif guard.stage == "passage" and guard.action == "block":
+                # Retrieved, then withheld: the policy would have quarantined it at pack build.
+                notes.append(
+                    (
+                        f"A source was withheld by rule {guard.rule}; tell your administrator "
+                        "(the pack needs rebuilding).",
+                        guard.reason,
+                        "warning",
+                    )
+                )
             elif guard.action == "warn":
                 notes.append(
                     (

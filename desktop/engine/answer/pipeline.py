@@ -106,6 +106,7 @@ class AnswerPipeline:
             return
 
         retrieval = s.retrieve.retrieve(question)
+        guards = screened.guards + retrieval.guards  # the input screen's, then withheld passages
         yield Retrieved(retrieval.query, retrieval.passages)
         decision = s.decide.decide(question, retrieval)
         if not decision.generates:
@@ -117,7 +118,7 @@ class AnswerPipeline:
                 form=AnswerForm.NONE,
                 query=retrieval.query,
                 retrieved=retrieval.passages,
-                guards=screened.guards,
+                guards=guards,
             )
             yield Done(self._record(answer, question_id))
             return
@@ -204,7 +205,7 @@ class AnswerPipeline:
                     query=retrieval.query,
                     retrieved=retrieval.passages,
                     dropped_history=plan.dropped_history,
-                    guards=seen.guards(screened.guards),
+                    guards=seen.guards(guards),
                     # Shown above a generated answer; a quoted one or an abstention replaces them.
                     evidence=evidence if form is AnswerForm.GENERATED else (),
                 ),

@@ -74,6 +74,7 @@ class PassageSearch(Protocol):
 class Retrieval:
     query: str
     passages: tuple[Passage, ...]
+    guards: tuple[GuardVerdict, ...] = ()  # passages withheld by policy (`answer.passage_guard`)
 
 
 class Retriever(Protocol):
