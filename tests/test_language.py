@@ -219,6 +219,20 @@ def test_doctor_says_a_missing_translator_is_not_fatal() -> None:
     assert "enclave models fetch --id qwen2.5-coder-1.5b-instruct" in text
 
 
+def test_doctor_names_the_translator_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from desktop.engine import doctor
+
+    row = {"id": "qwen2.5-coder-1.5b-instruct", "role": "chat", "license": "Apache-2.0"}
+    verified = {**row, "present": True, "verified": True, "problem": "", "on_demand": False}
+    rep = {**doctor.report(), "models": [{**verified, "translates": True}]}
+    monkeypatch.setenv("ENCLAVE_TRANSLATOR", "chat")  # as the test suite runs
+    assert doctor.report()["translator"] == "chat model"
+    rep["translator"] = "chat model"
+    assert "not used to translate (ENCLAVE_TRANSLATOR=chat)" in doctor.format_text(rep)
+    rep["translator"] = row["id"]
+    assert "verified; translates questions not in English" in doctor.format_text(rep)
+
+
 def test_any_translator_failure_falls_back_without_its_traceback() -> None:
     """llama.cpp raises plain RuntimeErrors; the translator is optional, so those fall back too,
     and the reason kept holds no frame (which would keep a loaded model alive)."""
@@ -253,3 +267,33 @@ def test_stop_while_the_translator_loads_stops_the_translation(
         model.stream_chat([{"role": "user", "content": "Wie viel?"}])
     assert loaded == ["fake-chat"] and model.loaded  # loaded once, kept for the next question
     model.close()
+
+
+def test_a_broken_translator_file_is_not_read_again_until_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verifying the 1.1 GB file costs seconds: a file that failed is not verified again for
+    every question, only once it was replaced or repaired."""
+    attempts: list[str] = []
+
+    class BrokenLoad(FakeChatModel):
+        def load(self, entry: ModelEntry, settings: ModelSettings = DEFAULT_SETTINGS) -> LoadedInfo:
+            attempts.append(entry.id)
+            raise RuntimeError("llama_model_load: error loading model")
+
+    monkeypatch.setenv("ENCLAVE_MODELS_DIR", str(tmp_path))
+    entry = replace(FAKE_ENTRY, file="translator.gguf")
+    path = entry.path
+    path.write_bytes(b"not a model")
+    monkeypatch.setattr("desktop.engine.runtime.on_demand.ModelManager", lambda: BrokenLoad("x"))
+    model = OnDemandModel(entry, ModelSettings())
+    question = [{"role": "user", "content": "Wie viel?"}]
+    with pytest.raises(RuntimeError):
+        model.stream_chat(question)
+    with pytest.raises(EngineError, match="could not be loaded: llama_model_load"):
+        model.stream_chat(question)  # the same file: told again, not loaded again
+    assert attempts == ["fake-chat"]
+    path.write_bytes(b"another file")  # replaced: tried again
+    with pytest.raises(RuntimeError):
+        model.stream_chat(question)
+    assert attempts == ["fake-chat", "fake-chat"]

@@ -25,6 +25,7 @@ from desktop.engine.answer.events import (
     Retrieved,
     SentenceChecked,
 )
+from desktop.engine.answer.language import TRANSLATOR_FALLBACK
 from desktop.engine.answer.records import AnswerForm, DecisionKind
 from desktop.engine.assistant import Assistant, AssistantOptions
 from desktop.engine.core.settings import load_settings
@@ -117,6 +118,13 @@ def run(args: argparse.Namespace) -> int:
             else:
                 done = print_text(stream, sys.stdout)
                 print_footer(done, status.model_id, assistant.knowledge_as_of(), sys.stderr)
+            translator = assistant.translator_problem
+            if translator is not None:  # the chat model translated this question instead
+                print(
+                    f"enclave: warning: the translator could not be used: {translator.message} "
+                    f"{TRANSLATOR_FALLBACK} {translator.hint}".rstrip(),
+                    file=sys.stderr,
+                )
         finally:
             stream.close()  # a stopped answer (Ctrl+C) is recorded before the model closes
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from desktop.engine.core import paths
 from desktop.engine.core.errors import EngineError
 from desktop.engine.policy.signed import policy_status, status_lines
 from desktop.engine.runtime import hardware, modelfiles
-from desktop.engine.runtime.catalog import Catalog
+from desktop.engine.runtime.catalog import TRANSLATOR_ENV, Catalog
 
 
 def _llama_info() -> dict[str, Any]:
@@ -156,6 +157,10 @@ def report() -> dict[str, Any]:
             }
             for s in (modelfiles.status(e) for e in catalog)
         ]
+        translator = catalog.translator()
+        # Which model puts questions not in English into English: ENCLAVE_TRANSLATOR may name
+        # another, or "chat" (then the chat model does it, and a `translates` entry is unused).
+        out["translator"] = translator.id if translator is not None else "chat model"
     except EngineError as exc:
         out["models"] = [{"error": str(exc)}]
     out["keyring"] = _keyring_info()
@@ -239,8 +244,11 @@ def format_text(rep: dict[str, Any]) -> str:
                 "not installed: the chat model translates questions not in English "
                 f"(`enclave models fetch --id {model['id']}`)"
             )
-        elif model.get("translates") and model["verified"]:
+        elif model["id"] == rep.get("translator") and model["verified"]:
             state = "verified; translates questions not in English for retrieval"
+        elif model.get("translates") and model["verified"]:
+            override = os.environ.get(TRANSLATOR_ENV, "")
+            state = f"verified; not used to translate ({TRANSLATOR_ENV}={override})"
         lines.append(f"  {model['id']:<26} {model['role']:<9} {model['license']:<11} {state}")
     lines.append(f"Packs:       {', '.join(rep['packs']) or 'none installed'}")
     lines += _provisioning_lines(rep["provisioning"])

@@ -26,6 +26,7 @@ from desktop.engine.answer.events import (
     SentenceChecked,
 )
 from desktop.engine.answer.grounding import NO_CLAIM
+from desktop.engine.answer.language import TRANSLATOR_FALLBACK
 from desktop.engine.answer.records import AnswerForm, DecisionKind, GuardVerdict
 from desktop.engine.core.errors import Cancelled, EngineError
 from desktop.ui.backend import ChatBackend, Verdict
@@ -34,10 +35,6 @@ from desktop.ui.worker import GeneratorWorker
 
 FLUSH_MS = 30
 EVIDENCE_HEADING = "From your documents:"
-TRANSLATOR_FALLBACK = (
-    "Questions not in English are translated by the chat model meanwhile, which finds the right "
-    "passages less often."
-)
 
 
 @dataclass

@@ -71,6 +71,11 @@ def detect_language(text: str) -> str:
     return "en"
 
 
+# Said (window and `enclave ask`) when the translator failed and the chat model stood in.
+TRANSLATOR_FALLBACK = (
+    "Questions not in English are translated by the chat model meanwhile, which finds the right "
+    "passages less often."
+)
 TRANSLATE_PROMPT = (
     "Translate the user's question into English. Keep names, codes, numbers and product names as "
     "they are. Reply with the English question only."
