@@ -79,19 +79,24 @@ def admin_workspace(tmp_path_factory, embedder) -> Workspace:
     return workspace
 
 
-@pytest.fixture
-def trust_admin(admin_workspace, monkeypatch, tmp_path) -> Path:
-    """The organisation's key trusted for every pack id, as `enclave admin trust-file --packs '*'`
-    writes it (tests/packs/test_trust_scope.py checks narrower scopes)."""
+def trust_every_pack(workspace: Workspace, monkeypatch: pytest.MonkeyPatch, config: Path) -> Path:
+    """`workspace`'s key trusted for every pack id, as `enclave admin trust-file --packs '*'`
+    writes it, in the system configuration folder `config`."""
     from desktop.engine.packs.signing import load_public_key
     from desktop.engine.packs.trust import trust_file_text
 
-    config = tmp_path / "config"
     (config / "trusted-keys").mkdir(parents=True)
-    key = load_public_key(admin_workspace.public_key_path.read_text())
+    key = load_public_key(workspace.public_key_path.read_text())
     (config / "trusted-keys" / "admin.toml").write_text(trust_file_text(key, ["*"]))
     monkeypatch.setenv("ENCLAVE_CONFIG_DIR", str(config))
     return config
+
+
+@pytest.fixture
+def trust_admin(admin_workspace, monkeypatch, tmp_path) -> Path:
+    """The organisation's key trusted for every pack id (tests/packs/test_trust_scope.py checks
+    narrower scopes)."""
+    return trust_every_pack(admin_workspace, monkeypatch, tmp_path / "config")
 
 
 def request_for(user: str) -> dict:

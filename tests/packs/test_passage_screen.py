@@ -15,7 +15,7 @@ from desktop.engine.packs import install
 from desktop.engine.packs.build import build_pack
 from desktop.engine.packs.workspace import Workspace
 
-from .conftest import AUDIENCES, request_for
+from .conftest import AUDIENCES, request_for, trust_every_pack
 
 INJECTED = (
     "---\ntitle: Expense claims\n---\n# Expense claims\nExpense claims are paid every month. "
@@ -58,14 +58,7 @@ def test_an_unscreened_injected_passage_never_reaches_the_model(
     tmp_path: Path,
     capsys: Any,
 ) -> None:
-    from desktop.engine.packs.signing import load_public_key
-    from desktop.engine.packs.trust import trust_file_text
-
-    config = tmp_path / "config"
-    (config / "trusted-keys").mkdir(parents=True)
-    key = load_public_key(unscreened_workspace.public_key_path.read_text())
-    (config / "trusted-keys" / "admin.toml").write_text(trust_file_text(key, ["*"]))
-    monkeypatch.setenv("ENCLAVE_CONFIG_DIR", str(config))
+    trust_every_pack(unscreened_workspace, monkeypatch, tmp_path / "config")
     unscreened_workspace.enrol(request_for("emma"), ["employee"])
     install.import_grant(unscreened_workspace.grant("emma", "claims"))
     install.install(unscreened_workspace.packs_dir / "claims-v1.enclavepack")
