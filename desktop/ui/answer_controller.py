@@ -250,8 +250,9 @@ class AnswerController(QObject):
                 # Retrieved, then withheld: the policy would have quarantined it at pack build.
                 notes.append(
                     (
-                        f"A source was withheld by rule {guard.rule}; tell your administrator "
-                        "(the pack needs rebuilding).",
+                        f"Withheld by rule {guard.rule}: the policy blocks what these "
+                        "sources say, and their pack was screened without it. Tell your "
+                        "administrator.",
                         guard.reason,
                         "warning",
                     )

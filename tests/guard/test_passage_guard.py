@@ -37,9 +37,12 @@ def test_a_passage_the_policy_blocks_is_withheld_and_named() -> None:
         Question("When are expense claims paid?")
     )
     assert [p.title for p in retrieval.passages] == ["payday"]
+    assert retrieval.passages[0].n == 1  # numbered again: the prompt's [1] is the citation's [1]
     (guard,) = retrieval.guards
     assert (guard.rule, guard.action, guard.stage) == ("documents.injection", "block", "passage")
-    assert "1 retrieved passage withheld" in guard.reason and "claims" in guard.reason
+    assert guard.reason == (
+        "1 retrieved passage withheld from the answer: claims (expenses v1, chunk 0)"
+    )  # which passage, never what it says (its address would reach the screen and the log)
 
 
 def test_the_same_passage_is_kept_when_the_policy_does_not_block_it() -> None:
@@ -57,3 +60,29 @@ def test_clean_passages_pass_through_unchanged() -> None:
     again = screen.retrieve(Question("When are claims paid?"))  # verdicts are remembered
     assert first == again == Retrieval("When are claims paid?", found.passages)
     assert found.calls == 2
+
+
+def test_only_a_blocking_rule_withholds_and_each_rule_is_named() -> None:
+    policy = Policy(rules={"documents.injection": Action.WARN, "documents.bidi": Action.BLOCK})
+    reordered = "Claims are paid \u202emonthly\u202c."
+    found = Found(passage(0, "claims", INJECTED), passage(1, "bidi", reordered))
+    retrieval = ScreenRetrievedPassages(found, policy).retrieve(Question("When?"))
+    assert [p.title for p in retrieval.passages] == ["claims"]  # warned at build, kept here
+    assert [g.rule for g in retrieval.guards] == ["documents.bidi"]
+
+
+def test_an_injection_warning_still_decides_the_unrelated_request_rule_as_at_build() -> None:
+    """At build an injection finding (a warning here) means the unrelated-request rule does not
+    run on that chunk; at answer time the same, so the chunk the build indexed is kept."""
+
+    class NoEmbedder:
+        def embed(self, texts: object) -> object:
+            raise AssertionError("the unrelated-request rule ran after an injection finding")
+
+    policy = Policy(
+        rules={"documents.injection": Action.WARN, "documents.unrelated_request": Action.BLOCK}
+    )
+    found = Found(passage(0, "claims", INJECTED))
+    screen = ScreenRetrievedPassages(found, policy, NoEmbedder())  # type: ignore[arg-type]
+    retrieval = screen.retrieve(Question("When?"))
+    assert [p.title for p in retrieval.passages] == ["claims"] and retrieval.guards == ()

@@ -68,6 +68,7 @@ def test_an_unscreened_injected_passage_never_reaches_the_model(
     answer = json.loads(capsys.readouterr().out)
     guards = [g for g in answer["guard"] if g["stage"] == "passage"]
     assert [(g["rule"], g["action"]) for g in guards] == [("documents.injection", "block")]
-    assert "Expense claims" in guards[0]["reason"]
+    assert "Expense claims (claims v1" in guards[0]["reason"]
+    assert "payroll-help" not in json.dumps(answer["guard"])  # not quoted in the verdict either
     assert all("payroll-help" not in json.dumps(s) for s in answer["sources"])
     assert "payroll-help" not in answer["answer"]
