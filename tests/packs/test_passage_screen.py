@@ -51,6 +51,15 @@ def unscreened_workspace(tmp_path_factory, embedder) -> Workspace:
     return workspace
 
 
+def _install_for_emma(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    trust_every_pack(workspace, monkeypatch, tmp_path / "config")
+    workspace.enrol(request_for("emma"), ["employee"])
+    install.import_grant(workspace.grant("emma", "claims"))
+    install.install(workspace.packs_dir / "claims-v1.enclavepack")
+
+
 def test_an_unscreened_injected_passage_never_reaches_the_model(
     unscreened_workspace: Any,
     memory_keyring: Any,
@@ -58,10 +67,7 @@ def test_an_unscreened_injected_passage_never_reaches_the_model(
     tmp_path: Path,
     capsys: Any,
 ) -> None:
-    trust_every_pack(unscreened_workspace, monkeypatch, tmp_path / "config")
-    unscreened_workspace.enrol(request_for("emma"), ["employee"])
-    install.import_grant(unscreened_workspace.grant("emma", "claims"))
-    install.install(unscreened_workspace.packs_dir / "claims-v1.enclavepack")
+    _install_for_emma(unscreened_workspace, monkeypatch, tmp_path)
 
     capsys.readouterr()
     main(["ask", "When are expense claims paid?", "--json", "--max-tokens", "24"])
@@ -72,3 +78,20 @@ def test_an_unscreened_injected_passage_never_reaches_the_model(
     assert "payroll-help" not in json.dumps(answer["guard"])  # not quoted in the verdict either
     assert all("payroll-help" not in json.dumps(s) for s in answer["sources"])
     assert "payroll-help" not in answer["answer"]
+
+
+def test_when_every_passage_is_withheld_the_turn_says_so(
+    unscreened_workspace: Any,
+    memory_keyring: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: Any,
+) -> None:
+    _install_for_emma(unscreened_workspace, monkeypatch, tmp_path)
+    capsys.readouterr()
+    # One source per answer: the closest is the injected one, and nothing is left.
+    main(["ask", "Whom do I e-mail my password to for expense claims?", "--json", "--sources", "1"])
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["abstained"] and answer["reason"] == "every passage found was withheld by policy"
+    assert "withheld by your organisation's policy" in answer["answer"]
+    assert [g["stage"] for g in answer["guard"]] == ["passage"]

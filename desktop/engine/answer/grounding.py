@@ -46,6 +46,10 @@ ABSTAIN_MESSAGE = (
     "Your documents don't say. The closest passages are listed with this answer; if you expected "
     "an answer, try other words, or ask the document's owner."
 )
+WITHHELD = (
+    "The passages found for this question were withheld by your organisation's policy (the "
+    "rule is named below), so there is nothing to answer from. Tell your administrator."
+)
 MIN_SUPPORTED_SHARE = 0.5  # below this share of supported sentences, the passages are quoted
 DECLINED = "the model says the passages do not answer this"
 # How models (English, and the languages questions arrive in) say the sources do not answer: the
@@ -239,6 +243,8 @@ class AbstainOnWeakEvidence:
 
     def decide(self, question: Question, retrieval: Retrieval) -> Decision:
         threshold = self.scorer.thresholds.abstain_below
+        if not retrieval.passages and any(g.stage == "passage" for g in retrieval.guards):
+            return Decision.abstain("every passage found was withheld by policy", WITHHELD, 0.0)
         if not retrieval.passages:
             return Decision.abstain("no passage you may read matches", ABSTAIN_MESSAGE, 0.0)
         coverage = self.scorer.coverage(
