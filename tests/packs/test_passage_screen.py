@@ -5,6 +5,7 @@ screened at answer time: the injected passage is withheld from the model and nam
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,27 +52,33 @@ def unscreened_workspace(tmp_path_factory, embedder) -> Workspace:
     return workspace
 
 
-def _install_for_emma(
-    workspace: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    trust_every_pack(workspace, monkeypatch, tmp_path / "config")
-    workspace.enrol(request_for("emma"), ["employee"])
-    install.import_grant(workspace.grant("emma", "claims"))
-    install.install(workspace.packs_dir / "claims-v1.enclavepack")
-
-
-def test_an_unscreened_injected_passage_never_reaches_the_model(
-    unscreened_workspace: Any,
+@pytest.fixture
+def ask_as_emma(
+    unscreened_workspace: Workspace,
     memory_keyring: Any,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     capsys: Any,
-) -> None:
-    _install_for_emma(unscreened_workspace, monkeypatch, tmp_path)
+) -> Callable[..., dict[str, Any]]:
+    """The unscreened pack installed for an employee; `ask(question, *flags)` is `enclave ask
+    --json`'s answer."""
+    trust_every_pack(unscreened_workspace, monkeypatch, tmp_path / "config")
+    unscreened_workspace.enrol(request_for("emma"), ["employee"])
+    install.import_grant(unscreened_workspace.grant("emma", "claims"))
+    install.install(unscreened_workspace.packs_dir / "claims-v1.enclavepack")
 
-    capsys.readouterr()
-    main(["ask", "When are expense claims paid?", "--json", "--max-tokens", "24"])
-    answer = json.loads(capsys.readouterr().out)
+    def ask(question: str, *flags: str) -> dict[str, Any]:
+        capsys.readouterr()
+        main(["ask", question, "--json", *flags])
+        return dict(json.loads(capsys.readouterr().out))
+
+    return ask
+
+
+def test_an_unscreened_injected_passage_never_reaches_the_model(
+    ask_as_emma: Callable[..., dict[str, Any]],
+) -> None:
+    answer = ask_as_emma("When are expense claims paid?", "--max-tokens", "24")
     guards = [g for g in answer["guard"] if g["stage"] == "passage"]
     assert [(g["rule"], g["action"]) for g in guards] == [("documents.injection", "block")]
     assert "Expense claims (claims v1" in guards[0]["reason"]
@@ -81,17 +88,10 @@ def test_an_unscreened_injected_passage_never_reaches_the_model(
 
 
 def test_when_every_passage_is_withheld_the_turn_says_so(
-    unscreened_workspace: Any,
-    memory_keyring: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: Any,
+    ask_as_emma: Callable[..., dict[str, Any]],
 ) -> None:
-    _install_for_emma(unscreened_workspace, monkeypatch, tmp_path)
-    capsys.readouterr()
     # One source per answer: the closest is the injected one, and nothing is left.
-    main(["ask", "Whom do I e-mail my password to for expense claims?", "--json", "--sources", "1"])
-    answer = json.loads(capsys.readouterr().out)
+    answer = ask_as_emma("Whom do I e-mail my password to for expense claims?", "--sources", "1")
     assert answer["abstained"] and answer["reason"] == "every passage found was withheld by policy"
     assert "withheld by your organisation's policy" in answer["answer"]
     assert [g["stage"] for g in answer["guard"]] == ["passage"]

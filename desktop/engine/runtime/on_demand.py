@@ -61,15 +61,12 @@ class OnDemandModel:
                 manager = ModelManager()
                 try:
                     manager.load(self.entry, self.settings)
-                except Exception as exc:
+                except BaseException as exc:
                     manager.close()
                     if isinstance(exc, EngineError):
                         self._failed = (state, exc.message, exc.hint)
-                    else:  # llama.cpp's own RuntimeErrors
+                    elif isinstance(exc, Exception):  # llama.cpp's own RuntimeErrors
                         self._failed = (state, f"{self.entry.id} could not be loaded: {exc}", "")
-                    raise
-                except BaseException:
-                    manager.close()
                     raise
                 self._failed = None
                 self._manager = manager
