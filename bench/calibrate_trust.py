@@ -129,11 +129,11 @@ def features(rows: list[dict[str, object]], gemma: Path | None = None) -> list[d
                 turns: list[dict[str, str]] = row.get("conversation") or []  # type: ignore[assignment]
                 retrieval = retrieve.retrieve(Question(str(row["question"]), history=tuple(turns)))
                 coverage = scorer.coverage(
-                    retrieval.judged, retrieval.passages, access.term_weights, access.passage_vectors
+                    retrieval.query, retrieval.passages, access.term_weights, access.passage_vectors
                 )
                 signals: dict[str, object] = {s: getattr(coverage, s) for s in SIGNALS}
                 if gemma_model is not None and retrieval.passages:
-                    q = gemma_model.embed([retrieval.judged], query=True)[0]
+                    q = gemma_model.embed([retrieval.query], query=True)[0]
                     texts = [f"{p.title}\n{p.heading}\n{p.text}" for p in retrieval.passages]
                     signals["gemma_cosine"] = float(
                         (gemma_model.embed(texts, query=False) @ q).max()

@@ -4,8 +4,8 @@
 
 Retrieval only (no chat model): for every golden question tagged "follow-up" that has a
 conversation prefix, as its profile, the gold page in the top k when the follow-up is searched
-alone (the raw baseline) and as `FollowUpQuery` searches it (this one with the answer it follows
-when that cited a page, otherwise with the question it follows), in the same run. Needs the demo set up, like bench/eval_trust.py.
+alone (the raw baseline) and as `FollowUpQuery` searches it (previous question + this one), in the
+same run. Needs the demo set up, like bench/eval_trust.py.
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from desktop.engine.answer.grounding import (
     ABSTAIN_MESSAGE,
     DECLINED,
     DECLINED_INTRO,
-    LAST_ANSWER_WORDS,
     QUOTED_INTRO,
     RESTATED,
     AbstainOnWeakEvidence,
@@ -135,73 +134,6 @@ def test_follow_ups_are_searched_with_the_question_they_follow() -> None:
     stand_alone = "How do I book official travel for a conference?"
     assert query.query_for(Question(stand_alone, history=history)) == stand_alone
     assert query.query_for(Question("And for supervisors?")) == "And for supervisors?"
-    # Words that only make sense against what came before mark a follow-up too.
-    cutoff = Question("What's the cutoff for everything else?", history=history)
-    assert query.query_for(cutoff) == f"{history[0]['content']} {cutoff.text}"
-
-
-class RecordingKnowledge:
-    """Retrieval that records what it was asked to search."""
-
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-
-    def search(self, query: str, k: int = 5) -> list[Passage]:
-        self.queries.append(query)
-        return [LEAVE]
-
-
-def test_a_follow_up_is_searched_with_the_answer_it_follows_when_that_cited_a_page() -> None:
-    knowledge = RecordingKnowledge()
-    asked = Question(
-        "What if it's more than that?",
-        history=(
-            {"role": "user", "content": "Do I need a receipt for a taxi?"},
-            {"role": "assistant", "content": "Keep receipts for any expense over $75 [1]."},
-        ),
-    )
-    retrieval = FollowUpQuery(knowledge).retrieve(asked)
-    assert retrieval.query == "What if it's more than that? Keep receipts for any expense over $75."
-    assert knowledge.queries == [retrieval.query]
-    # What abstention, focus and the check judge is still the question as understood.
-    assert retrieval.asked == "Do I need a receipt for a taxi? What if it's more than that?"
-    assert retrieval.judged == retrieval.asked
-
-
-def test_an_abstention_or_a_quoted_intro_adds_no_words_to_the_search() -> None:
-    follow = FollowUpQuery(RecordingKnowledge())
-    before = {"role": "user", "content": "How much annual leave do I earn?"}
-    abstained = Question(
-        "And for supervisors?",
-        history=(before, {"role": "assistant", "content": ABSTAIN_MESSAGE}),
-    )
-    assert follow.retrieve(abstained).query == (
-        "How much annual leave do I earn? And for supervisors?"
-    )
-    quoted = Question(
-        "And for supervisors?",
-        history=(
-            before,
-            {
-                "role": "assistant",
-                "content": f"{QUOTED_INTRO}\n\n> \u201cYou earn 4 hours.\u201d [1]",
-            },
-        ),
-    )
-    assert follow.retrieve(quoted).query == "And for supervisors? You earn 4 hours."
-    long_answer = {"role": "assistant", "content": "word " * 500 + "[1]"}
-    searched = follow.retrieve(Question("And for supervisors?", history=(before, long_answer)))
-    assert len(searched.query.split()) == 3 + LAST_ANSWER_WORDS
-
-
-def test_a_question_that_is_not_a_follow_up_is_searched_as_asked() -> None:
-    history = (
-        {"role": "user", "content": "How much annual leave do I earn?"},
-        {"role": "assistant", "content": "Four hours per pay period [1]."},
-    )
-    stand_alone = Question("How do I book official travel for a conference?", history=history)
-    retrieval = FollowUpQuery(RecordingKnowledge()).retrieve(stand_alone)
-    assert retrieval.query == stand_alone.text and retrieval.asked == stand_alone.text
 
 
 def check(scorer: EvidenceScorer, answer: str, passages: list[Passage]) -> tuple:

@@ -166,10 +166,6 @@ PRONOUNS = frozenset(
         "such",
         "one",
         "ones",
-        "else",
-        "instead",
-        "too",
-        "either",
     ]
 )
 
@@ -198,33 +194,19 @@ class FollowUpQuery:
 
     def query_for(self, question: Question) -> str:
         """The follow-up condensed with the question it follows, then, when it is not written in
-        English, its English translation (`answer.language`): the embedder is English-only.
-        This is the question as understood: what the decide and check stages judge."""
+        English, its English translation (`answer.language`): the embedder is English-only."""
         return english_query(
             with_context(question, self.short_words), self.translate, self.terms_found
         )
-
-    def search_text(self, question: Question, asked: str) -> str:
-        """What is searched: `asked`, except for an English follow-up after an answer that cited
-        a passage, which is searched with that answer instead of the question before it. The
-        answer carries the page's own words ("What if it's more than that?" after "Keep
-        receipts for any expense over $75 [1]"), the earlier question pulls back to its own
-        page: on bench/data/followup_dev.jsonl the gold page in the top 4 went from 16 to 20
-        of 23 follow-ups (docs/trust.md)."""
-        if asked == question.text or asked != with_context(question, self.short_words):
-            return asked  # not a follow-up, or one that was translated
-        answer = last_cited_answer(question)
-        return asked if answer is None else f"{question.text} {answer}"
 
     def is_follow_up(self, text: str) -> bool:
         return is_follow_up(text, self.short_words)
 
     def retrieve(self, question: Question) -> Retrieval:
-        asked = self.query_for(question)
-        query = self.search_text(question, asked)
+        query = self.query_for(question)
         if self.knowledge is None or self.k <= 0:
-            return Retrieval(query, (), asked=asked)
-        return Retrieval(query, tuple(self.knowledge.search(query, self.k)), asked=asked)
+            return Retrieval(query, ())
+        return Retrieval(query, tuple(self.knowledge.search(query, self.k)))
 
 
 def is_follow_up(text: str, short_words: int = 3) -> bool:
@@ -244,23 +226,6 @@ def with_context(question: Question, short_words: int = 3) -> str:
     if previous and is_follow_up(question.text, short_words):
         return f"{previous[-1]} {question.text}"
     return question.text
-
-
-LAST_ANSWER_WORDS = 60  # of the last answer searched with a follow-up: a query, not a document
-
-
-def last_cited_answer(question: Question) -> str | None:
-    """The answer just before `question` (its first `LAST_ANSWER_WORDS` words, without [n] markers,
-    quote marks or the quoted answer's own introduction) when it cited a passage: an
-    abstention, a refusal or an uncited answer carries no page's words."""
-    answers = [m["content"] for m in question.history if m["role"] == "assistant"]
-    if not answers or not citations_in(answers[-1]):
-        return None
-    text = strip_citations(answers[-1])
-    for intro in (QUOTED_INTRO, DECLINED_INTRO):
-        text = text.replace(intro, " ")
-    words = re.sub(r"[>\u201c\u201d]", " ", text).split()
-    return " ".join(words[:LAST_ANSWER_WORDS]) or None
 
 
 class AbstainOnWeakEvidence:
@@ -283,7 +248,7 @@ class AbstainOnWeakEvidence:
         if not retrieval.passages:
             return Decision.abstain("no passage you may read matches", ABSTAIN_MESSAGE, 0.0)
         coverage = self.scorer.coverage(
-            retrieval.judged, retrieval.passages, self.weights, self.stored
+            retrieval.query, retrieval.passages, self.weights, self.stored
         )
         signal = self.scorer.thresholds.signal
         value = coverage.value(signal)

@@ -123,7 +123,7 @@ class AnswerPipeline:
             yield Done(self._record(answer, question_id))
             return
 
-        question = replace(question, searched=retrieval.judged)
+        question = replace(question, searched=retrieval.query)
         plan = s.plan.plan(question, retrieval.passages)
         passages = plan.kept(retrieval.passages)
         generation = s.generate.generate(plan, vary=vary)

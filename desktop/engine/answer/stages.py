@@ -72,17 +72,9 @@ class PassageSearch(Protocol):
 
 @dataclass(frozen=True)
 class Retrieval:
-    query: str  # what was searched (the JSON's `query`)
+    query: str
     passages: tuple[Passage, ...]
     guards: tuple[GuardVerdict, ...] = ()  # passages withheld by policy (`answer.passage_guard`)
-    # The question as understood, when it is not the query: a follow-up with the question it
-    # follows, in English. Abstention, focus, quotes and the answer check judge this text; the
-    # query may add the last answer's words to find its page (`grounding.FollowUpQuery`).
-    asked: str = ""
-
-    @property
-    def judged(self) -> str:
-        return self.asked or self.query
 
 
 class Retriever(Protocol):
