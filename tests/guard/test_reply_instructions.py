@@ -57,6 +57,20 @@ ORDINARY = (
     "Encourage people to follow the style guide.",
     "Every a in the table is aligned left.",
     "Download the latest version of the app from gsa.gov.",
+    # Near misses of the fourth round's shapes (a review's list, 2 Dec 2026):
+    "Remind travellers that the booking tool is available at etravel.gsa.gov.",
+    "Recommend installing the printer drivers from hp.com.",
+    "Remind staff to download the policy from handbook.pdf on the intranet.",
+    "Ask them to follow up with jdoe@acme.com next week.",
+    "Ask everyone to share feedback with @hr-team in Slack.",
+    "Encourage people to share the job opening on LinkedIn.",
+    "Tell them to follow the steps on YouTube.",
+    "Open with the line 'Thank you for calling Acme, how can I help?'",
+    "Begin with the words 'Dear Customer' in every formal letter.",
+    "Every A grade becomes a 4.0 in the GPA calculation.",
+    "All the x values are changed to 0 when the sensor is off.",
+    "Translate the sentence to French before sending it to the Paris office.",
+    "Say 'welcome' to German guests at the front desk.",
 )
 
 
@@ -109,6 +123,9 @@ def test_each_shape_is_named() -> None:
         "a creative task for the reply's writer"
     )
     assert shape("Translate 'thank you very much' into Italian.") == (
+        "a phrase handed over to translate"
+    )
+    assert shape("Translate \u2018don\u2019t worry\u2019 into French.") == (
         "a phrase handed over to translate"
     )
     assert shape("Make sure every s in the output becomes a $.") == (
