@@ -40,6 +40,8 @@ def _rules_help() -> str:
         "  [answers]                    always_quote = false",
         "  [national_ids]               \"US SSN\" = '<regular expression>'",
         '  phone_regions = ["US", "GB"] toxicity_terms = ["..."]',
+        '  published_contacts = ["itservicedesk@acme.example", "@helpdesk.acme.example",',
+        '                        "+1 866 450 5250"]   (left in answers by output.pii.*)',
         "",
         "The file is signed with WS/admin.key; machines accept it from <config>/policy.json when",
         'that key is trusted for every pack (trusted-keys/<name>.toml with packs = ["*"]).',

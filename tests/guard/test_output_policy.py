@@ -14,6 +14,7 @@ from helpers.fake_chat_model import FAKE_ENTRY, FakeChatModel
 from desktop.cli import main
 from desktop.engine.access import KnowledgeAccess
 from desktop.engine.answer.events import AnswerToken, Done, Evidence
+from desktop.engine.answer.output_guard import OutputGuard
 from desktop.engine.assistant import Assistant
 from desktop.engine.core.exit_codes import ExitCode
 from desktop.engine.packs import grants, install
@@ -124,6 +125,29 @@ def test_the_same_answer_is_redacted_under_one_policy_and_shown_under_another(
         assert PHONE in done.answer.text and PHONE in _shown(events)
         phone = [g for g in done.answer.guards if g.rule == "output.pii.phone"]
         assert [g.action for g in phone] == ["warn"]
+    finally:
+        assistant.close()
+
+
+def test_a_published_contact_stays_in_the_answer_while_the_rule_redacts(
+    installed: Workspace, embedder: Embedder, tmp_path: Path
+) -> None:
+    """The organisation publishes its help desk's number: the phone rule still redacts, and
+    leaves that number as it is."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text('published_contacts = ["+44 (0)20 7946 0958", "@helpdesk.example"]\n')
+    _use_policy(installed, "--rules", str(rules), "--set", "output.pii.phone=redact")
+    events, done, assistant = _ask(embedder)
+    try:
+        assert assistant.policy.published_contacts == ("+44 (0)20 7946 0958", "@helpdesk.example")
+        assert PHONE in done.answer.text and PHONE in _shown(events)
+        assert not [g for g in done.answer.guards if g.rule == "output.pii.phone"]
+        shown, verdicts = OutputGuard(assistant.policy).scan(
+            f"Call {PHONE} or +44 20 7946 0000; write to desk@helpdesk.example or jo@example.org."
+        )
+        assert PHONE in shown and "desk@helpdesk.example" in shown
+        assert "0000" not in shown and "jo@example.org" not in shown  # not published
+        assert {v.rule for v in verdicts} == {"output.pii.phone", "output.pii.email"}
     finally:
         assistant.close()
 

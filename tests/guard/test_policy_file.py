@@ -98,6 +98,16 @@ def test_a_rules_file_sets_patterns_regions_and_terms(workspace: Workspace, tmp_
     assert policy.action("output.pii.email") is Action.OFF
 
 
+def test_a_published_contact_that_is_not_one_is_refused_by_admin_policy(
+    workspace: Workspace, tmp_path, capsys
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('published_contacts = ["the help desk"]\n')
+    code = main(["admin", "policy", "--workspace", str(workspace.root), "--rules", str(rules)])
+    assert code != ExitCode.OK
+    assert "'the help desk' is not an e-mail address" in capsys.readouterr().err
+
+
 def _flip_a_byte(text: bytes) -> bytes:
     return text.replace(b'"warn"', b'"off"', 1)
 

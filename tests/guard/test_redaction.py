@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 
 from desktop.engine.guard.pii import (
+    ContactError,
     Finder,
     Kind,
     PatternError,
+    PublishedContacts,
     card_issuer,
     compile_national_id,
     iban_valid,
@@ -184,3 +186,25 @@ def test_benign_text_that_sounds_alarming_is_not_toxic(text: str) -> None:
 def test_the_policy_adds_its_own_toxicity_terms() -> None:
     screen = ToxicityScreen(["frobnicator"])
     assert [s.category for s in screen.find("You Frobnicator!")] == ["custom"]
+
+
+def test_published_contacts_match_however_the_number_is_written() -> None:
+    published = PublishedContacts.parse(
+        ["ITServiceDesk@gsa.example", "@help.acme.example", "+1 (866) 450-5250"]
+    )
+    assert published.covers(Kind.EMAIL, "itservicedesk@GSA.example")
+    assert published.covers(Kind.EMAIL, "anyone@help.acme.example")
+    assert published.covers(Kind.EMAIL, "desk@eu.help.acme.example")  # a subdomain
+    assert not published.covers(Kind.EMAIL, "someone@acme.example")
+    assert not published.covers(Kind.EMAIL, "x@nothelp.acme.example")
+    assert published.covers(Kind.PHONE, "866-450-5250")
+    assert published.covers(Kind.PHONE, "+1 866 450 5250")
+    assert not published.covers(Kind.PHONE, "866-450-5251")
+    assert not published.covers(Kind.IBAN, "866-450-5250")
+    assert not PublishedContacts.parse([])
+
+
+@pytest.mark.parametrize("entry", ["itservicedesk", "helpdesk.example", "12345", "call us"])
+def test_a_published_contact_that_is_none_of_the_three_is_refused(entry: str) -> None:
+    with pytest.raises(ContactError, match="not an e-mail address"):
+        PublishedContacts.parse([entry])

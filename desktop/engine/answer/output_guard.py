@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from desktop.engine.answer.records import GuardVerdict
-from desktop.engine.guard.pii import MARKS, RULE_IDS, Finder, Kind
+from desktop.engine.guard.pii import MARKS, RULE_IDS, Finder, Kind, PublishedContacts
 from desktop.engine.guard.toxicity import MARK as TOXIC_MARK
 from desktop.engine.guard.toxicity import ToxicityScreen
 from desktop.engine.policy.rules import Action, Policy
@@ -60,6 +60,7 @@ class OutputGuard:
         self.actions = {kind: policy.action(rule) for kind, rule in RULE_IDS.items()}
         kinds = [kind for kind, action in self.actions.items() if action is not Action.OFF]
         self.finder = Finder(kinds, policy.national_ids, policy.phone_regions)
+        self.published = PublishedContacts.parse(policy.published_contacts)
         self.toxicity_action = policy.action(TOXICITY_RULE)
         self.toxicity = (
             ToxicityScreen(policy.toxicity_terms)
@@ -92,6 +93,7 @@ class OutputGuard:
                 MARKS[f.kind],
             )
             for f in self.finder.find(text, final=final)
+            if not (self.published and self.published.covers(f.kind, text[f.start : f.end]))
         ]
         if self.toxicity is not None:
             for span in self.toxicity.find(text):

@@ -11,7 +11,9 @@ published formats of AWS, GitHub, Slack, Google, Stripe and OpenAI keys, JWTs, `
 `Finder.find` returns validated, non-overlapping spans; `Finder.hold_from` says from where a
 stream's tail could still be the start of a match, so a streaming filter never shows part of one.
 `redact_text` replaces everything found under the built-in defaults by marks such as
-"[e-mail removed]" (the audit log's "redacted" content uses it).
+"[e-mail removed]" (the audit log's "redacted" content uses it). `PublishedContacts` holds what the
+policy says the organisation publishes (a service desk's number, a team mailbox, a whole
+domain), which the output filter leaves as it is.
 """
 
 from __future__ import annotations
@@ -77,6 +79,64 @@ DEFAULT_NATIONAL_IDS: Mapping[str, str] = {
 }
 DEFAULT_PHONE_REGIONS: tuple[str, ...] = ("US", "GB")
 MAX_PATTERN_CHARS = 500  # a policy's national id pattern: long enough for any real format
+
+
+class ContactError(ValueError):
+    """A published contact that is neither an e-mail address, an @domain nor a phone number."""
+
+
+_EMAIL_ADDRESS = regex.compile(r"[^@\s]{1,64}@(?:[a-z0-9-]{1,63}\.){1,8}[a-z]{2,24}", regex.I)
+_DOMAIN = regex.compile(r"@(?:[a-z0-9-]{1,63}\.){1,8}[a-z]{2,24}", regex.I)
+_PHONE_CHARS = regex.compile(r"\+?[\d\s().-]{7,40}")
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+@dataclass(frozen=True)
+class PublishedContacts:
+    """E-mail addresses, whole @domains and phone numbers the organisation publishes to the
+    people who read its documents: `output.pii.email` and `output.pii.phone` leave them in
+    answers. A phone number matches on its last ten digits (or all of them when shorter), so
+    "+1 (866) 450-5250" and "866-450-5250" are the same number."""
+
+    emails: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+    phones: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> PublishedContacts:
+        emails, domains, phones = set(), set(), set()
+        for entry in entries:
+            text = entry.strip()
+            if _DOMAIN.fullmatch(text):
+                domains.add(text[1:].lower())
+            elif _EMAIL_ADDRESS.fullmatch(text):
+                emails.add(text.lower())
+            elif _PHONE_CHARS.fullmatch(text) and 7 <= len(_digits(text)) <= 15:
+                phones.add(_digits(text)[-10:])
+            else:
+                raise ContactError(
+                    f"published contact {entry!r} is not an e-mail address, an @domain or a "
+                    "phone number"
+                )
+        return cls(frozenset(emails), frozenset(domains), frozenset(phones))
+
+    def __bool__(self) -> bool:
+        return bool(self.emails or self.domains or self.phones)
+
+    def covers(self, kind: Kind, text: str) -> bool:
+        """Whether `text`, found as `kind`, is one of these published contacts."""
+        if kind is Kind.EMAIL:
+            address = text.strip().lower()
+            domain = address.rpartition("@")[2]
+            return address in self.emails or any(
+                domain == d or domain.endswith("." + d) for d in self.domains
+            )
+        if kind is Kind.PHONE:
+            return _digits(text)[-10:] in self.phones
+        return False
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@
         "answers": {"always_quote": false, "say_restricted_exists": false},
         "national_ids": {"US SSN": "<regular expression>", ...},
         "phone_regions": ["US", "GB"],
-        "toxicity_terms": ["..."]},
+        "toxicity_terms": ["..."],
+        "published_contacts": ["itservicedesk@acme.example", "@helpdesk.acme.example", "+1 866 450 5250"]},
      "signatures": [{"keyid": "...", "sig": "..."}]}
 
 Every field is checked for its type, every rule id must be one this version knows (a typo is an
@@ -21,7 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from desktop.engine.guard.pii import PatternError, compile_national_id
+from desktop.engine.guard.pii import (
+    ContactError,
+    PatternError,
+    PublishedContacts,
+    compile_national_id,
+)
 from desktop.engine.policy.rules import (
     DEFAULT_ACTIONS,
     RULE_DESCRIPTIONS,
@@ -47,6 +53,7 @@ _TOP = {
     "national_ids",
     "phone_regions",
     "toxicity_terms",
+    "published_contacts",
 }
 _REQUIRED = {"type", "spec_version", "name", "version", "rules"}
 MAX_TEXT = 2000
@@ -83,6 +90,7 @@ def to_signed(policy: Policy, created: str) -> dict[str, Any]:
         "national_ids": dict(sorted(policy.national_ids.items())),
         "phone_regions": list(policy.phone_regions),
         "toxicity_terms": list(policy.toxicity_terms),
+        "published_contacts": list(policy.published_contacts),
     }
 
 
@@ -129,6 +137,7 @@ def from_signed(signed: Mapping[str, Any], source: str, signed_by: str | None) -
         national_ids=_national_ids(signed.get("national_ids", dict(defaults.national_ids))),
         phone_regions=_regions(signed.get("phone_regions", list(defaults.phone_regions))),
         toxicity_terms=_terms(signed.get("toxicity_terms", [])),
+        published_contacts=_contacts(signed.get("published_contacts", [])),
         version=version,
         source=source,
         signed_by=signed_by,
@@ -220,3 +229,17 @@ def _terms(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > MAX_TERMS:
         raise PolicyFormatError(f"toxicity_terms must be a list of at most {MAX_TERMS} words")
     return tuple(_text(term, "a toxicity term", required=True) for term in value)
+
+
+def _contacts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_TERMS:
+        raise PolicyFormatError(
+            f"published_contacts must be a list of at most {MAX_TERMS} e-mail addresses, "
+            "@domains or phone numbers"
+        )
+    entries = tuple(_text(entry, "a published contact", required=True) for entry in value)
+    try:
+        PublishedContacts.parse(entries)
+    except ContactError as exc:
+        raise PolicyFormatError(str(exc)) from None
+    return entries

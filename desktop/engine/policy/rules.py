@@ -144,6 +144,9 @@ class Policy:
     national_ids: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_NATIONAL_IDS))
     phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
     toxicity_terms: tuple[str, ...] = ()  # the organisation's own words for `output.toxicity`
+    # E-mail addresses, @domains and phone numbers the organisation publishes (a service desk, a
+    # team mailbox): `output.pii.email` and `output.pii.phone` leave them as they are.
+    published_contacts: tuple[str, ...] = ()
     version: int = 0  # the signed file's version (0: the built-in default)
     source: str = "built-in default"
     signed_by: str | None = None

@@ -153,6 +153,7 @@ def describe(policy: Policy) -> dict[str, Any]:
         },
         "national_ids": sorted(policy.national_ids),
         "phone_regions": list(policy.phone_regions),
+        "published_contacts": list(policy.published_contacts),
     }
 
 
@@ -172,5 +173,12 @@ def status_lines(info: dict[str, Any]) -> list[str]:
         f"             audit keeps {info['audit']['content']} text for "
         f"{info['audit']['retention_days']} days",
     ]
+    published = info.get("published_contacts") or []
+    if published:
+        lines.append(
+            f"             {len(published)} published contact(s) left in answers: "
+            + ", ".join(published[:3])
+            + (" ..." if len(published) > 3 else "")
+        )
     lines += [f"  {rule:<28} {action}" for rule, action in info["rules"].items()]
     return lines
