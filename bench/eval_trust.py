@@ -16,6 +16,8 @@ user's own history is never read or written.
 
 What the table means (scoring in `desktop/engine/evaluation/scoring.py`):
 - gold page in top-k / at rank 1: an expected page among the `retrieved` passages (answerable).
+- gold page in top-5 pages: the issue's retrieval measure, an expected page among the first five
+  distinct pages of a 10-deep search of the same query (the passages shown are fewer pages).
 - abstention: an `abstained` event or `done.decision == "abstain"`, on unanswerable questions and
   on restricted ones (the answer is only on a page the profile may not read).
 - answer rate: answerable questions that got a non-empty answer (the rest were abstentions).

@@ -238,6 +238,22 @@ def test_summary_table_over_a_small_run() -> None:
     )
     rows = {r.metric: r for r in summarise([answered, missed, unanswerable, restricted])}
     assert rows["gold page in top-5"].value == "50.0 %"
+    # Without a deeper ranking, the pages are those of the passages retrieved.
+    assert rows["gold page in top-5 pages"].value == "50.0 %"
+    deep = score_question(
+        golden(id="e"),
+        abstain_events([passage(1, "x.md")]),
+        {"staff"},
+        ranking=["a.md", "b.md", "c.md", "d.md", "travel-and-leave/leave.md"],
+    )
+    sixth = score_question(
+        golden(id="f"),
+        abstain_events([passage(1, "x.md")]),
+        {"staff"},
+        ranking=["a.md", "b.md", "c.md", "d.md", "e.md", "travel-and-leave/leave.md"],
+    )
+    pages = {r.metric: r for r in summarise([deep, sixth])}["gold page in top-5 pages"]
+    assert (pages.value, pages.over.split()[0]) == ("50.0 %", "2")
     assert rows["abstention on unanswerable"].value == "100.0 %"
     assert rows["abstention on restricted"].value == "0.0 %"
     assert rows["answer rate on answerable"].value == "50.0 %"
