@@ -50,7 +50,7 @@ from desktop.engine.core import paths
 from desktop.engine.core.errors import ContextTooLong, EngineError, KeyringUnavailable
 from desktop.engine.core.settings import AppSettings
 from desktop.engine.guard.guard_model import GuardModelScreen
-from desktop.engine.guard.pii import redact_text
+from desktop.engine.guard.pii import Finder
 from desktop.engine.packs import install
 from desktop.engine.packs.local_state import DB_NAME as PACK_STATE_DB
 from desktop.engine.policy.errors import PolicyRejected
@@ -176,7 +176,14 @@ class Assistant:
                 self.history_problem = exc
         if keep_audit:
             try:
-                self.audit = open_audit_log(self.policy, lambda: self.knowledge, redact=redact_text)
+                # The audit's redaction finds what the policy's own formats describe (its
+                # national ids and phone regions), whatever the output rules shown to users.
+                finder = Finder(
+                    national_ids=self.policy.national_ids, phone_regions=self.policy.phone_regions
+                )
+                self.audit = open_audit_log(
+                    self.policy, lambda: self.knowledge, redact=finder.redact
+                )
             except EngineError as exc:  # see `ask`: answered only if the policy allows it
                 self.audit_problem = exc
 

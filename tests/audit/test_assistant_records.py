@@ -15,7 +15,7 @@ from desktop.engine.access import KnowledgeAccess
 from desktop.engine.assistant import Assistant, AssistantOptions
 from desktop.engine.audit.content import HASH_PREFIX, TextKeeper
 from desktop.engine.audit.errors import AuditUnavailable
-from desktop.engine.audit.log import open_audit_log, open_audit_store
+from desktop.engine.audit.log import AuditLog, open_audit_log, open_audit_store
 from desktop.engine.audit.records import AuditContext, answer_fields
 from desktop.engine.audit.store import AuditStore
 from desktop.engine.core import paths
@@ -193,3 +193,24 @@ def test_each_profile_has_its_own_audit_log(memory_keyring: Any) -> None:
         default_path = store.path
     with paths.profile_scope("other"), open_audit_store() as other:
         assert other.path != default_path and other.count() == 0
+
+
+def test_the_audit_redacts_the_formats_the_policy_names(
+    memory_keyring: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A policy's own phone regions and national id patterns apply to the audit's redacted
+    text too, not only the built-in US and UK formats."""
+    policy = Policy(
+        audit_content=AuditContent.REDACTED,
+        phone_regions=("FR",),
+        national_ids={"FR INSEE": r"\b[12] ?\d{2} ?\d{2} ?\d{2} ?\d{3} ?\d{3} ?\d{2}\b"},
+    )
+    monkeypatch.setattr("desktop.engine.assistant.load_policy", lambda: policy)
+    assistant = Assistant.open(AssistantOptions(), keep_history=False)
+    try:
+        assert isinstance(assistant.audit, AuditLog)
+        kept = assistant.audit.text.keep("Appelez le 01 42 68 53 00, INSEE 1 85 05 78 006 084 36.")
+        assert kept is not None
+        assert "01 42 68 53 00" not in kept and "78 006 084" not in kept
+    finally:
+        assistant.close()

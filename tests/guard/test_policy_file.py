@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,19 @@ def test_admin_policy_check_verifies_a_file_before_it_is_distributed(
     written.write_bytes(_flip_a_byte(written.read_bytes()))
     assert main(check) == ExitCode.POLICY_REFUSED
     assert "signature does not match" in capsys.readouterr().err
+
+
+def test_a_policy_without_published_contacts_is_signed_as_older_versions_read_it() -> None:
+    """The field is written only when it holds contacts, so re-signing an unchanged policy with
+    this admin tool does not make older Enclave builds refuse it (they refuse unknown fields);
+    a document without it reads as publishing none."""
+    from desktop.engine.policy.document import from_signed, to_signed
+    from desktop.engine.policy.rules import Policy
+
+    plain = to_signed(replace(DEFAULT_POLICY, version=1), "2026-12-03T00:00:00Z")
+    assert "published_contacts" not in plain
+    assert from_signed(plain, "test", None).published_contacts == ()
+    published = Policy(version=1, published_contacts=("+1 866 450 5250", "@help.acme.example"))
+    doc = to_signed(published, "2026-12-03T00:00:00Z")
+    assert doc["published_contacts"] == ["+1 866 450 5250", "@help.acme.example"]
+    assert from_signed(doc, "test", None).published_contacts == published.published_contacts

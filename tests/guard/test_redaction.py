@@ -204,6 +204,39 @@ def test_published_contacts_match_however_the_number_is_written() -> None:
     assert not PublishedContacts.parse([])
 
 
+def test_a_published_number_is_one_number_not_its_last_ten_digits() -> None:
+    """Numbers compare as E.164 in the policy's regions: the same ten digits under another
+    country code, a reading in another region, or an unpublished extension are other numbers."""
+    us = PublishedContacts.parse(["+1 866 450 5250"])
+    assert not us.covers(Kind.PHONE, "+91 86645 05250")  # India, the same last ten digits
+    assert not us.covers(Kind.PHONE, "866-450-5250 ext. 12")  # someone's extension
+    assert PublishedContacts.parse(["866-450-5250 ext. 12"]).covers(
+        Kind.PHONE, "+1 (866) 450-5250 x12"
+    )
+    london = PublishedContacts.parse(["+44 (0)20 7946 0958"])
+    assert london.covers(Kind.PHONE, "020 7946 0958")
+    assert london.covers(Kind.PHONE, "+44 20 7946 0958")
+    # Also a number in Maine when read in the US: shown only when every reading is published.
+    assert not london.covers(Kind.PHONE, "(207) 946-0958")
+    assert not london.covers(Kind.PHONE, "+1 207 946 0958")
+    berlin = PublishedContacts.parse(["030 901820"], regions=("DE",))
+    assert berlin.covers(Kind.PHONE, "+49 30 901820")
+    with pytest.raises(ContactError, match="write it with its \\+country code"):
+        PublishedContacts.parse(["030 901820"])  # not a number in the US or the UK
+
+
+def test_a_published_address_inside_a_longer_one_is_still_redacted() -> None:
+    from desktop.engine.answer.output_guard import OutputGuard
+    from desktop.engine.policy.rules import Action, Policy
+
+    policy = Policy(
+        rules={"output.pii.email": Action.REDACT}, published_contacts=("desk@acme.example",)
+    )
+    shown, _ = OutputGuard(policy).scan("Write to desk@acme.example or jo!desk@acme.example.")
+    assert shown.startswith("Write to desk@acme.example or ")
+    assert "jo!desk@acme.example" not in shown
+
+
 @pytest.mark.parametrize("entry", ["itservicedesk", "helpdesk.example", "12345", "call us"])
 def test_a_published_contact_that_is_none_of_the_three_is_refused(entry: str) -> None:
     with pytest.raises(ContactError, match="not an e-mail address"):

@@ -71,6 +71,13 @@ ORDINARY = (
     "All the x values are changed to 0 when the sensor is off.",
     "Translate the sentence to French before sending it to the Paris office.",
     "Say 'welcome' to German guests at the front desk.",
+    # A second review's near misses (3 Dec 2026):
+    "Mention that the templates are available from templates.zip on the shared drive.",
+    "Remind staff that the VPN software is available at vpn.acme.info.",
+    "Say 'welcome' in German to guests at the front desk.",
+    "Open with the line 'Thank you for calling Acme!' and give your name.",
+    "Encourage everyone to follow @AcmeIT on X for outage updates.",
+    "Every x in the checklist becomes a \u2713 once the task is done.",
 )
 
 

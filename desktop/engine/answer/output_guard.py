@@ -60,7 +60,7 @@ class OutputGuard:
         self.actions = {kind: policy.action(rule) for kind, rule in RULE_IDS.items()}
         kinds = [kind for kind, action in self.actions.items() if action is not Action.OFF]
         self.finder = Finder(kinds, policy.national_ids, policy.phone_regions)
-        self.published = PublishedContacts.parse(policy.published_contacts)
+        self.published = PublishedContacts.parse(policy.published_contacts, policy.phone_regions)
         self.toxicity_action = policy.action(TOXICITY_RULE)
         self.toxicity = (
             ToxicityScreen(policy.toxicity_terms)
@@ -82,7 +82,9 @@ class OutputGuard:
         shown = run.feed(text) + run.finish()
         return shown, run.guards
 
-    def hits(self, text: str, *, final: bool = False) -> list[_Hit]:
+    def hits(self, text: str, *, final: bool = False, before: str = "") -> list[_Hit]:
+        """What the rules find in `text`; `before`: the character shown just before it (a
+        stream's earlier part), which decides whether a published address stands on its own."""
         hits = [
             _Hit(
                 f.start,
@@ -93,7 +95,7 @@ class OutputGuard:
                 MARKS[f.kind],
             )
             for f in self.finder.find(text, final=final)
-            if not (self.published and self.published.covers(f.kind, text[f.start : f.end]))
+            if not (self.published and self.published.covers_at(f, text, before))
         ]
         if self.toxicity is not None:
             for span in self.toxicity.find(text):
@@ -124,6 +126,7 @@ class GuardedRun:
     def __init__(self, guard: OutputGuard) -> None:
         self.guard = guard
         self._pending = ""
+        self._before = ""  # the last character shown, the context of what is pending
         self._blocked = False
         self._fired: Counter[tuple[str, Action]] = Counter()
         self._labels: dict[tuple[str, Action], set[str]] = {}
@@ -156,18 +159,19 @@ class GuardedRun:
         hold = self.guard.hold_from(pending)
         if hold == 0:
             return ""  # all of it is undecided (e.g. an open PEM block): nothing to scan yet
-        hits = self.guard.hits(pending)
+        hits = self.guard.hits(pending, before=self._before)
         for hit in sorted(hits, key=lambda h: h.start, reverse=True):
             if hit.start < hold < hit.end:
                 hold = hit.start
         self._pending = pending[hold:]
+        self._before = pending[hold - 1]
         return self._render(pending[:hold], [h for h in hits if h.end <= hold])
 
     def finish(self) -> str:
         if self._blocked:
             return ""
         pending, self._pending = self._pending, ""
-        return self._render(pending, self.guard.hits(pending, final=True))
+        return self._render(pending, self.guard.hits(pending, final=True, before=self._before))
 
     def _render(self, text: str, hits: Sequence[_Hit]) -> str:
         out: list[str] = []

@@ -44,8 +44,8 @@ def summarise(scores: Sequence[QuestionScore], k: int = 5) -> list[Row]:
     at_one = sum(1 for s in with_gold if s.gold_rank == 1)
     # The issue's own retrieval measure: an expected page among the first five distinct pages of
     # the deeper search of the same query (`ranking`; reciprocal rank 1/5 or better).
-    ranked = [s for s in with_gold if s.reciprocal_rank is not None]
-    in_five_pages = sum(1 for s in ranked if s.reciprocal_rank >= 0.2 - 1e-9)  # type: ignore[operator]
+    ranks = [s.reciprocal_rank for s in with_gold if s.reciprocal_rank is not None]
+    in_five_pages = sum(1 for rank in ranks if rank >= 0.2 - 1e-9)
     coverage = sum(s.coverage for s in answerable) / len(answerable) if answerable else None
     rows = [
         Row(
@@ -54,8 +54,8 @@ def summarise(scores: Sequence[QuestionScore], k: int = 5) -> list[Row]:
         Row("gold page at rank 1", _share(at_one, len(with_gold)), f"{len(with_gold)} answerable"),
         Row(
             "gold page in top-5 pages",
-            _share(in_five_pages, len(ranked)),
-            f"{len(ranked)} answerable (distinct pages of a 10-deep search)",
+            _share(in_five_pages, len(ranks)),
+            f"{len(ranks)} answerable (distinct pages of a 10-deep search)",
         ),
         Row(
             "abstention on unanswerable",

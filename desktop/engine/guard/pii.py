@@ -87,41 +87,80 @@ class ContactError(ValueError):
 
 _EMAIL_ADDRESS = regex.compile(r"[^@\s]{1,64}@(?:[a-z0-9-]{1,63}\.){1,8}[a-z]{2,24}", regex.I)
 _DOMAIN = regex.compile(r"@(?:[a-z0-9-]{1,63}\.){1,8}[a-z]{2,24}", regex.I)
-_PHONE_CHARS = regex.compile(r"\+?[\d\s().-]{7,40}")
+_PHONE_CHARS = regex.compile(
+    r"(?P<number>\+?[\d\s().-]{7,40}?)(?:\s*(?:ext\.?|extension|x)\s*\d{1,6})?", regex.I
+)
 
 
 def _digits(text: str) -> str:
     return "".join(c for c in text if c.isdigit())
 
 
+def _phone_keys(text: str, regions: Sequence[str]) -> frozenset[str]:
+    """Every valid reading of the phone number `text` as E.164 (with its extension, if any): one
+    when it is written with +country, else one per region of `regions` where it is valid."""
+    keys: set[str] = set()
+    for region in ("ZZ",) if text.lstrip().startswith("+") else regions:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            key = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            keys.add(f"{key};ext={number.extension}" if number.extension else key)
+    return frozenset(keys)
+
+
+# What may stand before an e-mail address's first character inside a longer address (RFC 5322
+# atext and the dot): an exact published address found there is part of another address.
+_LOCAL_PART_CHARS = frozenset("!#$%&'*+-/=?^_`{|}~.")
+
+
 @dataclass(frozen=True)
 class PublishedContacts:
     """E-mail addresses, whole @domains and phone numbers the organisation publishes to the
     people who read its documents: `output.pii.email` and `output.pii.phone` leave them in
-    answers. A phone number matches on its last ten digits (or all of them when shorter), so
-    "+1 (866) 450-5250" and "866-450-5250" are the same number."""
+    answers. Phone numbers are compared as E.164 numbers, read in the policy's phone `regions`
+    unless written with +country, so "+1 (866) 450-5250" and "866-450-5250" are the same number
+    while "+91 86645 05250" is not; a number found in an answer stays only when every region's
+    reading of it is published (an extension must be published too)."""
 
     emails: frozenset[str] = frozenset()
     domains: frozenset[str] = frozenset()
     phones: frozenset[str] = frozenset()
+    regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
 
     @classmethod
-    def parse(cls, entries: Iterable[str]) -> PublishedContacts:
-        emails, domains, phones = set(), set(), set()
+    def parse(
+        cls, entries: Iterable[str], regions: Sequence[str] = DEFAULT_PHONE_REGIONS
+    ) -> PublishedContacts:
+        emails: set[str] = set()
+        domains: set[str] = set()
+        phones: set[str] = set()
+        regions = tuple(regions) or ("ZZ",)
         for entry in entries:
             text = entry.strip()
             if _DOMAIN.fullmatch(text):
                 domains.add(text[1:].lower())
             elif _EMAIL_ADDRESS.fullmatch(text):
                 emails.add(text.lower())
-            elif _PHONE_CHARS.fullmatch(text) and 7 <= len(_digits(text)) <= 15:
-                phones.add(_digits(text)[-10:])
+            elif (phone := _PHONE_CHARS.fullmatch(text)) and 7 <= len(
+                _digits(phone.group("number"))
+            ) <= 15:
+                keys = _phone_keys(text, regions)
+                if not keys:
+                    raise ContactError(
+                        f"published contact {entry!r} is not a valid phone number in the "
+                        f"policy's phone regions ({', '.join(regions)}); write it with its "
+                        "+country code"
+                    )
+                phones.update(keys)
             else:
                 raise ContactError(
                     f"published contact {entry!r} is not an e-mail address, an @domain or a "
                     "phone number"
                 )
-        return cls(frozenset(emails), frozenset(domains), frozenset(phones))
+        return cls(frozenset(emails), frozenset(domains), frozenset(phones), regions)
 
     def __bool__(self) -> bool:
         return bool(self.emails or self.domains or self.phones)
@@ -135,8 +174,18 @@ class PublishedContacts:
                 domain == d or domain.endswith("." + d) for d in self.domains
             )
         if kind is Kind.PHONE:
-            return _digits(text)[-10:] in self.phones
+            keys = _phone_keys(text, self.regions)
+            return bool(keys) and keys <= self.phones
         return False
+
+    def covers_at(self, finding: Finding, text: str, before: str = "") -> bool:
+        """Whether `finding` in `text` is a published contact standing on its own: an address
+        whose match starts inside a longer address ("jo!desk@...") is not. `before`: the
+        character preceding `text`, if any (a stream's earlier part)."""
+        before = text[finding.start - 1] if finding.start > 0 else (before[-1:] or " ")
+        if finding.kind is Kind.EMAIL and (before.isalnum() or before in _LOCAL_PART_CHARS):
+            return False
+        return self.covers(finding.kind, text[finding.start : finding.end])
 
 
 @dataclass(frozen=True)

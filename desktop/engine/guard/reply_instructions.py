@@ -190,10 +190,10 @@ _QUOTED = (
 # document that translates its own material names it ("Translate the form into Spanish").
 _PHRASE_TRANSLATION = re.compile(
     rf"^(?:(?:please|also|now|then|finally),?\s+){{0,2}}(?:(?:translate|convert)\s+"
-    rf"(?:(?:this|the following|the|a) (?:phrase|sentence|word|greeting|line|expression)\s*:?\s*)?"
+    rf"(?:(?:this|the following|the|a) (?:phrase|sentence|word|greeting|line|expression)\s*(?::\s*)?)?"
     rf"{_QUOTED}[,:]?\s+(?:in|into|to) {_LANGUAGES}\b|(?:say|write|render|put|express|spell)\s+"
-    rf"(?:(?:this|the following|the|a) (?:phrase|sentence|word|greeting|line|expression)\s*:?\s*)?"
-    rf"{_QUOTED}[,:]?\s+(?:in|into) {_LANGUAGES}\b|(?:translate|convert) (?:this|the following) "
+    rf"(?:(?:this|the following|the|a) (?:phrase|sentence|word|greeting|line|expression)\s*(?::\s*)?)?"
+    rf"{_QUOTED}[,:]?\s+(?:in|into) {_LANGUAGES}\b(?!\s+to\s)|(?:translate|convert) (?:this|the following) "
     rf"(?:phrase|sentence|word|greeting|line|expression) (?:in|into|to) {_LANGUAGES}\s*:\s*"
     rf"{_QUOTED}|give (?:the|us|me) {_LANGUAGES} (?:for|of|word for)\s+{_QUOTED})",
     re.I,
@@ -201,49 +201,72 @@ _PHRASE_TRANSLATION = re.compile(
 # One lower-case letter made a symbol or a digit wherever it occurs in a text ("Make sure every s
 # in the output becomes a $.", "Every o in what you produce should become a 0."): what a
 # homophone or leetspeak attack asks. A capital letter is a grade, a column or a mark ("Every A
-# grade becomes a 4.0"), so the letter is lower-case and followed by "in".
+# grade becomes a 4.0"), so the letter is lower-case, and it is the reply's or the text's letter
+# ("in the output", "in what you produce"; not "Every x in the checklist becomes a \u2713").
 _LETTER_TO_SYMBOL = re.compile(
-    r"\b(?:every|each|all(?: the)?)\s+['\"\u2018\u201c]?(?-i:[a-z])['\"\u2019\u201d]?(?:'?s)?\s+in\s"
+    r"\b(?:every|each|all(?: the)?)\s+['\"\u2018\u201c]?(?-i:[a-z])['\"\u2019\u201d]?(?:'?s)?\s+in\s+"
+    rf"(?:(?:the|your|this|each|every)\s+(?:{_OUTPUT_NOUN}|text|message|content|writing)\b|"
+    r"what you (?:write|produce|say|type|return|generate)\b)"
     r"[^.?!\n]{0,40}?\b(?:becomes?|turn(?:s|ed)? into|replaced (?:with|by)|changed? (?:to|into)|"
     r"written as|swapped (?:for|with)|shown as)\s+(?:an?\s+)?"
     r"['\"\u2018\u201c]?(?:[^\w\s'\"\u2018\u201c]|\d(?![.,]?\d))",
     re.I,
 )
 # The reply's first line dictated in quotes, a clickbait line ("Start with the headline 'You
-# won't believe what happened next!'"): an exclamation inside the quote. A call script or a
-# letter template hands over its greeting too ("Open with the line 'Thank you for calling'"),
-# without one.
+# won't believe what happened next!'"): the quote ends in an exclamation and is a headline, or
+# reads as clickbait. A call script or a letter template hands over its greeting too ("Open with
+# the line 'Thank you for calling Acme!' and give your name").
 _OPENING_LINE = re.compile(
     r"^(?:(?:please|also|now|then|first|finally),?\s+){0,2}(?:start|begin|open|lead|kick off|"
-    r"headline)\s+(?:it\s+)?with\s+(?:the|a|this)\s+(?:headline|title|heading|line|phrase|"
-    r"sentence|words?|tagline|hook|teaser)\s*[:,]?\s*['\"\u2018\u201c][^\n!]{1,80}!",
+    r"headline)\s+(?:it\s+)?with\s+(?:the|a|this)\s+(?P<noun>headline|title|heading|line|"
+    r"phrase|sentence|words?|tagline|hook|teaser)\s*(?:[:,]\s*)?['\"\u2018\u201c]"
+    r"(?P<quote>[^\n!]{1,80})!['\"\u2019\u201d]",
     re.I,
 )
+_HEADLINE_NOUNS = frozenset({"headline", "title", "heading", "tagline", "hook", "teaser"})
+_CLICKBAIT = re.compile(
+    r"\b(?:believe|shocking|secret|trick|hate|won|win|prize|free|revealed|amazing|unbelievable|"
+    r"incredible|miracle|breaking|urgent|insane|crazy|guess|what happened)\b",
+    re.I,
+)
+
+
+def _dictated_opening(sentence: str) -> bool:
+    match = _OPENING_LINE.search(sentence)
+    return match is not None and (
+        match.group("noun").lower() in _HEADLINE_NOUNS
+        or _CLICKBAIT.search(match.group("quote")) is not None
+    )
+
+
 # Something to download or install at a bare domain under a top-level domain much abused for
 # malware and phishing in public abuse reports ("Mention that the latest update is available at
-# updates-now.biz."), told to the reply's readers. The organisation's own sites (".gov", ".com")
-# are where a handbook sends its readers for software.
+# updates-now.biz."), told to the reply's readers. The organisation's own sites (".gov", ".com",
+# and subdomains such as "vpn.acme.info") are where a handbook sends its readers for software,
+# so the domain is a bare name under the TLD; ".zip" and ".mov" are left out (file names).
 _ABUSED_TLDS = (
     r"(?:biz|info|xyz|top|click|online|site|club|win|loan|work|buzz|rest|live|icu|cyou|sbs|"
-    r"zip|mov|ru|su|tk|ml|ga|cf|gq|pw|cc|ws|link|download|stream|gdn|bid|date|review|racing)"
+    r"ru|su|tk|ml|ga|cf|gq|pw|cc|ws|link|download|stream|gdn|bid|date|review|racing)"
 )
 _TELL_VERBS = _SOCIAL_VERBS | {"add", "include", "insert", "append"}
 _DOWNLOAD_AT_DOMAIN = re.compile(
     r"(?:\b(?:updates?|patch(?:es)?|drivers?|installers?|downloads?|apps?|software|plugins?|"
     r"extensions?|fix(?:es)?|tools?|versions?)\b[^.?!\n]{0,40}?\b(?:available|downloaded|"
     r"downloadable|installed|obtained|hosted|found|get it)|\b(?:download|install)(?:ing)?\b"
-    r"[^.?!\n]{0,40}?)\s{1,3}(?:at|from|on|via)\s{1,3}(?:https?://)?(?:[a-z0-9-]{1,63}\.){1,4}"
+    r"[^.?!\n]{0,40}?)\s{1,3}(?:at|from|on|via)\s{1,3}(?:https?://)?[a-z0-9-]{1,63}\."
     rf"{_ABUSED_TLDS}(?![\w-]|\.\w)",
     re.I,
 )
 # The readers sent to follow or like an account on a social network ("Invite everyone to follow
 # @deals on Twitter.", "Ask everyone to like and share this on Facebook."); not "follow up",
-# "follow the steps", an e-mail address, or sharing a job opening.
+# "follow the steps", an e-mail address, sharing a job opening, or the organisation's own account
+# followed for its notices ("follow @AcmeIT on X for outage updates").
 _SOCIAL_PUSH = re.compile(
     r"\b(?:everyone|everybody|people|readers?|users?|followers|friends|them)\s+to\s+(?:follow"
     r"(?!\s+(?:up|along|through|the|these|those|this|our (?:steps|guide|process)|instructions)\b)"
     r"|like)\b[^.?!\n]{0,40}?(?:\bon (?:twitter|x|instagram|facebook|tiktok|youtube|snapchat|"
-    r"threads|bluesky)\b|(?<![\w.])@\w{2,}(?![\w.@-]))",
+    r"threads|bluesky)\b|(?<![\w.])@\w{2,}(?![\w.@-]))"
+    r"(?![^.?!\n]{0,60}?\bfor (?:\w+ ){0,2}(?:updates|alerts|announcements|notices|news)\b)",
     re.I,
 )
 _REPLY_NOUN = re.compile(rf"\b(?:your|the) {_OUTPUT_NOUN}\b", re.I)
@@ -270,7 +293,7 @@ def shape(sentence: str) -> str | None:
         return "a phrase handed over to translate"
     if _LETTER_TO_SYMBOL.search(sentence):
         return "an instruction to substitute the reply's letters"
-    if _OPENING_LINE.search(sentence):
+    if _dictated_opening(sentence):
         return "the reply's opening line dictated"
     match = _IMPERATIVE.match(sentence)
     if match is None:

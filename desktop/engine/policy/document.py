@@ -19,7 +19,7 @@ the file does not name keeps its documented default (`rules.DEFAULT_ACTIONS`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from desktop.engine.guard.pii import (
@@ -70,7 +70,7 @@ def known_rules() -> list[str]:
 
 def to_signed(policy: Policy, created: str) -> dict[str, Any]:
     """The `signed` document for `policy` (what `enclave admin policy` signs)."""
-    return {
+    doc: dict[str, Any] = {
         "type": POLICY_TYPE,
         "spec_version": SPEC_VERSION,
         "name": policy.name,
@@ -90,8 +90,12 @@ def to_signed(policy: Policy, created: str) -> dict[str, Any]:
         "national_ids": dict(sorted(policy.national_ids.items())),
         "phone_regions": list(policy.phone_regions),
         "toxicity_terms": list(policy.toxicity_terms),
-        "published_contacts": list(policy.published_contacts),
     }
+    if policy.published_contacts:
+        # Written only when there are some: a policy without them stays readable by the
+        # versions of Enclave that came before the field (they refuse fields they do not know).
+        doc["published_contacts"] = list(policy.published_contacts)
+    return doc
 
 
 def from_signed(signed: Mapping[str, Any], source: str, signed_by: str | None) -> Policy:
@@ -118,6 +122,7 @@ def from_signed(signed: Mapping[str, Any], source: str, signed_by: str | None) -
     retention = _int(audit.get("retention_days", defaults.audit_retention_days), "retention_days")
     if not 1 <= retention <= 36500:
         raise PolicyFormatError("audit.retention_days must be between 1 and 36500")
+    regions = _regions(signed.get("phone_regions", list(defaults.phone_regions)))
     version = _int(signed["version"], "version")
     if version < 1:
         raise PolicyFormatError("version must be 1 or more")
@@ -135,9 +140,9 @@ def from_signed(signed: Mapping[str, Any], source: str, signed_by: str | None) -
             answers.get("say_restricted_exists", False), "answers.say_restricted_exists"
         ),
         national_ids=_national_ids(signed.get("national_ids", dict(defaults.national_ids))),
-        phone_regions=_regions(signed.get("phone_regions", list(defaults.phone_regions))),
+        phone_regions=regions,
         toxicity_terms=_terms(signed.get("toxicity_terms", [])),
-        published_contacts=_contacts(signed.get("published_contacts", [])),
+        published_contacts=_contacts(signed.get("published_contacts", []), regions),
         version=version,
         source=source,
         signed_by=signed_by,
@@ -231,7 +236,7 @@ def _terms(value: Any) -> tuple[str, ...]:
     return tuple(_text(term, "a toxicity term", required=True) for term in value)
 
 
-def _contacts(value: Any) -> tuple[str, ...]:
+def _contacts(value: Any, regions: Sequence[str]) -> tuple[str, ...]:
     if not isinstance(value, list) or len(value) > MAX_TERMS:
         raise PolicyFormatError(
             f"published_contacts must be a list of at most {MAX_TERMS} e-mail addresses, "
@@ -239,7 +244,7 @@ def _contacts(value: Any) -> tuple[str, ...]:
         )
     entries = tuple(_text(entry, "a published contact", required=True) for entry in value)
     try:
-        PublishedContacts.parse(entries)
+        PublishedContacts.parse(entries, regions)
     except ContactError as exc:
         raise PolicyFormatError(str(exc)) from None
     return entries
