@@ -131,7 +131,7 @@ def test_headline_counts_and_their_sentence() -> None:
 def signed_fields(**evaluation: Any) -> dict[str, Any]:
     return {
         "type": manifest.PACK_TYPE, "spec_version": manifest.SPEC_VERSION, "pack_id": "p",
-        "version": 1, "created": "2026-01-01T00:00:00Z", "expires": "2027-01-01T00:00:00Z",
+        "version": 1, "created": "2026-01-01T00:00:00Z", "expires": "2099-01-01T00:00:00Z",
         "knowledge_as_of": "2026-01-01",
         "embedding": {"id": "e", "sha256": "0" * 64, "dimension": 384},
         "files": [], "audiences": {}, "evaluation": evaluation,

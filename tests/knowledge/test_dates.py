@@ -64,6 +64,7 @@ def test_bad_and_future_front_matter_dates_are_ignored_with_a_reason(tmp_path: P
 
 def test_front_matter_that_is_not_yaml_never_fails(tmp_path: Path) -> None:
     page = _md(tmp_path / "c.md", "updated: [unclosed\n")
+    _set_mtime(page, date(2025, 6, 1))  # the clock's today may be after TODAY: a future date
     found = document_dates(page, "c.md", today=TODAY)
     assert found.source == "file"
     assert any("not valid YAML" in n for n in found.notes)

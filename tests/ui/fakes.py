@@ -231,7 +231,7 @@ class FakeBackend:
                 PackSummary(
                     "Staff handbook",
                     "2024-05-01",
-                    "2027-01-01T00:00:00Z",
+                    "2099-01-01T00:00:00Z",
                     "ok",
                     ("everyone", "staff"),
                     restricted=1,
