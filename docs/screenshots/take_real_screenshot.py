@@ -10,8 +10,9 @@ app on the default model, `00-real-<state>.png` for each state (all of them unle
 
 - `startup`: the window as command (1) first shows it, the model loading behind it;
 - `first-run`: who you are, what you can read, suggested questions, what is kept;
-- `demo-answer`: the issue's demo question: the model declines, so the answer quotes the closest
-  sentences of the documents (a quoted answer, shown as quotes);
+- `demo-answer`: the issue's demo question: the evidence quotes, then the model's answer, checked
+  (since the answer prompt of 2 Dec 2026 the 0.5B model answers from a worked example; before it,
+  it declined and the answer was the quotes alone);
 - `cited-answer`: a cited answer, every sentence checked; `versions`: the same turn regenerated,
   the earlier version browsable (‹ 2/2 ›);
 - `abstention`: a question the handbook does not answer; `translated`: a French question,
