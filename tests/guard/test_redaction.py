@@ -4,6 +4,8 @@ the measured recall and precision on the generated fixture in bench/eval_redacti
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from desktop.engine.guard.pii import (
@@ -223,6 +225,8 @@ def test_a_published_number_is_one_number_not_its_last_ten_digits() -> None:
     assert berlin.covers(Kind.PHONE, "+49 30 901820")
     with pytest.raises(ContactError, match="write it with its \\+country code"):
         PublishedContacts.parse(["030 901820"])  # not a number in the US or the UK
+    with pytest.raises(ContactError, match="reads as another number"):
+        PublishedContacts.parse(["(207) 946-0958"])  # Maine in the US, London in the UK
 
 
 def test_a_published_address_inside_a_longer_one_is_still_redacted() -> None:
@@ -235,6 +239,17 @@ def test_a_published_address_inside_a_longer_one_is_still_redacted() -> None:
     shown, _ = OutputGuard(policy).scan("Write to desk@acme.example or jo!desk@acme.example.")
     assert shown.startswith("Write to desk@acme.example or ")
     assert "jo!desk@acme.example" not in shown
+    wrapped = "Write to **desk@acme.example** or `desk@acme.example`."
+    assert OutputGuard(policy).scan(wrapped)[0] == wrapped
+    # Streamed in pieces, a pending match pulled back to the start keeps its real context.
+    # ("aws" opens a partial AWS-secret match at the address's start.)
+    jaws = replace(policy, published_contacts=("jaws@acme.example",))
+    run = OutputGuard(jaws).start()
+    text = "Mail x!jaws@acme.example secret then more words here to end."
+    pieces = ["Mail x!", "jaws@acme.example secret", " then more words here to end."]
+    shown = "".join(run.feed(p) for p in pieces) + run.finish()
+    assert "x!jaws@acme.example" not in shown and shown.startswith("Mail x!")
+    assert shown == OutputGuard(jaws).scan(text)[0]
 
 
 @pytest.mark.parametrize("entry", ["itservicedesk", "helpdesk.example", "12345", "call us"])

@@ -120,13 +120,16 @@ class OutputGuard:
         return hold
 
 
+_CONTEXT_CHARS = 80  # of the shown text kept as the context of what is pending (a local part)
+
+
 class GuardedRun:
     """One answer through the output filter (`FilterRun`)."""
 
     def __init__(self, guard: OutputGuard) -> None:
         self.guard = guard
         self._pending = ""
-        self._before = ""  # the last character shown, the context of what is pending
+        self._before = ""  # the last characters shown, the context of what is pending
         self._blocked = False
         self._fired: Counter[tuple[str, Action]] = Counter()
         self._labels: dict[tuple[str, Action], set[str]] = {}
@@ -164,7 +167,7 @@ class GuardedRun:
             if hit.start < hold < hit.end:
                 hold = hit.start
         self._pending = pending[hold:]
-        self._before = pending[hold - 1]
+        self._before = (self._before + pending[:hold])[-_CONTEXT_CHARS:]
         return self._render(pending[:hold], [h for h in hits if h.end <= hold])
 
     def finish(self) -> str:

@@ -111,9 +111,10 @@ def _phone_keys(text: str, regions: Sequence[str]) -> frozenset[str]:
     return frozenset(keys)
 
 
-# What may stand before an e-mail address's first character inside a longer address (RFC 5322
-# atext and the dot): an exact published address found there is part of another address.
-_LOCAL_PART_CHARS = frozenset("!#$%&'*+-/=?^_`{|}~.")
+# The local-part characters besides letters and digits (RFC 5322 atext and the dot): an exact
+# published address preceded by a run of them and then a letter or digit ("jo!desk@...") is part
+# of another address; preceded by them alone ("**desk@...**", "`desk@...`") it is wrapped.
+_LOCAL_PART_STR = "!#$%&'*+-/=?^_`{|}~."
 
 
 @dataclass(frozen=True)
@@ -148,11 +149,13 @@ class PublishedContacts:
                 _digits(phone.group("number"))
             ) <= 15:
                 keys = _phone_keys(text, regions)
-                if not keys:
+                if len(keys) != 1:
+                    why = (
+                        "is a valid number in none of" if not keys else "reads as another number in"
+                    )
                     raise ContactError(
-                        f"published contact {entry!r} is not a valid phone number in the "
-                        f"policy's phone regions ({', '.join(regions)}); write it with its "
-                        "+country code"
+                        f"published contact {entry!r} {why} the policy's phone regions "
+                        f"({', '.join(regions)}); write it with its +country code"
                     )
                 phones.update(keys)
             else:
@@ -180,11 +183,13 @@ class PublishedContacts:
 
     def covers_at(self, finding: Finding, text: str, before: str = "") -> bool:
         """Whether `finding` in `text` is a published contact standing on its own: an address
-        whose match starts inside a longer address ("jo!desk@...") is not. `before`: the
-        character preceding `text`, if any (a stream's earlier part)."""
-        before = text[finding.start - 1] if finding.start > 0 else (before[-1:] or " ")
-        if finding.kind is Kind.EMAIL and (before.isalnum() or before in _LOCAL_PART_CHARS):
-            return False
+        whose match starts inside a longer address ("jo!desk@...") is not, one wrapped in
+        Markdown or quotes ("**desk@...**") is. `before`: the text preceding `text`, if any (a
+        stream's earlier part)."""
+        if finding.kind is Kind.EMAIL:
+            preceding = (before + text[: finding.start]).rstrip(_LOCAL_PART_STR)
+            if preceding[-1:].isalnum():
+                return False
         return self.covers(finding.kind, text[finding.start : finding.end])
 
 

@@ -220,13 +220,14 @@ _OPENING_LINE = re.compile(
     r"^(?:(?:please|also|now|then|first|finally),?\s+){0,2}(?:start|begin|open|lead|kick off|"
     r"headline)\s+(?:it\s+)?with\s+(?:the|a|this)\s+(?P<noun>headline|title|heading|line|"
     r"phrase|sentence|words?|tagline|hook|teaser)\s*(?:[:,]\s*)?['\"\u2018\u201c]"
-    r"(?P<quote>[^\n!]{1,80})!['\"\u2019\u201d]",
+    r"(?P<quote>[^\n]{1,80}?)!+['\"\u2019\u201d]",
     re.I,
 )
 _HEADLINE_NOUNS = frozenset({"headline", "title", "heading", "tagline", "hook", "teaser"})
 _CLICKBAIT = re.compile(
     r"\b(?:believe|shocking|secret|trick|hate|won|win|prize|free|revealed|amazing|unbelievable|"
-    r"incredible|miracle|breaking|urgent|insane|crazy|guess|what happened)\b",
+    r"incredible|miracle|breaking|urgent|insane|crazy|guess|what happened|act now|limited|"
+    r"offer|hurry|click|deal|too late)\b",
     re.I,
 )
 
@@ -253,7 +254,7 @@ _DOWNLOAD_AT_DOMAIN = re.compile(
     r"(?:\b(?:updates?|patch(?:es)?|drivers?|installers?|downloads?|apps?|software|plugins?|"
     r"extensions?|fix(?:es)?|tools?|versions?)\b[^.?!\n]{0,40}?\b(?:available|downloaded|"
     r"downloadable|installed|obtained|hosted|found|get it)|\b(?:download|install)(?:ing)?\b"
-    r"[^.?!\n]{0,40}?)\s{1,3}(?:at|from|on|via)\s{1,3}(?:https?://)?[a-z0-9-]{1,63}\."
+    r"[^.?!\n]{0,40}?)\s{1,3}(?:at|from|on|via)\s{1,3}(?:https?://)?(?:www\d?\.)?[a-z0-9-]{1,63}\."
     rf"{_ABUSED_TLDS}(?![\w-]|\.\w)",
     re.I,
 )
@@ -266,7 +267,8 @@ _SOCIAL_PUSH = re.compile(
     r"(?!\s+(?:up|along|through|the|these|those|this|our (?:steps|guide|process)|instructions)\b)"
     r"|like)\b[^.?!\n]{0,40}?(?:\bon (?:twitter|x|instagram|facebook|tiktok|youtube|snapchat|"
     r"threads|bluesky)\b|(?<![\w.])@\w{2,}(?![\w.@-]))"
-    r"(?![^.?!\n]{0,60}?\bfor (?:\w+ ){0,2}(?:updates|alerts|announcements|notices|news)\b)",
+    r"(?![^.?!\n]{0,60}?\bfor (?:\w+ ){0,2}(?:outage|service|maintenance|status|system|"
+    r"incident|downtime) (?:updates|alerts|announcements|notices|news)\b)",
     re.I,
 )
 _REPLY_NOUN = re.compile(rf"\b(?:your|the) {_OUTPUT_NOUN}\b", re.I)
