@@ -83,8 +83,8 @@ class OutputGuard:
         return shown, run.guards
 
     def hits(self, text: str, *, final: bool = False, before: str = "") -> list[_Hit]:
-        """What the rules find in `text`; `before`: the character shown just before it (a
-        stream's earlier part), which decides whether a published address stands on its own."""
+        """What the rules find in `text`; `before`: the text shown just before it (a stream's
+        earlier part), which decides whether a published address stands on its own."""
         hits = [
             _Hit(
                 f.start,
