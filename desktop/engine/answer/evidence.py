@@ -112,7 +112,10 @@ _CODE = re.compile(
     r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9]+(?:-[A-Z0-9]+)+\b|\b[A-Z]{2,}\d+\b"
 )
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
+_DIGIT = re.compile(r"\d")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_NEXT_ITEM = re.compile(r"\n\s*(?:[-*•]|\d{1,2}[.)])\s")
+_PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 MONTHS = [
     "january",
     "february",
@@ -195,6 +198,51 @@ def facts(sentence: str) -> set[str]:
     return found
 
 
+# A worked example in a passage: from a sentence or paragraph that opens with "For example",
+# "For instance", "Example:", "Suppose" ... to the end of its paragraph. Its figures are one
+# made-up case ("It is June 19th ... you will earn 56 more annual leave hours"), not the rule.
+_EXAMPLE_START = re.compile(
+    r"(?:^|(?<=\n)|(?<=[.!?]\s))[ \t>*_-]*"
+    r"(?:for example|for instance|e\.g\.|examples?\s*:|suppose|let's say|imagine)(?![a-z])",
+    re.IGNORECASE,
+)
+# A sentence that says it retells an example or a case ("For example, if it is June 19th ...").
+_FRAMED_AS_EXAMPLE = re.compile(
+    r"\b(?:for example|for instance|e\.g\.|example|suppose|imagine|if|scenario)\b", re.IGNORECASE
+)
+
+
+def example_spans(text: str) -> list[tuple[int, int]]:
+    """Where `text` gives worked examples: (start, end) from each opening to the end of its
+    paragraph (passages keep paragraphs apart with a blank line), or of its list item when the
+    example is one item of a list."""
+    spans: list[tuple[int, int]] = []
+    for match in _EXAMPLE_START.finditer(text):
+        if spans and match.start() < spans[-1][1]:
+            continue
+        paragraph = _PARAGRAPH_END.search(text, match.end())
+        end = paragraph.start() if paragraph else len(text)
+        line = text.rfind("\n", 0, match.start()) + 1
+        if _LIST_MARKER.match(text[line : match.end()]):
+            item = _NEXT_ITEM.search(text, match.end(), end)
+            end = item.start() if item else end
+        spans.append((match.start(), end))
+    return spans
+
+
+def in_example(text: str, sentence: str) -> bool:
+    """`sentence` (one of `split_sentences(text)`) lies inside a worked example of `text`."""
+    at = text.find(sentence)
+    return at >= 0 and any(start <= at < end for start, end in example_spans(text))
+
+
+def without_examples(text: str) -> str:
+    """`text` with its worked examples blanked out: what it states as the rule."""
+    for start, end in reversed(example_spans(text)):
+        text = f"{text[:start]} {text[end:]}"
+    return text
+
+
 def fact_present(fact: str, passage_text: str) -> bool:
     return fact_count(fact, passage_text) > 0
 
@@ -224,6 +272,7 @@ class Support:
     semantic: float
     missing_facts: tuple[str, ...]
     quote: str = ""  # the passage sentence closest to it
+    example_facts: tuple[str, ...] = ()  # figures passage `n` gives only in a worked example
 
     @property
     def reason(self) -> str:
@@ -231,6 +280,8 @@ class Support:
             return f"supported by [{self.n}]"
         if self.missing_facts:
             return "not in your documents: " + ", ".join(self.missing_facts)
+        if self.example_facts:
+            return f"only a worked example in [{self.n}] gives " + ", ".join(self.example_facts)
         return "no passage says this"
 
 
@@ -354,6 +405,12 @@ class EvidenceScorer:
         if not passages or not claim:
             return Support(None, False, 0.0, 0.0, tuple(claim_facts))
         cited = set(citations_in(sentence))
+        # A figure found only in a passage's worked example does not back a sentence that states
+        # it as the rule (the demo's "new employees earn 56 more annual leave hours"); names in
+        # examples (the tools a page suggests) are real things, so only figures are held to this.
+        figures = (
+            [] if _FRAMED_AS_EXAMPLE.search(claim) else [f for f in claim_facts if _DIGIT.search(f)]
+        )
         candidates: list[tuple[Passage, list[str]]] = [
             (p, split_sentences(p.text) or [p.text]) for p in passages
         ]
@@ -373,14 +430,16 @@ class EvidenceScorer:
                 else 0.0
             )
             missing = tuple(f for f in claim_facts if not fact_present(f, passage.text))
+            rule = without_examples(passage.text) if figures else passage.text
+            examples = tuple(f for f in figures if f not in missing and not fact_present(f, rule))
             t = self.thresholds
-            ok = not missing and (lexical >= t.lexical or semantic >= t.semantic)
-            candidate = Support(passage.n, ok, lexical, semantic, missing, sentences[top])
-            rank = (ok, passage.n in cited, -len(missing), lexical + semantic)
+            ok = not missing and not examples and (lexical >= t.lexical or semantic >= t.semantic)
+            candidate = Support(passage.n, ok, lexical, semantic, missing, sentences[top], examples)
+            rank = (ok, passage.n in cited, -len(missing) - len(examples), lexical + semantic)
             if best is None or rank > (
                 best.supported,
                 best.n in cited,
-                -len(best.missing_facts),
+                -len(best.missing_facts) - len(best.example_facts),
                 best.lexical + best.semantic,
             ):
                 best = candidate
@@ -397,6 +456,7 @@ class EvidenceScorer:
                 best.semantic,
                 everywhere or best.missing_facts,
                 best.quote,
+                best.example_facts,
             )
         return best
 
@@ -428,7 +488,8 @@ class EvidenceScorer:
         for score, passage, sentence in scored:
             if any(q.text == sentence for q in chosen):
                 continue
-            chosen.append(Quote(passage.n, sentence, round(score, 4)))
+            example = in_example(passage.text, sentence)
+            chosen.append(Quote(passage.n, sentence, round(score, 4), example))
             if len(chosen) >= limit:
                 break
         return chosen
@@ -450,6 +511,8 @@ class Quote:
     n: int
     text: str
     score: float = 0.0
+    example: bool = False  # the sentence is part of a worked example (`example_spans`)
 
     def markdown(self) -> str:
-        return f"> “{self.text.strip()}” [{self.n}]"
+        label = " (from a worked example)" if self.example else ""
+        return f"> “{self.text.strip()}” [{self.n}]{label}"
