@@ -16,11 +16,9 @@ from desktop.engine.answer.events import Abstained, AnswerToken, Done, Evidence,
 from desktop.engine.answer.evidence import (
     EvidenceScorer,
     content_words,
-    example_spans,
     facts,
     split_sentences,
     strip_citations,
-    without_examples,
 )
 from desktop.engine.answer.grounding import (
     ABSTAIN_MESSAGE,
@@ -111,52 +109,63 @@ def test_a_faithful_sentence_is_supported_by_its_passage(scorer: EvidenceScorer)
     assert "13 days of annual leave" in support.quote
 
 
-# The handbook's advanced-leave page (travel-and-leave/leave.md): the rule, then a worked example.
+# The handbook's own paragraphs (travel-and-leave/leave.md, advanced-sick-leave.md, as parsed):
+# the worked example is the only place either passage gives its figures.
 ADVANCED = Passage(
     CitationRef(4, "handbook", 1, "staff", 4),
     "Leave",
-    "You earn 4 annual leave hours per pay period during your first three years.\n\n"
-    "You can request advanced annual leave up to what you will earn by the end of the leave "
-    "year. For example: It is June 19th, 2022, and the leave year ends on December 31st. There "
-    "are 14 pay periods left. You will earn 56 more annual leave hours. Therefore, you can "
-    "request up to 56 advanced annual leave hours.\n\nAsk your supervisor first.",
+    "For example: It is June 19th, 2022, and the 2022 Leave Year ends on December 31st. You earn "
+    "4 annual leave hours per pay period and there are 14 pay periods left until December 31st. "
+    "You will earn 56 more annual leave hours (14 pay periods x 4 hours per pay period). "
+    "Therefore, you can request up to 56 advanced annual leave hours.",
     heading="Advanced annual leave",
+)
+ADVANCED_SICK = Passage(
+    CitationRef(5, "handbook", 1, "staff", 5),
+    "Advanced sick leave",
+    "For example: You have one year left on your term, which equals to 26 pay periods. You earn 4 "
+    "sick leave hours per pay period. You will earn 104 more sick leave hours (26 pay periods x 4 "
+    "hours per pay period). Therefore, you can request up to 104 advanced sick leave hours.",
+    heading="Advanced sick leave",
 )
 
 
-def test_example_spans_run_from_their_opening_to_the_paragraph_end() -> None:
-    spans = example_spans(ADVANCED.text)
-    assert len(spans) == 1
-    start, end = spans[0]
-    assert ADVANCED.text[start:end].lstrip().startswith("For example:")
-    assert ADVANCED.text[start:end].endswith("56 advanced annual leave hours.")
-    rule = without_examples(ADVANCED.text)
-    assert "56" not in rule and "4 annual leave hours" in rule and "supervisor" in rule
-    # "for example" inside a sentence names things; it does not open a worked example.
-    assert example_spans("Use a shared tool (for example, Google Docs) to draft.") == []
-    assert example_spans("For instances when a supervisor is away, ask HR.") == []
-    listed = "- Rules apply.\n- For instance, 3 days.\n- Staff earn 5 days.\n\nSuppose 2 staff."
-    spans = [listed[start:end] for start, end in example_spans(listed)]
-    assert spans == ["- For instance, 3 days.", "Suppose 2 staff."]
-
-
-def test_a_figure_only_a_worked_example_gives_does_not_back_a_rule(scorer: EvidenceScorer) -> None:
+def test_a_figure_only_a_worked_example_derives_does_not_back_a_rule(
+    scorer: EvidenceScorer,
+) -> None:
     # What the default model answered to the demo question (docs/trust.md).
     rule = "New employees earn 56 more annual leave hours by the end of the leave year [4]."
     support = scorer.support(rule, [ADVANCED, LEAVE])
     assert not support.supported and support.example_facts == ("56",)
     assert support.reason == "only a worked example in [4] gives 56"
-    # Retold as the example it is, or with the rule's own figure, it is backed.
-    retold = "For example, with 14 pay periods left you can request up to 56 advanced hours [4]."
-    assert scorer.support(retold, [ADVANCED]).supported
+    conditional = "If you are a new employee, you earn 56 more annual leave hours [4]."
+    assert not scorer.support(conditional, [ADVANCED]).supported
+    # A figure no passage states as a rule is named as the example's, not as invented.
+    named = scorer.support("Full-time employees earn 56 hours of annual leave.", [LEAVE, ADVANCED])
+    assert named.example_facts == ("56",) and "worked example in [4]" in named.reason
+
+
+def test_a_worked_example_still_backs_its_premise_and_its_retelling(
+    scorer: EvidenceScorer,
+) -> None:
+    # The premise is the rule itself here, said nowhere else on the page.
+    assert scorer.support(
+        "You earn 4 sick leave hours per pay period [5].", [ADVANCED_SICK]
+    ).supported
     assert scorer.support("You earn 4 annual leave hours per pay period [4].", [ADVANCED]).supported
+    retold = "With 26 pay periods left on your term, you can request up to 104 advanced sick leave hours."
+    assert scorer.support(retold, [ADVANCED_SICK]).supported
+    framed = "For example, you can request up to 56 advanced annual leave hours [4]."
+    assert scorer.support(framed, [ADVANCED]).supported
 
 
 def test_a_quote_from_a_worked_example_says_so(scorer: EvidenceScorer) -> None:
-    quotes = scorer.quotes("How many advanced annual leave hours can I request?", [ADVANCED], 3)
-    labelled = {q.text: q.markdown().endswith("[4] (from a worked example)") for q in quotes}
-    assert any(labelled.values())
-    assert all(labelled[t] == (t not in without_examples(ADVANCED.text)) for t in labelled)
+    quotes = scorer.quotes(
+        "How many advanced annual leave hours can I request?", [ADVANCED, LEAVE], 4
+    )
+    labels = {q.n: q.markdown().endswith(f"[{q.n}] (from a worked example)") for q in quotes}
+    assert labels[4] and 1 in labels and not labels[1]
+    assert all(q.example == (q.n == 4) for q in quotes)
 
 
 def test_weak_evidence_abstains_before_generation(scorer: EvidenceScorer) -> None:

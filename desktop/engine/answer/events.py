@@ -54,7 +54,10 @@ class Evidence:
     quotes: tuple[Quote, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"event": "evidence", "quotes": [{"n": q.n, "text": q.text} for q in self.quotes]}
+        return {
+            "event": "evidence",
+            "quotes": [{"n": q.n, "text": q.text, "example": q.example} for q in self.quotes],
+        }
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from desktop.engine.access import Passage
+from desktop.engine.answer.examples import worked_examples
 from desktop.engine.knowledge.store import STOPWORDS as FTS_STOPWORDS
 
 Vectors = npt.NDArray[np.float32]
@@ -114,8 +115,6 @@ _CODE = re.compile(
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
 _DIGIT = re.compile(r"\d")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
-_NEXT_ITEM = re.compile(r"\n\s*(?:[-*•]|\d{1,2}[.)])\s")
-_PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 MONTHS = [
     "january",
     "february",
@@ -198,49 +197,12 @@ def facts(sentence: str) -> set[str]:
     return found
 
 
-# A worked example in a passage: from a sentence or paragraph that opens with "For example",
-# "For instance", "Example:", "Suppose" ... to the end of its paragraph. Its figures are one
-# made-up case ("It is June 19th ... you will earn 56 more annual leave hours"), not the rule.
-_EXAMPLE_START = re.compile(
-    r"(?:^|(?<=\n)|(?<=[.!?]\s))[ \t>*_-]*"
-    r"(?:for example|for instance|e\.g\.|examples?\s*:|suppose|let's say|imagine)(?![a-z])",
+# A sentence that says it retells an example or a case ("For example, with 14 pay periods left").
+_FRAMED_AS_EXAMPLE = re.compile(
+    r"(?<!\w)(?:for example|for instance|e\.g\.|examples?|suppose|supposing|imagine|"
+    r"let['’]s say|assuming|scenario|hypothetical(?:ly)?)(?!\w)",
     re.IGNORECASE,
 )
-# A sentence that says it retells an example or a case ("For example, if it is June 19th ...").
-_FRAMED_AS_EXAMPLE = re.compile(
-    r"\b(?:for example|for instance|e\.g\.|example|suppose|imagine|if|scenario)\b", re.IGNORECASE
-)
-
-
-def example_spans(text: str) -> list[tuple[int, int]]:
-    """Where `text` gives worked examples: (start, end) from each opening to the end of its
-    paragraph (passages keep paragraphs apart with a blank line), or of its list item when the
-    example is one item of a list."""
-    spans: list[tuple[int, int]] = []
-    for match in _EXAMPLE_START.finditer(text):
-        if spans and match.start() < spans[-1][1]:
-            continue
-        paragraph = _PARAGRAPH_END.search(text, match.end())
-        end = paragraph.start() if paragraph else len(text)
-        line = text.rfind("\n", 0, match.start()) + 1
-        if _LIST_MARKER.match(text[line : match.end()]):
-            item = _NEXT_ITEM.search(text, match.end(), end)
-            end = item.start() if item else end
-        spans.append((match.start(), end))
-    return spans
-
-
-def in_example(text: str, sentence: str) -> bool:
-    """`sentence` (one of `split_sentences(text)`) lies inside a worked example of `text`."""
-    at = text.find(sentence)
-    return at >= 0 and any(start <= at < end for start, end in example_spans(text))
-
-
-def without_examples(text: str) -> str:
-    """`text` with its worked examples blanked out: what it states as the rule."""
-    for start, end in reversed(example_spans(text)):
-        text = f"{text[:start]} {text[end:]}"
-    return text
 
 
 def fact_present(fact: str, passage_text: str) -> bool:
@@ -363,7 +325,7 @@ class EvidenceScorer:
         question with the passages' indexed vectors instead of embedding their text again."""
         if not passages:
             return Coverage(0.0, 0.0)
-        sentences = [s for p in passages for s in _quotable(p.text)]
+        sentences = [s for p in passages for _, s in _quotable(p.text)]
         indexed = stored(passages) if stored is not None else None
         if indexed is not None:
             vectors = self._vectors([question, *sentences])
@@ -430,16 +392,17 @@ class EvidenceScorer:
                 else 0.0
             )
             missing = tuple(f for f in claim_facts if not fact_present(f, passage.text))
-            rule = without_examples(passage.text) if figures else passage.text
-            examples = tuple(f for f in figures if f not in missing and not fact_present(f, rule))
+            examples = _example_only(figures, missing, passage.text)
             t = self.thresholds
             ok = not missing and not examples and (lexical >= t.lexical or semantic >= t.semantic)
             candidate = Support(passage.n, ok, lexical, semantic, missing, sentences[top], examples)
-            rank = (ok, passage.n in cited, -len(missing) - len(examples), lexical + semantic)
+            # A figure missing from a passage is worse than one it gives in an example: the
+            # reason then names the example.
+            rank = (ok, passage.n in cited, -2 * len(missing) - len(examples), lexical + semantic)
             if best is None or rank > (
                 best.supported,
                 best.n in cited,
-                -len(best.missing_facts) - len(best.example_facts),
+                -2 * len(best.missing_facts) - len(best.example_facts),
                 best.lexical + best.semantic,
             ):
                 best = candidate
@@ -475,33 +438,48 @@ class EvidenceScorer:
 
     def quotes(self, question: str, passages: Sequence[Passage], limit: int = 2) -> list[Quote]:
         """The passage sentences that best answer `question`, verbatim, best first."""
-        pool = [(p, s) for p in passages for s in _quotable(p.text)]
+        pool = [(p, at, s) for p in passages for at, s in _quotable(p.text)]
         if not pool:
             return []
-        relevance = self.relevance(question, [s for _, s in pool])
+        relevance = self.relevance(question, [s for _, _, s in pool])
         scored = [
-            (score, passage, sentence)
-            for (passage, sentence), score in zip(pool, relevance, strict=True)
+            (score, passage, at, sentence)
+            for (passage, at, sentence), score in zip(pool, relevance, strict=True)
         ]
         scored.sort(key=lambda item: -item[0])
         chosen: list[Quote] = []
-        for score, passage, sentence in scored:
+        for score, passage, at, sentence in scored:
             if any(q.text == sentence for q in chosen):
                 continue
-            example = in_example(passage.text, sentence)
+            example = worked_examples(passage.text).covers(at)
             chosen.append(Quote(passage.n, sentence, round(score, 4), example))
             if len(chosen) >= limit:
                 break
         return chosen
 
 
-def _quotable(text: str) -> list[str]:
-    """A passage's sentences that can stand alone as a quote (no headings, tables or images)."""
-    return [
-        s
-        for s in split_sentences(text)
-        if 25 <= len(s) <= 400 and not s.lstrip().startswith(("#", "|", "!["))
-    ]
+def _quotable(text: str) -> list[tuple[int, str]]:
+    """A passage's sentences that can stand alone as a quote (no headings, tables or images),
+    each with where it starts in `text` (-1: not found as written)."""
+    out: list[tuple[int, str]] = []
+    pos = 0
+    for sentence in split_sentences(text):
+        at = text.find(sentence, pos)
+        pos = at + len(sentence) if at >= 0 else pos
+        if 25 <= len(sentence) <= 400 and not sentence.lstrip().startswith(("#", "|", "![")):
+            out.append((at, sentence))
+    return out
+
+
+def _example_only(figures: Sequence[str], missing: Sequence[str], text: str) -> tuple[str, ...]:
+    """The `figures` that `text` gives only in a worked example's derived sentences, unless the
+    sentence holding them retells that example (two or more of its figures)."""
+    if not figures:
+        return ()
+    examples = worked_examples(text)
+    if not examples.spans or examples.retold_by(figures, fact_present):
+        return ()
+    return tuple(f for f in figures if f not in missing and not fact_present(f, examples.rule_text))
 
 
 @dataclass(frozen=True)
@@ -511,7 +489,7 @@ class Quote:
     n: int
     text: str
     score: float = 0.0
-    example: bool = False  # the sentence is part of a worked example (`example_spans`)
+    example: bool = False  # the sentence is part of a worked example (`answer.examples`)
 
     def markdown(self) -> str:
         label = " (from a worked example)" if self.example else ""
