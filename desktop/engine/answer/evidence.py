@@ -392,7 +392,7 @@ class EvidenceScorer:
                 else 0.0
             )
             missing = tuple(f for f in claim_facts if not fact_present(f, passage.text))
-            examples = _example_only(figures, missing, passage.text)
+            examples = _example_only(claim, figures, missing, passage.text)
             t = self.thresholds
             ok = not missing and not examples and (lexical >= t.lexical or semantic >= t.semantic)
             candidate = Support(passage.n, ok, lexical, semantic, missing, sentences[top], examples)
@@ -471,15 +471,20 @@ def _quotable(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def _example_only(figures: Sequence[str], missing: Sequence[str], text: str) -> tuple[str, ...]:
-    """The `figures` that `text` gives only in a worked example's derived sentences, unless the
-    sentence holding them retells that example (two or more of its figures)."""
+def _example_only(
+    claim: str, figures: Sequence[str], missing: Sequence[str], text: str
+) -> tuple[str, ...]:
+    """The `figures` of `claim` that `text` gives only in a worked example's derived sentences,
+    unless `claim` retells that example (`WorkedExamples.retold_by`)."""
     if not figures:
         return ()
     examples = worked_examples(text)
-    if not examples.spans or examples.retold_by(figures, fact_present):
+    if not examples.spans:
         return ()
-    return tuple(f for f in figures if f not in missing and not fact_present(f, examples.rule_text))
+    derived = tuple(
+        f for f in figures if f not in missing and not fact_present(f, examples.rule_text)
+    )
+    return () if examples.retold_by(claim, derived, figures, fact_present) else derived
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ evidence quote taken from an example says so.
 An example opens a sentence, a paragraph or a list item with "For example", "For instance",
 "E.g.", "Example(s):", "Suppose", "Let's say" or "Imagine" (capitalised: a hard-wrapped line that
 goes on "for example, ..." is the middle of a sentence). It runs:
-- from "For example:" (a colon), "Suppose", "Let's say" or "Imagine" to the end of its paragraph
-  or list item; a bare "For example:" paragraph takes the next paragraph too (a table, a list);
-- from "For example, ..." (a comma) over its own sentence and the sentences that carry it on
-  ("If ...", "Then ...", "Therefore ...", "You would ...").
-Within an example, only the *derived* sentences ("will", "would", "therefore", "=", "x") are taken
-out of what the passage states as the rule: a premise such as "You earn 4 sick leave hours per pay
-period" is often the rule itself, said nowhere else on the page.
+- from "For example:" (a colon) to the end of its paragraph or list item; a "For example:" that
+  is a paragraph of its own takes the next one too when that is a table, code or a quote;
+- from "For example, ...", "Suppose ...", "Imagine ..." over its own sentence and the sentences
+  that carry it on ("Then ...", "Therefore ...", "You would ...", or an "If ..." that derives).
+Within an example, only the *derived* sentences ("you will/would", "therefore", "=", "x") are
+taken out of what the passage states as the rule: a premise such as "You earn 4 sick leave hours
+per pay period" is often the rule itself, said nowhere else on the page; so is quoted text (a
+sample message: "I will be out ... enter 40 hours to #670").
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+Present = Callable[[str, str], bool]  # does a normalised fact occur in a text (`evidence`)
 _MARKER = r"(?:[-*•]|\d{1,2}[.)])"
 _OPENER = re.compile(
     r"(?:^|(?<=\n\n)|(?<=[.!?]\s)|(?<=[.!?][\"”’)]\s)"
@@ -34,18 +36,25 @@ _OPENER = re.compile(
     r"(?P<word>For example|For instance|E\.g\.|Examples?(?=[*_]*\s*:)|Suppose|Let['’]s say|Imagine)"
     r"(?![A-Za-z])[*_]*(?P<colon>\s*:)?"
 )
-_RUNS_ON = frozenset({"Suppose", "Let's say", "Let’s say", "Imagine"})
 _ITEM = re.compile(rf"^([ \t>]*){_MARKER}[ \t]", re.MULTILINE)
 _PARAGRAPH_END = re.compile(r"\n[ \t]*\n")
 _SENTENCE_END = re.compile(r"[.!?][\"”’)]*(?:\s+(?=[\"“(\[]?[A-Z0-9])|\s*$)")
 _CARRIES_ON = re.compile(
-    r"(?:If|Then|Therefore|So|Thus|In (?:that|this) case|That means|This means|That would|"
+    r"(?:Then|Therefore|So|Thus|In (?:that|this) case|That means|This means|That would|"
     r"This would|You would|You['’]d)\b"
 )
 _DERIVED = re.compile(
-    r"\b(?:will|would|therefore|thus|hence|so|then|means|total|results?)\b|['’]d\b|=|\s[x×]\s",
+    r"\b(?:you|that|this|it|which)\s+(?:will|would)\b|\byou['’](?:ll|d)\b|"
+    r"\b(?:therefore|thus|hence)\b|=|\s[x×]\s",
     re.IGNORECASE,
 )
+_QUOTED = re.compile(r"\s*(?:>|[\"“])")
+_SHOWN_AS_IS = re.compile(r"\s*(?:\||```|~~~|>)")  # a table, code or a quote
+# A clause that sets up the case a figure belongs to ("With 26 pay periods left, ...").
+_CIRCUMSTANCE = re.compile(
+    r"\b(?:if|with|when|given|assuming|since|after|once)\b|\bleft\b", re.IGNORECASE
+)
+_YEAR = re.compile(r"(?:19|20)\d\d")
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,20 @@ class WorkedExamples:
         """The character at `start` lies inside an example."""
         return any(a <= start < b for a, b in self.spans)
 
-    def retold_by(self, figures: Sequence[str], present: Callable[[str, str], bool]) -> bool:
-        """A sentence holding two or more figures of one example retells that example ("With 26
-        pay periods left, you can request up to 104 hours"), rather than stating a rule."""
-        return any(sum(present(f, self.text[a:b]) for f in figures) >= 2 for a, b in self.spans)
+    def retold_by(
+        self, sentence: str, derived: Sequence[str], figures: Sequence[str], present: Present
+    ) -> bool:
+        """`sentence` retells an example rather than stating a rule: it sets up the example's case
+        in a clause ("With 26 pay periods left, you can request up to 104 hours") with a figure of
+        that example other than the `derived` ones (a year does not set up a case)."""
+        if not derived or not _CIRCUMSTANCE.search(sentence):
+            return False
+        premises = [f for f in figures if f not in derived and not _YEAR.fullmatch(f)]
+        return any(
+            all(present(f, self.text[a:b]) for f in derived)
+            and any(present(f, self.text[a:b]) for f in premises)
+            for a, b in self.spans
+        )
 
 
 @lru_cache(maxsize=512)
@@ -75,18 +94,22 @@ def worked_examples(text: str) -> WorkedExamples:
 
 def _spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
+    paragraph_ends = [m for m in _PARAGRAPH_END.finditer(text)]
     for match in _OPENER.finditer(text):
         if spans and match.start() < spans[-1][1]:
             continue
-        paragraph = _PARAGRAPH_END.search(text, match.end())
-        limit = _item_end(text, match, paragraph.start() if paragraph else len(text))
-        if match.group("colon") or match.group("word") in _RUNS_ON:
-            end = limit
-            if not text[match.end() : end].strip(" \t*_") and paragraph:  # a bare "For example:"
-                following = _PARAGRAPH_END.search(text, paragraph.end())
-                end = following.start() if following else len(text)
-        else:
-            end = _carried_sentences_end(text, match.end(), limit)
+        after = [p for p in paragraph_ends if p.start() >= match.end()][:2]
+        paragraph_end = after[0].start() if after else len(text)
+        limit = _item_end(text, match, paragraph_end)
+        if not match.group("colon"):
+            spans.append((match.start(), _carried_sentences_end(text, match.end(), limit)))
+            continue
+        end = limit
+        alone = not text[match.end() : end].strip(" \t*_") and (
+            match.start() == 0 or text[: match.start()].endswith("\n\n")
+        )
+        if alone and after and _SHOWN_AS_IS.match(text, after[0].end()):
+            end = after[1].start() if len(after) > 1 else len(text)
         spans.append((match.start(), end))
     return spans
 
@@ -111,15 +134,19 @@ def _item_end(text: str, opener: re.Match[str], paragraph_end: int) -> int:
 
 def _carried_sentences_end(text: str, at: int, limit: int) -> int:
     """The end of the sentence at `at`, and of each following one that carries it on."""
-    end = limit
     while True:
         stop = _SENTENCE_END.search(text, at, limit)
         if stop is None:
-            return end
-        end = stop.end()
-        if not _CARRIES_ON.match(text, end, limit):
-            return len(text[:end].rstrip()) if end < limit else limit
-        at = end
+            return limit
+        end = stop.start() + len(stop.group().rstrip())
+        following = _SENTENCE_END.search(text, stop.end(), limit)
+        sentence = text[stop.end() : following.end() if following else limit]
+        carries = _CARRIES_ON.match(sentence) or (
+            sentence.startswith("If ") and _DERIVED.search(sentence)
+        )
+        if stop.end() >= limit or not carries:
+            return end if stop.end() < limit else limit
+        at = stop.end()
 
 
 def _without_derived(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -128,7 +155,8 @@ def _without_derived(text: str, spans: Sequence[tuple[int, int]]) -> str:
     for start, end in spans:
         out.append(text[last:start])
         for sentence in _sentences(text[start:end]):
-            out.append(" " if _DERIVED.search(sentence) else sentence)
+            derived = _DERIVED.search(sentence) and not _QUOTED.match(sentence)
+            out.append(" " if derived else sentence)
         last = end
     out.append(text[last:])
     return "".join(out)
