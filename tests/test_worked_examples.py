@@ -21,7 +21,12 @@ def test_a_colon_example_runs_to_its_paragraph_end_and_only_derived_sentences_le
     rule = worked_examples(text).rule_text
     assert "56" not in rule
     assert "You earn 4 hours per pay period and there are 14 pay periods left." in rule
-    assert "June 19th" in rule and "Ask your supervisor first." in rule
+    assert "June 19th" not in rule and "Ask your supervisor first." in rule
+    holiday = (
+        "For example: you typically work 10 hours on Thursdays. December 25th falls on a Thursday. "
+        "You are given 8 hours for the paid holiday, and you work 2 extra hours on Monday."
+    )
+    assert worked_examples(holiday).rule_text.strip() == ""
 
 
 def test_an_opener_inside_a_wrapped_sentence_or_a_longer_word_is_no_example() -> None:

@@ -474,8 +474,8 @@ def _quotable(text: str) -> list[tuple[int, str]]:
 def _example_only(
     claim: str, figures: Sequence[str], missing: Sequence[str], text: str
 ) -> tuple[str, ...]:
-    """The `figures` of `claim` that `text` gives only in a worked example's derived sentences,
-    unless `claim` retells that example (`WorkedExamples.retold_by`)."""
+    """The `figures` of `claim` that `text` gives only in a worked example (its case or what it
+    derives, `answer.examples`), unless `claim` retells that example (`WorkedExamples.retold_by`)."""
     if not figures:
         return ()
     examples = worked_examples(text)

@@ -14,10 +14,11 @@ goes on "for example, ..." is the middle of a sentence). It runs:
   is a paragraph of its own takes the next one too when that is a table, code or a quote;
 - from "For example, ...", "Suppose ...", "Imagine ..." over its own sentence and the sentences
   that carry it on ("Then ...", "Therefore ...", "You would ...", or an "If ..." that derives).
-Within an example, only the *derived* sentences ("you will/would", "therefore", "=", "x") are
-taken out of what the passage states as the rule: a premise such as "You earn 4 sick leave hours
-per pay period" is often the rule itself, said nowhere else on the page; so is quoted text (a
-sample message: "I will be out ... enter 40 hours to #670").
+Within an example, what the passage states as the rule keeps only the premises that state a rate
+("You earn 4 sick leave hours per pay period" is often the rule itself, said nowhere else on the
+page) and quoted text (a sample message: "I will be out ... enter 40 hours to #670"); the
+sentences that set up the case ("It is June 19th", "you work 2 extra hours on Monday") and the
+derived ones ("you will/would", "therefore", "=", "x") are taken out.
 """
 
 from __future__ import annotations
@@ -48,23 +49,30 @@ _DERIVED = re.compile(
     r"\b(?:therefore|thus|hence)\b|=|\s[x×]\s",
     re.IGNORECASE,
 )
-_QUOTED = re.compile(r"\s*(?:>|[\"“])")
+_QUOTED = re.compile(r"(?m)^[ \t]*>|[\"“”]")  # a sample message the page quotes
 _SHOWN_AS_IS = re.compile(r"\s*(?:\||```|~~~|>)")  # a table, code or a quote
 # A clause that sets up the case a figure belongs to ("With 26 pay periods left, ...").
 _CIRCUMSTANCE = re.compile(
     r"\b(?:if|with|when|given|assuming|since|after|once)\b|\bleft\b", re.IGNORECASE
 )
 _YEAR = re.compile(r"(?:19|20)\d\d")
+# A premise that states a rate ("You earn 4 sick leave hours per pay period") is often the rule
+# itself; one that sets up the case ("It is June 19th", "you work 2 extra hours on Monday") is not.
+_RATE = re.compile(
+    r"\b(?:per|each|every|an? (?:year|month|week|day|hour|pay period)|annually|weekly|monthly|daily)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
 class WorkedExamples:
-    """The worked examples of one passage text: their spans, and the text without their derived
-    sentences (what the passage states as the rule)."""
+    """The worked examples of one passage text: their spans, and what the passage states as the
+    rule (the text with each example reduced to its rates and quoted text)."""
 
     text: str
     spans: tuple[tuple[int, int], ...]
     rule_text: str
+    premises: tuple[str, ...] = ()  # each span's sentences that set up its case (not derived)
 
     def covers(self, start: int) -> bool:
         """The character at `start` lies inside an example."""
@@ -78,18 +86,19 @@ class WorkedExamples:
         that example other than the `derived` ones (a year does not set up a case)."""
         if not derived or not _CIRCUMSTANCE.search(sentence):
             return False
-        premises = [f for f in figures if f not in derived and not _YEAR.fullmatch(f)]
+        case = [f for f in figures if not _YEAR.fullmatch(f)]
         return any(
             all(present(f, self.text[a:b]) for f in derived)
-            and any(present(f, self.text[a:b]) for f in premises)
-            for a, b in self.spans
+            and any(present(f, premises) for f in case)
+            for (a, b), premises in zip(self.spans, self.premises, strict=True)
         )
 
 
 @lru_cache(maxsize=512)
 def worked_examples(text: str) -> WorkedExamples:
     spans = tuple(_spans(text))
-    return WorkedExamples(text, spans, _without_derived(text, spans))
+    rule, premises = _rule_and_premises(text, spans)
+    return WorkedExamples(text, spans, rule, premises)
 
 
 def _spans(text: str) -> list[tuple[int, int]]:
@@ -149,17 +158,24 @@ def _carried_sentences_end(text: str, at: int, limit: int) -> int:
         at = stop.end()
 
 
-def _without_derived(text: str, spans: Sequence[tuple[int, int]]) -> str:
+def _rule_and_premises(text: str, spans: Sequence[tuple[int, int]]) -> tuple[str, tuple[str, ...]]:
+    """`text` with each example reduced to what it says as a rule (its rates and its quoted
+    text), and each example's premises (the sentences that are not derived)."""
     out: list[str] = []
+    premises: list[str] = []
     last = 0
     for start, end in spans:
         out.append(text[last:start])
+        kept: list[str] = []
         for sentence in _sentences(text[start:end]):
-            derived = _DERIVED.search(sentence) and not _QUOTED.match(sentence)
-            out.append(" " if derived else sentence)
+            quoted = _QUOTED.search(sentence) is not None
+            derived = not quoted and _DERIVED.search(sentence) is not None
+            kept += [] if derived else [sentence]
+            out.append(sentence if quoted or (not derived and _RATE.search(sentence)) else " ")
+        premises.append("".join(kept))
         last = end
     out.append(text[last:])
-    return "".join(out)
+    return "".join(out), tuple(premises)
 
 
 def _sentences(text: str) -> list[str]:
