@@ -10,9 +10,9 @@ app on the default model, `00-real-<state>.png` for each state (all of them unle
 
 - `startup`: the window as command (1) first shows it, the model loading behind it;
 - `first-run`: who you are, what you can read, suggested questions, what is kept;
-- `demo-answer`: the issue's demo question: the evidence quotes, then the model's answer, checked
-  (since the answer prompt of 2 Dec 2026 the 0.5B model answers from a worked example; before it,
-  it declined and the answer was the quotes alone);
+- `demo-answer`: the issue's demo question: the 0.5B model answers with a worked example's
+  figure, which the check does not take as a rule (since 3 Dec 2026), so the window quotes the
+  passage, each quote labelled as from a worked example;
 - `cited-answer`: a cited answer, every sentence checked; `versions`: the same turn regenerated,
   the earlier version browsable (‹ 2/2 ›);
 - `abstention`: a question the handbook does not answer; `translated`: a French question,
