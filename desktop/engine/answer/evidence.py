@@ -481,10 +481,10 @@ def _example_only(
     examples = worked_examples(text)
     if not examples.spans:
         return ()
-    derived = tuple(
+    from_example = tuple(
         f for f in figures if f not in missing and not fact_present(f, examples.rule_text)
     )
-    return () if examples.retold_by(claim, derived, figures, fact_present) else derived
+    return () if examples.retold_by(claim, from_example, figures, fact_present) else from_example
 
 
 @dataclass(frozen=True)

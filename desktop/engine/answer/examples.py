@@ -72,23 +72,24 @@ class WorkedExamples:
     text: str
     spans: tuple[tuple[int, int], ...]
     rule_text: str
-    premises: tuple[str, ...] = ()  # each span's sentences that set up its case (not derived)
+    premises: tuple[str, ...]  # each span's sentences that set up its case (not derived)
 
     def covers(self, start: int) -> bool:
         """The character at `start` lies inside an example."""
         return any(a <= start < b for a, b in self.spans)
 
     def retold_by(
-        self, sentence: str, derived: Sequence[str], figures: Sequence[str], present: Present
+        self, sentence: str, from_example: Sequence[str], figures: Sequence[str], present: Present
     ) -> bool:
-        """`sentence` retells an example rather than stating a rule: it sets up the example's case
-        in a clause ("With 26 pay periods left, you can request up to 104 hours") with a figure of
-        that example other than the `derived` ones (a year does not set up a case)."""
-        if not derived or not _CIRCUMSTANCE.search(sentence):
+        """`sentence` (holding `figures`) retells the example that gives its `from_example`
+        figures rather than stating a rule: it sets up that example's case in a clause ("With 26
+        pay periods left, you can request up to 104 hours") with a figure of the example's
+        premises (a year does not set up a case)."""
+        if not from_example or not _CIRCUMSTANCE.search(sentence):
             return False
         case = [f for f in figures if not _YEAR.fullmatch(f)]
         return any(
-            all(present(f, self.text[a:b]) for f in derived)
+            all(present(f, self.text[a:b]) for f in from_example)
             and any(present(f, premises) for f in case)
             for (a, b), premises in zip(self.spans, self.premises, strict=True)
         )
@@ -103,7 +104,7 @@ def worked_examples(text: str) -> WorkedExamples:
 
 def _spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    paragraph_ends = [m for m in _PARAGRAPH_END.finditer(text)]
+    paragraph_ends = list(_PARAGRAPH_END.finditer(text))
     for match in _OPENER.finditer(text):
         if spans and match.start() < spans[-1][1]:
             continue
